@@ -1,0 +1,29 @@
+# ganinv: every target creates or reuses .venv itself.
+PY_SYS ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# torch is not pinned in pyproject.toml (bring your own CUDA build); these pins are the tested pair.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install test test-all lint bench
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ''
+
+lint: install
+	$(VENV)/bin/ruff check ganinv tests experiments
+
+bench: install
+	$(PY) experiments/benchmarks/generator.py
