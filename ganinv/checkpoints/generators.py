@@ -69,7 +69,7 @@ def generator_from_state_dict(state_dict: dict[str, torch.Tensor], *, source: Pa
     """Build a Generator whose architecture fits `state_dict` (or `arch_overrides`) and load it strictly."""
     state_dict = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
     kwargs = {**infer_generator_config(state_dict, source), **(config or {})}
-    if {"channel_multiplier", "channel_max"} & arch_overrides.keys():
+    if {"size", "channel_multiplier", "channel_max"} & arch_overrides.keys():
         kwargs.pop("channels", None)
     kwargs.update(arch_overrides)
     try:

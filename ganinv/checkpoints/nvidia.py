@@ -26,9 +26,13 @@ class PersistentObject(dict):
     """The `meta` dict of a pickled NVIDIA module (class_name, state, module_src): data, never executed."""
 
 
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allow-list: the file is refused, nothing from it is run."""
+
+
 def _numpy_scalar(dtype: np.dtype, data: bytes | None = None):
     if dtype.hasobject:
-        raise pickle.UnpicklingError("refused numpy object scalar")
+        raise _Refused("refused numpy object scalar")
     return np.frombuffer(data, dtype=dtype)[0] if data is not None else dtype.type()
 
 
@@ -61,7 +65,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'") from None
+            raise _Refused(f"refused to load global '{module}.{name}'") from None
 
 
 def read_network_pickle(path: str | Path) -> dict:
@@ -69,12 +73,12 @@ def read_network_pickle(path: str | Path) -> dict:
     try:
         with open(path, "rb") as f:
             data = _RestrictedUnpickler(f).load()
-    except pickle.UnpicklingError as e:
+    except _Refused as e:
         raise CheckpointError(
             path, f"is not a network pickle that ganinv can read safely: {e}.",
             "ganinv reads tensors and network structure only and never runs code from a pickle; if this is a "
             "TensorFlow-era pickle, convert it with the official legacy.py first.") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError) as e:
         raise CheckpointError(path, f"is truncated or corrupt ({type(e).__name__}: {e}).",
                               "Copy or download it again.") from None
     if not isinstance(data, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import tempfile
@@ -37,7 +38,9 @@ def load_torch_file(path: str | os.PathLike) -> Any:
     """`torch.load(path, weights_only=True)` on CPU with errors that name the file and the fix."""
     p = check_file(path)
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        # rosinality's train.py snapshots hold their options as an argparse.Namespace: plain data, safe to rebuild.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             p,

@@ -25,7 +25,11 @@ def channel_table(size: int, channel_multiplier: int = 2, channel_max: int = 512
                   channels: Mapping[int, int] | None = None) -> dict[int, int]:
     """Feature maps per resolution: the config-f table capped at `channel_max`, or an explicit table."""
     if channels is not None:
-        return {int(r): int(c) for r, c in channels.items()}
+        table = {int(r): int(c) for r, c in channels.items()}
+        missing = [2**i for i in range(2, int(math.log2(size)) + 1) if 2**i not in table]
+        if missing:
+            raise ValueError(f"the channel table has no entry for resolutions {missing}")
+        return table
     base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16, 2048: 8}
     return {r: min(c * (channel_multiplier if r >= 64 else 1), channel_max) for r, c in base.items() if r <= size}
 
