@@ -78,7 +78,8 @@ def read_network_pickle(path: str | Path) -> dict:
             path, f"is not a network pickle that ganinv can read safely: {e}.",
             "ganinv reads tensors and network structure only and never runs code from a pickle; if this is a "
             "TensorFlow-era pickle, convert it with the official legacy.py first.") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, RuntimeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            RuntimeError) as e:
         raise CheckpointError(path, f"is truncated or corrupt ({type(e).__name__}: {e}).",
                               "Copy or download it again.") from None
     if not isinstance(data, dict):
