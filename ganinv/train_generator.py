@@ -1,4 +1,4 @@
-"""`ganinv-train-generator`: train a StyleGAN2 with Lightning; resumable, exports `generator.pt` for `load_generator`."""
+"""`ganinv-train-generator`: train a StyleGAN2 with Lightning (resumable); exports `generator.pt`."""
 
 from __future__ import annotations
 
