@@ -136,11 +136,11 @@ class StyleGAN2DataModule(pl.LightningDataModule):
 
     def _toy(self, load: int) -> tuple[Dataset, Dataset]:
         o = self.options["toy"]
-        resolution = int(o.get("resolution", load))
-        seed = int(o.get("seed", self.seed))
+        resolution, seed = int(o.get("resolution", load)), int(o.get("seed", self.seed))
+        frontal = "frontal" in self.task.needs
         # Different seeds keep the validation faces out of the training set.
-        return (ToyDataset(int(o.get("n_train", 50_000)), resolution, seed),
-                ToyDataset(int(o.get("n_val", 1_000)), resolution, seed + 1_000_000))
+        return (ToyDataset(int(o.get("n_train", 50_000)), resolution, seed, frontal),
+                ToyDataset(int(o.get("n_val", 1_000)), resolution, seed + 1_000_000, frontal))
 
     def _generated(self, load: int) -> tuple[Dataset, Dataset]:
         o = self.options["generated"]

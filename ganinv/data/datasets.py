@@ -150,12 +150,15 @@ def pair_maps(files: Sequence[Path], root: Path, maps_root: Path) -> list[Path]:
 
 
 class ToyDataset(Dataset):
-    """`n` toy renders, the same for an index on every rank and epoch; batches are rendered in one call."""
+    """`n` toy renders, the same for an index on every rank and epoch; batches are rendered in one call.
 
-    def __init__(self, n: int, resolution: int = 64, seed: int = 0):
+    Items carry the attributes, segmentation and sketch, and the frontal render when `frontal` (it doubles the cost).
+    """
+
+    def __init__(self, n: int, resolution: int = 64, seed: int = 0, frontal: bool = True):
         from ganinv.toy.attributes import sample_attributes
 
-        self.n, self.resolution, self.seed = int(n), int(resolution), int(seed)
+        self.n, self.resolution, self.seed, self.frontal = int(n), int(resolution), int(seed), frontal
         self.attrs = sample_attributes(self.n, self.seed)
 
     def __len__(self) -> int:
@@ -168,9 +171,12 @@ class ToyDataset(Dataset):
         from ganinv.toy.render import render
 
         idx = torch.as_tensor(list(indices), dtype=torch.long)
-        b = render(len(idx), self.resolution, attrs=self.attrs[idx])
-        return [{"image": b.images[k], "attrs": b.attrs[k], "segmentation": b.segmentation[k],
-                 "sketch": b.sketches[k], "frontal": b.frontal[k], "index": int(i)} for k, i in enumerate(idx)]
+        b = render(len(idx), self.resolution, attrs=self.attrs[idx], frontal=self.frontal)
+        items = [{"image": b.images[k], "attrs": b.attrs[k], "segmentation": b.segmentation[k],
+                  "sketch": b.sketches[k], "index": int(i)} for k, i in enumerate(idx)]
+        for k, item in enumerate(items if self.frontal else []):
+            item["frontal"] = b.frontal[k]
+        return items
 
 
 class GeneratedDataset(Dataset):

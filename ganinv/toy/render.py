@@ -87,8 +87,9 @@ def _hue(h: Tensor, saturation: float, value: float) -> Tensor:
 
 
 def _background(h: Tensor, resolution: int) -> Tensor:
+    # 0.85 of the hue circle, so that the attribute does not wrap around (0 and 1 are different colours).
     ramp = torch.linspace(1.08, 0.88, resolution).view(1, 1, resolution, 1)
-    return (_hue(h, 0.22, 0.68) * ramp).clamp(0, 1)
+    return (_hue(0.85 * h, 0.22, 0.68) * ramp).clamp(0, 1)
 
 
 class FaceDrawer:
