@@ -13,9 +13,9 @@ from .psp import (
 from .restyle import (
     BackboneEncoder,
     ProgressiveBackboneEncoder,
-    ReStyleStep,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
+    ReStyleStep,
     restyle_iterations,
 )
 
