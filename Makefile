@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # torch is not pinned in pyproject.toml (bring your own CUDA build); these pins are the tested pair.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test test-all lint bench
+.PHONY: install test test-all test-gpu lint bench toy-assets
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -22,8 +22,17 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m ''
 
+test-gpu: install
+	$(PY) -m pytest -q -m gpu tests/gpu
+
 lint: install
 	$(VENV)/bin/ruff check ganinv tests experiments
 
 bench: install
 	$(PY) experiments/benchmarks/generator.py
+	$(PY) experiments/benchmarks/encoders.py
+	$(PY) experiments/benchmarks/data.py
+
+# Retrain the committed toy nets and toy StyleGAN2 from scratch (hours on CPU; minutes on a GPU).
+toy-assets: install
+	$(PY) -m ganinv.toy.make_assets
