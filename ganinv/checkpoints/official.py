@@ -70,7 +70,7 @@ def load_official(path: str | os.PathLike, generator: nn.Module | None = None) -
     latent_avg = raw.get("latent_avg")
     latent_avg = latent_avg.float() if isinstance(latent_avg, torch.Tensor) else None
     encoder = build_encoder(encoder_type, enc_sd, p)
-    _load_strict(encoder, enc_sd, p, "encoder")
+    _load_strict(encoder, enc_sd, p, "encoder", prefix="encoder.")
     if dec_sd:
         avg_w = None if latent_avg is None else latent_avg.reshape(-1, latent_avg.shape[-1])[0]
         generator = generator_from_state_dict(dec_sd, source=p, latent_avg=avg_w)
@@ -138,11 +138,12 @@ def _latent_discriminator(sd: Any, source: Path) -> LatentCodesDiscriminator:
     return d.eval()
 
 
-def _load_strict(module: nn.Module, sd: dict[str, Any], source: Path | None, what: str) -> None:
+def _load_strict(module: nn.Module, sd: dict[str, Any], source: Path | None, what: str, prefix: str = "") -> None:
+    """load_state_dict(strict=True), or one CheckpointError listing the keys as the file spells them (`prefix`)."""
     own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+    missing = [prefix + k for k in own if k not in sd]
+    unexpected = [prefix + k for k in sd if k not in own]
+    shapes = [f"{prefix}{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
         parts = [f"{label} ({len(items)}): {items[:5]}{' ...' if len(items) > 5 else ''}"

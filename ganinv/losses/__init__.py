@@ -7,8 +7,8 @@ from .identity import (
     IdentitySimilarity,
     arcface_identity,
     arcface_preprocess,
-    module_identity,
     moco_identity,
+    module_identity,
 )
 from .latent import code_loss, delta_regularization, w_norm
 from .perceptual import LPIPS, FeatureDistance, FrozenNet, InDomainPerceptual, torchvision_weights, vgg16_conv4_3

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,13 @@ from ganinv.checkpoints.safe_io import CheckpointError, load_torch_file
 from ganinv.encoders.ir_se import make_body, make_input_layer
 
 from .perceptual import FrozenNet
+
+# Where the released files come from; the loss configs read them from `weights_dir`.
+ARCFACE_FILE = ("model_ir_se50.pth", "TreB1eN's InsightFace_Pytorch IR-SE50, the 'IR-SE50 Model' of the "
+                "pixel2style2pixel README")
+MOCO_FILE = ("moco_v2_800ep_pretrain.pt", "facebookresearch/moco's MoCo v2 ResNet-50 (800 epochs), the 'MoCo "
+             "ResNet-50' of the pixel2style2pixel README")
+WEIGHTS_DIR_HINT = "the loss configs look for it in weights_dir: $GANINV_WEIGHTS, default ./weights"
 
 # pSp's face crop of a 256-px aligned FFHQ image (rows 35:223, columns 32:220), then pooled to ArcFace's 112 px.
 ARCFACE_CROP = (slice(35, 223), slice(32, 220))
@@ -69,8 +77,8 @@ class IdentitySimilarity(FrozenNet):
 
 def arcface_identity(path: str | os.PathLike) -> IdentitySimilarity:
     """pSp / e4e / ReStyle face ID loss from TreB1eN's `model_ir_se50.pth`."""
+    sd = load_torch_file(_weights_file(path, "ArcFace IR-SE50", ARCFACE_FILE))
     net = ArcFaceBackbone()
-    sd = load_torch_file(path)
     _strict(net, sd, path, "an ArcFace IR-SE50 (model_ir_se50.pth) state dict")
     return IdentitySimilarity(net, arcface_preprocess)
 
@@ -79,7 +87,7 @@ def moco_identity(path: str | os.PathLike) -> IdentitySimilarity:
     """MoCo-v2 ResNet-50 similarity (`moco_v2_800ep_pretrain.pt`: `state_dict` with `module.encoder_q.*`)."""
     from torchvision.models import resnet50
 
-    raw = load_torch_file(path)
+    raw = load_torch_file(_weights_file(path, "MoCo-v2", MOCO_FILE))
     sd = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
     prefix = "module.encoder_q."
     sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix) and not k.startswith(prefix + "fc")}
@@ -93,6 +101,17 @@ def module_identity(net: nn.Module, input_size: int | None = None) -> IdentitySi
     """Any embedding net (e.g. the toy identity embedder); images are average-pooled to `input_size` if given."""
     pre = None if input_size is None else (lambda x: _pool(x, input_size))
     return IdentitySimilarity(net, pre)
+
+
+def _weights_file(path: str | os.PathLike, what: str, release: tuple[str, str]) -> Path:
+    """`path`, or a CheckpointError naming the missing file, where it comes from and where to put it."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        name, origin = release
+        raise CheckpointError(p, f"the {what} weights file is missing.",
+                              f"Download {name} ({origin}) and put it at {p} ({WEIGHTS_DIR_HINT}), "
+                              "or pass its path.")
+    return p
 
 
 def _pool(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ Backbone weights are never downloaded: they are read from a given path or from t
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from ganinv.checkpoints.safe_io import CheckpointError, check_file, load_torch_f
 # torchvision's ImageNet weight files, as `torch.hub` names them in its cache.
 TORCHVISION_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth",
                      "resnet50": "resnet50-0676ba61.pth"}
+TORCHVISION_URL = "https://download.pytorch.org/models/"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -34,13 +36,20 @@ class FrozenNet(nn.Module):
 
 def torchvision_weights(name: str, path: str | os.PathLike | None = None) -> Path:
     """Path of torchvision's weights `name` (alex, vgg, resnet50): `path` if given, else the torch hub cache."""
+    file = TORCHVISION_FILES[name]
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
     if path is not None:
-        return check_file(path)
-    p = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES[name]
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise CheckpointError(p, f"torchvision's ImageNet weights for '{name}' ({file}) are not at this path.",
+                                  f"Put {file} ({TORCHVISION_URL}{file}) there, or pass no path to use "
+                                  f"torchvision's cache {cache}/.")
+        return check_file(p)
+    p = cache / file
     if not p.is_file():
         raise CheckpointError(p, f"torchvision's ImageNet weights for '{name}' are not available offline.",
-                              f"Copy {p.name} to {p.parent}/ (set TORCH_HOME to move that folder), pass its path "
-                              "explicitly, or configure another perceptual / feature net.")
+                              f"Copy {file} ({TORCHVISION_URL}{file}) to {cache}/ (set TORCH_HOME to move that "
+                              "folder), pass its path explicitly, or configure another perceptual / feature net.")
     return p
 
 
@@ -65,15 +74,19 @@ class LPIPS(FrozenNet):
             warnings.simplefilter("ignore")
             self.model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
         lin_file = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
-        _load_lpips(self.model, load_torch_file(weights), load_torch_file(lin_file), weights)
+        _load_lpips(self.model, load_torch_file(weights), load_torch_file(lin_file), weights, lin_file)
         self.requires_grad_(False).eval()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.model(x, y).mean()
 
 
-def _load_lpips(model: nn.Module, trunk: dict, lins: dict, source: Path) -> None:
-    """Trunk `features.{i}.*` (torchvision) -> `net.slice{k}.{i}.*`; calibrated `lin*` from the package."""
+def _load_lpips(model: nn.Module, trunk: dict, lins: dict, source: Path, lin_source: Path) -> None:
+    """Trunk `features.{i}.*` (torchvision) -> `net.slice{k}.{i}.*`; calibrated `lin*` from the package.
+
+    The package file stores `lin{i}.*`; the model also lists the same parameters as `lins.{i}.*` (a ModuleList of
+    the same layers), which read the same entries.
+    """
     sd = dict(model.state_dict())
     for key in list(sd):
         if key.startswith("net."):
@@ -84,7 +97,11 @@ def _load_lpips(model: nn.Module, trunk: dict, lins: dict, source: Path) -> None
                                       "Use the unmodified torchvision ImageNet weights.")
             sd[key] = trunk[src]
         elif key.startswith("lin"):
-            sd[key] = lins[key]
+            name = re.sub(r"^lins\.(\d+)\.", r"lin\1.", key)
+            if name not in lins:
+                raise CheckpointError(lin_source, f"has no '{name}'; the lpips package's v0.1 weights look damaged.",
+                                      "Reinstall the lpips package.")
+            sd[key] = lins[name]
     model.load_state_dict(sd, strict=True)
 
 

@@ -1,0 +1,251 @@
+"""Official pSp / e4e / ReStyle checkpoints through `load_official`: every tiny fixture reproduced, bad files refused.
+
+The fixture files hold the encoder parts only (see tests/fixtures/README.md); the complete official checkpoints are
+assembled here as the official trainers would save them: `encoder.*` + `decoder.*` (= rosinality_tiny `g_ema`),
+`latent_avg`, `opts` and, for e4e, the latent discriminator. Tolerances are the fixture README's (rtol=0).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from ganinv.checkpoints import CheckpointError
+from ganinv.encoders import (
+    BackboneEncoder,
+    Encoder4Editing,
+    GradualStyleEncoder,
+    LatentCodesDiscriminator,
+    ProgressiveBackboneEncoder,
+    ResNetBackboneEncoder,
+    ResNetProgressiveBackboneEncoder,
+    load_official,
+    restyle_iterations,
+)
+from ganinv.stylegan2 import Generator
+
+MAPPING_ATOL = 1e-5  # mapped w: pure matmuls
+CODES_ATOL = 1e-4  # encoder codes (pSp, e4e, ReStyle step outputs)
+IMAGES_ATOL = 3e-4  # encoder -> decoder images (values up to 27)
+RESTYLE_LATENTS_ATOL, RESTYLE_IMAGES_ATOL = 1e-4, 3e-4  # ReStyle 3-step loop
+LOGITS_ATOL = 1e-5  # latent discriminator
+
+RESTYLE = {  # prefix in restyle_tiny_ref.pt -> (fixture file, official encoder_type, class, kind)
+    "psp_irse": ("restyle_irse_tiny.pt", "BackboneEncoder", BackboneEncoder, "restyle_psp"),
+    "e4e_irse": ("restyle_irse_tiny.pt", "ProgressiveBackboneEncoder", ProgressiveBackboneEncoder, "restyle_e4e"),
+    "psp_resnet": ("restyle_resnet_tiny.pt", "ResNetBackboneEncoder", ResNetBackboneEncoder, "restyle_psp"),
+    "e4e_resnet": ("restyle_resnet_tiny.pt", "ResNetProgressiveBackboneEncoder", ResNetProgressiveBackboneEncoder,
+                   "restyle_e4e"),
+}
+
+
+def _load(fixtures_dir, name):
+    return torch.load(fixtures_dir / name, weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def refs(fixtures_dir):
+    return {name: _load(fixtures_dir, f"{name}_tiny_ref.pt") for name in ("psp", "e4e", "restyle")}
+
+
+@pytest.fixture(scope="module")
+def rosinality(fixtures_dir):
+    return _load(fixtures_dir, "rosinality_tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(fixtures_dir, rosinality, tmp_path_factory):
+    """Complete official checkpoints (with `decoder.*`), written once: name -> path."""
+    folder = tmp_path_factory.mktemp("official")
+    decoder = {f"decoder.{k}": v for k, v in rosinality["g_ema"].items()}
+    psp = _load(fixtures_dir, "psp_tiny.pt")
+    files = {"psp": {**psp, "state_dict": {**psp["state_dict"], **decoder}},
+             "e4e": {**_load(fixtures_dir, "e4e_tiny.pt"), "state_dict": {**psp["state_dict"], **decoder}}}
+    for prefix, (name, encoder_type, _, _) in RESTYLE.items():
+        raw = _load(fixtures_dir, name)
+        files[prefix] = {**raw, "opts": {**raw["opts"], "encoder_type": encoder_type},
+                         "state_dict": {**raw["state_dict"], **decoder}}
+    paths = {}
+    for name, obj in files.items():
+        paths[name] = folder / f"{name}.pt"
+        torch.save(obj, paths[name])
+    return paths
+
+
+def _assert_eval(module):
+    assert not any(m.training for m in module.modules())
+
+
+def _assert_generator_is_the_decoder(g, rosinality):
+    assert isinstance(g, Generator) and g.n_latent == 8 and g.style_dim == 64
+    sd = g.state_dict()
+    assert sd.keys() == rosinality["g_ema"].keys()
+    assert all(torch.equal(sd[k], v) for k, v in rosinality["g_ema"].items())
+    assert torch.equal(g.latent_avg, rosinality["latent_avg"])
+    _assert_eval(g)
+
+
+def test_psp_checkpoint_reproduces_codes_and_images(fixtures_dir, checkpoints, refs, rosinality):
+    ref = refs["psp"]
+    m = load_official(checkpoints["psp"])
+    assert m.kind == "psp" and type(m.encoder) is GradualStyleEncoder and m.discriminator is None
+    assert m.opts == _load(fixtures_dir, "psp_tiny.pt")["opts"]
+    assert torch.equal(m.latent_avg, rosinality["latent_avg"].expand(8, -1))
+    _assert_eval(m.encoder)
+    _assert_generator_is_the_decoder(m.generator, rosinality)
+    with torch.no_grad():
+        raw = m.encoder(ref["x"])
+        codes = raw + m.latent_avg  # start_from_latent_avg, as the official pSp.forward
+        images, _ = m.generator([codes], input_is_latent=True, randomize_noise=False)
+    assert_close(raw, ref["codes_raw"], rtol=0, atol=CODES_ATOL)
+    assert_close(codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    assert_close(images, ref["images_32"], rtol=0, atol=IMAGES_ATOL)
+
+
+def test_encoder_only_file_uses_the_given_generator(fixtures_dir, tiny_generator):
+    path = fixtures_dir / "psp_tiny.pt"  # no decoder.* keys
+    bare = load_official(path)
+    assert bare.generator is None and bare.kind == "psp"
+    assert torch.equal(bare.latent_avg, _load(fixtures_dir, "psp_tiny.pt")["latent_avg"])
+    assert load_official(path, generator=tiny_generator).generator is tiny_generator
+    wrong = Generator(16, 64, 2, channel_max=64)  # 6 styles, the encoder predicts 8
+    with pytest.raises(CheckpointError, match="predicts 8 styles but the generator has 6"):
+        load_official(path, generator=wrong)
+
+
+def test_e4e_checkpoint_reproduces_stages_and_discriminator(checkpoints, refs, rosinality):
+    ref, x = refs["e4e"], refs["psp"]["x"]
+    m = load_official(checkpoints["e4e"])
+    assert m.kind == "e4e" and type(m.encoder) is Encoder4Editing
+    progressive_stage = m.encoder.progressive_stage
+    assert type(progressive_stage) is int and progressive_stage >= m.encoder.n_styles - 1  # all offsets active
+    assert torch.equal(m.latent_avg, rosinality["latent_avg"].expand(8, -1))
+    _assert_eval(m.encoder)
+    _assert_generator_is_the_decoder(m.generator, rosinality)
+    assert ref["progressive_stages"].tolist() == [0, 4, 18]
+    for stage in (0, 4, 18):
+        m.encoder.progressive_stage = stage
+        with torch.no_grad():
+            raw = m.encoder(x)
+            codes = raw + m.latent_avg
+            images, _ = m.generator([codes], input_is_latent=True, randomize_noise=False)
+        assert_close(raw, ref[f"codes_raw_stage{stage}"], rtol=0, atol=CODES_ATOL, msg=f"stage {stage}")
+        assert_close(codes, ref[f"codes_stage{stage}"], rtol=0, atol=CODES_ATOL, msg=f"stage {stage}")
+        assert_close(images, ref[f"images_32_stage{stage}"], rtol=0, atol=IMAGES_ATOL, msg=f"stage {stage}")
+
+    d = m.discriminator
+    assert type(d) is LatentCodesDiscriminator
+    _assert_eval(d)
+    with torch.no_grad():
+        w_real = m.generator.get_latent(ref["z_for_w_real"])
+        assert_close(w_real, ref["w_real"], rtol=0, atol=MAPPING_ATOL)
+        assert_close(d(ref["w_real"]), ref["d_real"], rtol=0, atol=LOGITS_ATOL)
+        assert_close(d(ref["w_fake"]), ref["d_fake"], rtol=0, atol=LOGITS_ATOL)
+
+
+@pytest.mark.parametrize("prefix", list(RESTYLE))
+def test_restyle_checkpoints_reproduce_the_three_step_loop(prefix, checkpoints, refs, rosinality):
+    _, _, cls, kind = RESTYLE[prefix]
+    ref, x = refs["restyle"], refs["psp"]["x"]
+    m = load_official(checkpoints[prefix])
+    assert m.kind == kind and type(m.encoder) is cls and m.discriminator is None
+    progressive = kind == "restyle_e4e"
+    stage = getattr(m.encoder, "progressive_stage", None)
+    assert (type(stage) is int and stage >= m.encoder.n_styles - 1) if progressive else stage is None
+    _assert_eval(m.encoder)
+    _assert_generator_is_the_decoder(m.generator, rosinality)
+    n_iters = int(ref["n_iters"])
+    with torch.no_grad():
+        avg_image, _ = m.generator([m.latent_avg.unsqueeze(0)], input_is_latent=True, randomize_noise=False)
+        steps = restyle_iterations(m.encoder, m.generator, x, m.latent_avg, n_iters)
+    assert_close(avg_image[0], ref[f"{prefix}/avg_image_32"], rtol=0, atol=RESTYLE_IMAGES_ATOL)
+    assert len(steps) == n_iters == 3
+    for t, step in enumerate(steps):
+        assert_close(step.delta, ref[f"{prefix}/encoder_out"][t], rtol=0, atol=CODES_ATOL, msg=f"step {t}")
+        assert_close(step.latent, ref[f"{prefix}/latents"][t], rtol=0, atol=RESTYLE_LATENTS_ATOL, msg=f"step {t}")
+        assert_close(step.image, ref[f"{prefix}/images_32"][t], rtol=0, atol=RESTYLE_IMAGES_ATOL, msg=f"step {t}")
+    if progressive:  # iteration 0 at stage 0: w0 only; the 32-px average image is fed back 8x replicated
+        avg_256 = ref[f"{prefix}/avg_image_32"].repeat_interleave(8, -1).repeat_interleave(8, -2)
+        m.encoder.progressive_stage = 0
+        with torch.no_grad():
+            out = m.encoder(torch.cat([x, avg_256.expand(x.shape[0], -1, -1, -1)], dim=1))
+        assert_close(out, ref[f"{prefix}/encoder_out_iter0_stage0"], rtol=0, atol=CODES_ATOL)
+
+
+def test_kind_is_inferred_when_opts_lack_encoder_type(fixtures_dir, tmp_path):
+    for name, kind in (("psp_tiny.pt", "psp"), ("restyle_resnet_tiny.pt", "restyle_psp")):
+        raw = _load(fixtures_dir, name)
+        raw["opts"] = {k: v for k, v in raw["opts"].items() if k != "encoder_type"}
+        torch.save(raw, tmp_path / name)
+        assert load_official(tmp_path / name).kind == kind
+
+
+# ---- bad files: one CheckpointError naming the file and the offending key -----------------------------------------
+
+
+def _write_psp(fixtures_dir, tmp_path, edit):
+    raw = _load(fixtures_dir, "psp_tiny.pt")
+    edit(raw)
+    path = tmp_path / "edited_psp.pt"
+    torch.save(raw, path)
+    return path
+
+
+def _error(path):
+    with pytest.raises(CheckpointError) as info:
+        load_official(path)
+    message = str(info.value)
+    assert str(path) in message
+    return message
+
+
+def test_unexpected_encoder_key_is_named(fixtures_dir, tmp_path):
+    path = _write_psp(fixtures_dir, tmp_path, lambda raw: raw["state_dict"].update(
+        {"encoder.extra_head.weight": torch.zeros(3)}))
+    message = _error(path)
+    assert "unexpected keys" in message and "'encoder.extra_head.weight'" in message
+
+
+def test_key_outside_encoder_and_decoder_is_named(fixtures_dir, tmp_path):
+    path = _write_psp(fixtures_dir, tmp_path, lambda raw: raw["state_dict"].update({"mapper.weight": torch.zeros(3)}))
+    assert "'mapper.weight'" in _error(path)
+
+
+def test_missing_encoder_key_is_named(fixtures_dir, tmp_path):
+    path = _write_psp(fixtures_dir, tmp_path, lambda raw: raw["state_dict"].pop("encoder.latlayer1.bias"))
+    message = _error(path)
+    assert "missing keys" in message and "'encoder.latlayer1.bias'" in message
+
+
+def test_wrong_shape_is_named_with_both_shapes(fixtures_dir, tmp_path):
+    def edit(raw):
+        raw["state_dict"]["encoder.latlayer2.weight"] = torch.zeros(32, 24, 1, 1)  # official tiny: [32, 20, 1, 1]
+
+    message = _error(_write_psp(fixtures_dir, tmp_path, edit))
+    assert "shape mismatches" in message and "encoder.latlayer2.weight:" in message
+    assert "(32, 24, 1, 1)" in message and "(32, 20, 1, 1)" in message
+
+
+def test_unknown_encoder_type_is_named(fixtures_dir, tmp_path):
+    path = _write_psp(fixtures_dir, tmp_path, lambda raw: raw["opts"].update({"encoder_type": "StyleTransformer"}))
+    message = _error(path)
+    assert "encoder_type" in message and "'StyleTransformer'" in message and "GradualStyleEncoder" in message
+
+
+def test_bad_decoder_and_discriminator_keys_are_named(checkpoints, tmp_path):
+    raw = torch.load(checkpoints["e4e"], weights_only=True)
+    raw["state_dict"]["decoder.extra_noise"] = torch.zeros(1)
+    torch.save(raw, tmp_path / "bad_decoder.pt")
+    assert "extra_noise" in _error(tmp_path / "bad_decoder.pt")
+
+    raw = torch.load(checkpoints["e4e"], weights_only=True)
+    raw["discriminator_state_dict"]["mlp.0.scale"] = torch.ones(1)
+    torch.save(raw, tmp_path / "bad_discriminator.pt")
+    message = _error(tmp_path / "bad_discriminator.pt")
+    assert "discriminator" in message and "'mlp.0.scale'" in message
+
+
+def test_encoder_only_fixture_without_state_dict_is_refused(fixtures_dir):
+    # e4e_tiny.pt stores the discriminator, latent_avg and opts only (its encoder weights are psp_tiny's).
+    assert "state_dict" in _error(fixtures_dir / "e4e_tiny.pt")
