@@ -68,14 +68,16 @@ def toy_fid(fake: Tensor, real: Tensor, features: PerceptualFeatures | None = No
 
 
 @torch.no_grad()
-def generator_scores(g, n: int = 2000, seed: int = 0, render_seed: int = 950_000) -> dict:
+def generator_scores(g, n: int = 2000, seed: int = 0, render_seed: int = 950_000, assets: Path = ASSETS) -> dict:
     """Toy FID (perceptual-net features) of samples vs held-out renders, with the renders-vs-renders floor,
-    and the mean 1-D Wasserstein distance between predicted attribute distributions of samples and renders."""
+    and the mean 1-D Wasserstein distance between predicted attribute distributions of samples and renders.
+    The toy nets are read from `assets`."""
     res = g.size
     fake = sample(g, n, seed)
     real = render(n, res, seed=render_seed, frontal=False).images
     other = render(n, res, seed=render_seed + 1, frontal=False).images
-    feats, anet = PerceptualFeatures(), load_attribute_net()
+    feats = PerceptualFeatures(load_perceptual_net(assets / "perceptual_net.pt"))
+    anet = load_attribute_net(assets / "attribute_net.pt")
     a_fake, a_real = (normalise(torch.cat([anet(x[i : i + 250]) for i in range(0, n, 250)])) for x in (fake, real))
     w1 = (a_fake.sort(0).values - a_real.sort(0).values).abs().mean(0)
     return {"fid_perceptual": round(toy_fid(fake, real, feats), 4),

@@ -48,7 +48,7 @@ def train_generator(run_dir: Path, iterations: int, batch: int, workers: int) ->
 def score_generator(out: Path, info: dict | None = None) -> dict:
     """Score the generator in `out` (toy FID, attribute match) and write its record entry (keeping `info`)."""
     g = load_generator(out / GENERATOR_FILE)
-    scores = generator_scores(g)
+    scores = generator_scores(g, assets=out)
     record_path = out / "record.json"
     old = json.loads(record_path.read_text()).get("generator", {}) if record_path.exists() else {}
     entry = {**old, **(info or {}), "config": g.config, "scores": scores}

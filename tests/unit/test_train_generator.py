@@ -44,3 +44,21 @@ def test_train_export_and_resume(tmp_path):
 def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no such checkpoint"):
         train(config(tmp_path, iterations=2, resume=str(tmp_path / "nope.ckpt")))
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    import subprocess
+    import sys
+
+    overrides = [f"out_dir={tmp_path}", "trainer.accelerator=cpu", "trainer.devices=2",
+                 "trainer.strategy=ddp_find_unused_parameters_true", "model.max_iterations=4", "checkpoint_every=2",
+                 "threads=1", "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16",
+                 "data.batch_size=4", "data.toy.n_train=64", "data.toy.n_val=8", "data.pin_memory=false",
+                 "+trainer.enable_progress_bar=false"]
+    run = subprocess.run([sys.executable, "-m", "ganinv.train_generator", *overrides], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    state = torch.load(tmp_path / "last.ckpt", weights_only=False)["state_dict"]
+    assert int(state["iteration"]) == 4
+    assert load_generator(tmp_path / "generator.pt").size == 16
