@@ -11,10 +11,19 @@ from .identity import (
     module_identity,
 )
 from .latent import code_loss, delta_regularization, w_norm
-from .perceptual import LPIPS, FeatureDistance, FrozenNet, InDomainPerceptual, torchvision_weights, vgg16_conv4_3
+from .perceptual import (
+    LPIPS,
+    FeatureDistance,
+    FrozenNet,
+    InDomainPerceptual,
+    MeanDistance,
+    torchvision_weights,
+    vgg16_conv4_3,
+)
 
 __all__ = [
     "LPIPS", "ArcFaceBackbone", "FeatureDistance", "FrozenNet", "IdentitySimilarity", "InDomainPerceptual", "LazyR1",
+    "MeanDistance",
     "arcface_identity", "arcface_preprocess", "code_loss", "d_logistic_loss", "delta_regularization",
     "g_nonsaturating_loss", "module_identity", "moco_identity", "r1_penalty", "torchvision_weights",
     "vgg16_conv4_3", "w_norm",

@@ -129,6 +129,17 @@ class FeatureDistance(FrozenNet):
         return total
 
 
+class MeanDistance(FrozenNet):
+    """A frozen distance net `net(x, y) -> [B]` (e.g. the toy perceptual net) as a loss term: the batch mean."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net.requires_grad_(False).eval()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(x, y).mean()
+
+
 def _as_list(f: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [f] if isinstance(f, torch.Tensor) else list(f)
 

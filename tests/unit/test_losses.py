@@ -268,3 +268,23 @@ def test_identity_weights_missing_names_the_file_and_where_to_put_it(tmp_path, l
     message = str(info.value)
     assert f"put it at {path}" in message and "GANINV_WEIGHTS" in message and "README" in message
     assert message.count(file) >= 2  # the path and the release it comes from
+
+
+def test_toy_loss_config_builds_the_toy_perceptual_and_identity_terms():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from ganinv.toy import render
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(str(conf), version_base=None):
+        cfg = compose("train", overrides=["+loss=toy"])
+    perceptual, identity = instantiate(cfg.loss.perceptual), instantiate(cfg.loss.identity)
+    x, other = render(4, 64, seed=1).images, render(4, 64, seed=2).images
+    y_hat = x.clone().requires_grad_(True)
+    with torch.no_grad():
+        assert perceptual(x, x).item() < 1e-6 and perceptual(x, other).item() > 0.05
+        assert identity(x, x).item() < 1e-5 and identity(x, other).item() > 0.3
+    (perceptual(y_hat, other) + identity(y_hat, other)).backward()
+    assert y_hat.grad.abs().sum() > 0  # gradients reach the reconstruction through both frozen nets
+    assert not any(p.requires_grad for p in [*perceptual.parameters(), *identity.parameters()])
