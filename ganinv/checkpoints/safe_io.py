@@ -22,11 +22,15 @@ class CheckpointError(ValueError):
         self.path = None if path is None else str(path)
 
 
-def check_file(path: str | os.PathLike) -> Path:
-    """Return `path` as a Path, or raise CheckpointError if it is missing, a folder or empty."""
+def check_file(path: str | os.PathLike, missing: tuple[str, str] | None = None) -> Path:
+    """Return `path` as a Path, or raise CheckpointError if it is missing, a folder or empty.
+
+    `missing` is the (problem, fix) to report for an absent file, e.g. where a released weights file comes from.
+    """
     p = Path(path).expanduser()
     if not p.exists():
-        raise CheckpointError(p, "no such file.", "Check the path (relative paths start at the working directory).")
+        problem, fix = missing or ("no such file.", "Check the path (relative paths start at the working directory).")
+        raise CheckpointError(p, problem, fix)
     if p.is_dir():
         raise CheckpointError(p, "is a folder, not a checkpoint file.", "Pass the .pt / .pkl file inside it.")
     if p.stat().st_size == 0:
@@ -34,9 +38,9 @@ def check_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def load_torch_file(path: str | os.PathLike) -> Any:
-    """`torch.load(path, weights_only=True)` on CPU with errors that name the file and the fix."""
-    p = check_file(path)
+def load_torch_file(path: str | os.PathLike, missing: tuple[str, str] | None = None) -> Any:
+    """`torch.load(path, weights_only=True)` on CPU with errors that name the file and the fix (see `check_file`)."""
+    p = check_file(path, missing)
     try:
         # rosinality's train.py snapshots hold their options as an argparse.Namespace: plain data, safe to rebuild.
         with torch.serialization.safe_globals([argparse.Namespace]):

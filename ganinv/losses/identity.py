@@ -77,7 +77,7 @@ class IdentitySimilarity(FrozenNet):
 
 def arcface_identity(path: str | os.PathLike) -> IdentitySimilarity:
     """pSp / e4e / ReStyle face ID loss from TreB1eN's `model_ir_se50.pth`."""
-    sd = load_torch_file(_weights_file(path, "ArcFace IR-SE50", ARCFACE_FILE))
+    sd = load_torch_file(path, _missing(path, "ArcFace IR-SE50", ARCFACE_FILE))
     net = ArcFaceBackbone()
     _strict(net, sd, path, "an ArcFace IR-SE50 (model_ir_se50.pth) state dict")
     return IdentitySimilarity(net, arcface_preprocess)
@@ -87,7 +87,7 @@ def moco_identity(path: str | os.PathLike) -> IdentitySimilarity:
     """MoCo-v2 ResNet-50 similarity (`moco_v2_800ep_pretrain.pt`: `state_dict` with `module.encoder_q.*`)."""
     from torchvision.models import resnet50
 
-    raw = load_torch_file(_weights_file(path, "MoCo-v2", MOCO_FILE))
+    raw = load_torch_file(path, _missing(path, "MoCo-v2", MOCO_FILE))
     sd = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
     prefix = "module.encoder_q."
     sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix) and not k.startswith(prefix + "fc")}
@@ -103,15 +103,12 @@ def module_identity(net: nn.Module, input_size: int | None = None) -> IdentitySi
     return IdentitySimilarity(net, pre)
 
 
-def _weights_file(path: str | os.PathLike, what: str, release: tuple[str, str]) -> Path:
-    """`path`, or a CheckpointError naming the missing file, where it comes from and where to put it."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        name, origin = release
-        raise CheckpointError(p, f"the {what} weights file is missing.",
-                              f"Download {name} ({origin}) and put it at {p} ({WEIGHTS_DIR_HINT}), "
-                              "or pass its path.")
-    return p
+def _missing(path: str | os.PathLike, what: str, release: tuple[str, str]) -> tuple[str, str]:
+    """What to say when a released weights file is absent: where it comes from and where to put it."""
+    name, origin = release
+    return (f"the {what} weights file is missing.",
+            f"Download {name} ({origin}) and put it at {Path(path).expanduser()} ({WEIGHTS_DIR_HINT}), "
+            "or pass its path.")
 
 
 def _pool(x: torch.Tensor, size: int) -> torch.Tensor:

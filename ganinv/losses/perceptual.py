@@ -39,12 +39,9 @@ def torchvision_weights(name: str, path: str | os.PathLike | None = None) -> Pat
     file = TORCHVISION_FILES[name]
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise CheckpointError(p, f"torchvision's ImageNet weights for '{name}' ({file}) are not at this path.",
-                                  f"Put {file} ({TORCHVISION_URL}{file}) there, or pass no path to use "
-                                  f"torchvision's cache {cache}/.")
-        return check_file(p)
+        return check_file(path, (f"torchvision's ImageNet weights for '{name}' ({file}) are not at this path.",
+                                 f"Put {file} ({TORCHVISION_URL}{file}) there, or pass no path to use "
+                                 f"torchvision's cache {cache}/."))
     p = cache / file
     if not p.is_file():
         raise CheckpointError(p, f"torchvision's ImageNet weights for '{name}' are not available offline.",

@@ -104,12 +104,9 @@ class StyleGAN2GAN(pl.LightningModule):
 
     @torch.no_grad()
     def update_ema(self, decay: float) -> None:
+        # Only parameters: the buffers (noise, blur kernels) are fixed, and g_ema's copies were made at start.
         for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters(), strict=True):
             p_ema.lerp_(p, 1 - decay)
-        live = dict(self.generator.named_buffers())
-        for name, b_ema in self.g_ema.named_buffers():
-            if name in live:
-                b_ema.copy_(live[name])
 
     @torch.no_grad()
     def export_generator(self, n_mean: int = 4096) -> Generator:

@@ -56,15 +56,25 @@ class PerceptualFeatures(nn.Module):
 
 
 @torch.no_grad()
-def toy_fid(fake: Tensor, real: Tensor, features: PerceptualFeatures | None = None, batch: int = 250) -> float:
-    """FID between two image sets in [-1, 1], on perceptual-net features (torchmetrics' Fréchet distance)."""
+def toy_fid(real: Tensor, *fakes: Tensor, features: PerceptualFeatures | None = None, batch: int = 250) -> list[float]:
+    """FID of each image set in `fakes` against `real` (all in [-1, 1]), on perceptual-net features
+    (torchmetrics' Fréchet distance); the real features are computed once."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    fid = FrechetInceptionDistance(feature=features or PerceptualFeatures(), normalize=True)
-    for images, is_real in ((real, True), (fake, False)):
+    fid = FrechetInceptionDistance(feature=features or PerceptualFeatures(), normalize=True,
+                                   reset_real_features=False)
+
+    def update(images: Tensor, real: bool) -> None:
         for i in range(0, len(images), batch):
-            fid.update(images[i : i + batch] * 0.5 + 0.5, real=is_real)
-    return float(fid.compute())
+            fid.update(images[i : i + batch] * 0.5 + 0.5, real=real)
+
+    update(real, True)
+    scores = []
+    for fake in fakes:
+        fid.reset()  # keeps the real statistics
+        update(fake, False)
+        scores.append(float(fid.compute()))
+    return scores
 
 
 @torch.no_grad()
@@ -80,7 +90,7 @@ def generator_scores(g, n: int = 2000, seed: int = 0, render_seed: int = 950_000
     anet = load_attribute_net(assets / "attribute_net.pt")
     a_fake, a_real = (normalise(torch.cat([anet(x[i : i + 250]) for i in range(0, n, 250)])) for x in (fake, real))
     w1 = (a_fake.sort(0).values - a_real.sort(0).values).abs().mean(0)
-    return {"fid_perceptual": round(toy_fid(fake, real, feats), 4),
-            "fid_perceptual_render_floor": round(toy_fid(other, real, feats), 4),
+    fid, floor = toy_fid(real, fake, other, features=feats)
+    return {"fid_perceptual": round(fid, 4), "fid_perceptual_render_floor": round(floor, 4),
             "attribute_w1_mean": round(float(w1.mean()), 4),
             "attribute_w1": {name: round(float(w1[i]), 4) for i, name in enumerate(NAMES)}, "n": n}
