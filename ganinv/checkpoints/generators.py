@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganinv.stylegan2 import Generator
+from ganinv.warn import warn
 
 from .nvidia import PersistentObject, generator_kwargs, module_state_dict, nvidia_to_rosinality, read_network_pickle
-from .safe_io import CheckpointError, atomic_save, check_file, load_torch_file
+from .safe_io import CheckpointError, atomic_save, check_file, file_kind, load_torch_file
 
 ARCH_FIX = ("Omit the architecture arguments to infer them from the file, or pass the ones it was trained with "
             "(size, style_dim, n_mlp, channel_multiplier, channel_max).")
@@ -29,7 +28,7 @@ def load_generator(path: str | os.PathLike, **arch_overrides: Any) -> Generator:
     The architecture is inferred from the tensor shapes unless given.
     """
     p = check_file(path)
-    raw = read_network_pickle(p) if p.suffix == ".pkl" and not zipfile.is_zipfile(p) else load_torch_file(p)
+    raw = read_network_pickle(p) if file_kind(p) == "pickle" else load_torch_file(p)  # by content, not suffix
     state_dict, latent_avg, config = extract_generator(raw, p)
     return generator_from_state_dict(state_dict, source=p, latent_avg=latent_avg, config=config, **arch_overrides)
 
@@ -78,8 +77,8 @@ def generator_from_state_dict(state_dict: dict[str, torch.Tensor], *, source: Pa
         raise CheckpointError(source, f"cannot build a generator with {kwargs}: {e}.", ARCH_FIX) from None
     _load_strict(g, state_dict, source)
     if latent_avg is None:
-        warnings.warn(f"{source}: no latent_avg in the checkpoint; using the mean of {LATENT_AVG_SAMPLES} mapped "
-                      "z drawn with seed 0.", stacklevel=2)
+        warn(f"{source}: no latent_avg in the checkpoint; using the mean of {LATENT_AVG_SAMPLES} mapped z drawn "
+             "with seed 0.")
         with torch.no_grad():
             z = torch.randn(LATENT_AVG_SAMPLES, g.style_dim, generator=torch.Generator().manual_seed(0))
             latent_avg = g.style(z).mean(0)

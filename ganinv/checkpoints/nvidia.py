@@ -19,7 +19,7 @@ import torch
 
 from ganinv.stylegan2.ops import make_kernel
 
-from .safe_io import CheckpointError
+from .safe_io import NEVER_RUNS, CheckpointError, first_line, refused_global
 
 
 class PersistentObject(dict):
@@ -40,10 +40,20 @@ def _tensor_from_type(func, new_type, args, state):
     return func(*args)  # plain tensors: the subclass (Parameter) and its Python state are not needed
 
 
+def _storage_from_bytes(data: bytes):
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        glob = refused_global(e)
+        raise _Refused(f"a tensor's storage bytes hold a pickle with the global '{glob}'" if glob else
+                       "a tensor's storage bytes hold a pickle that is not a tensor") from None
+    except Exception as e:  # noqa: BLE001 - damaged storage bytes
+        raise pickle.UnpicklingError(f"a tensor's storage bytes are damaged ({type(e).__name__})") from None
+
+
 _ALLOWED = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentObject,
-    ("torch.storage", "_load_from_bytes"):
-        lambda b: torch.load(io.BytesIO(b), map_location="cpu", weights_only=True),
+    ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): lambda data, requires_grad, hooks: data,
     ("torch._utils", "_rebuild_parameter_with_state"): lambda data, requires_grad, hooks, state: data,
@@ -60,12 +70,25 @@ _ALLOWED = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Python's unpickler with an allow-list of globals, and BUILD refused on classes and functions: a crafted file
+    cannot set attributes on `PersistentObject`, `torch.Tensor` or any other allowed global."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
             raise _Refused(f"refused to load global '{module}.{name}'") from None
+
+    def load_build(self) -> None:
+        target = self.stack[-2]  # below the state that BUILD pops
+        if isinstance(target, type) or callable(target) and not isinstance(target, torch.Tensor):
+            raise _Refused(f"refused to set the state of {getattr(target, '__qualname__', type(target).__name__)}")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def read_network_pickle(path: str | Path) -> dict:
@@ -74,13 +97,12 @@ def read_network_pickle(path: str | Path) -> dict:
         with open(path, "rb") as f:
             data = _RestrictedUnpickler(f).load()
     except _Refused as e:
-        raise CheckpointError(
-            path, f"is not a network pickle that ganinv can read safely: {e}.",
-            "ganinv reads tensors and network structure only and never runs code from a pickle; if this is a "
-            "TensorFlow-era pickle, convert it with the official legacy.py first.") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError) as e:
-        raise CheckpointError(path, f"is truncated or corrupt ({type(e).__name__}: {e}).",
+        raise CheckpointError(path, f"is not a network pickle that ganinv can read safely: {e}.", NEVER_RUNS) \
+            from None
+    except RecursionError:
+        raise CheckpointError(path, "is not a network pickle that ganinv can read: it nests too deeply.") from None
+    except Exception as e:  # noqa: BLE001 - a damaged pickle raises anything from EOFError to KeyError
+        raise CheckpointError(path, f"is truncated or corrupt ({type(e).__name__}: {first_line(e)}).",
                               "Copy or download it again.") from None
     if not isinstance(data, dict):
         raise CheckpointError(path, f"holds a {type(data).__name__}, not the dict of a stylegan2-ada-pytorch "

@@ -191,7 +191,7 @@ def test_missing_empty_and_folder(tmp_path):
 def test_truncated_and_corrupt(rosinality_file, nvidia_pickle, tmp_path, suffix):
     src = (rosinality_file if suffix == ".pt" else nvidia_pickle).read_bytes()
     (tmp_path / f"half{suffix}").write_bytes(src[: len(src) // 2])
-    expect_error(tmp_path / f"half{suffix}", "truncated or corrupt")
+    expect_error(tmp_path / f"half{suffix}", "truncated or (corrupt|damaged)")
     (tmp_path / f"noise{suffix}").write_bytes(np.random.default_rng(0).bytes(4096))
     expect_error(tmp_path / f"noise{suffix}", "corrupt|not a network pickle")
 
@@ -207,11 +207,11 @@ def test_code_in_pickle_is_never_run(tmp_path, monkeypatch, suffix):
     path = tmp_path / f"evil{suffix}"
     if suffix == ".pt":
         torch.save({"g_ema": _Exploit()}, path)
-        err = expect_error(path, "weights-only load refuses")
+        err = expect_error(path, "weights-only load refused the global '(posix|os|nt).system'")
     else:
         path.write_bytes(pickle.dumps({"G_ema": _Exploit()}))
         err = expect_error(path, "refused to load global '(posix|os|nt).system'")
-    assert "never runs code" in str(err)
+    assert "never runs code" in str(err) and "weights_only=False" not in str(err)
     assert not (tmp_path / "PWNED").exists()
 
 
