@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .datasets import DataError, GeneratedDataset, ImageFolderDataset, ToyDataset, list_images
+from .datasets import CHECKS, DataError, GeneratedDataset, ImageFolderDataset, ToyDataset, list_images
 from .degradations import Task, make_task
-from .transforms import TaskTransform
+from .transforms import CROPS, TaskTransform
 
 SOURCES = ("images", "generated", "toy")
 
 
 class TaskDataset(Dataset):
-    """A source wrapped with the task transform; eval items are deterministic per index, train items per worker."""
+    """A source wrapped with the task transform; every item's randomness comes from its key alone.
+
+    Eval keys are indices. Train keys come from `EpochSampler` as `epoch * len + index`, so a flip or a mask
+    depends on (seed, epoch, index) only: the same on any worker count, rank or resumed run.
+    """
 
     def __init__(self, source: Dataset, transform: TaskTransform, train: bool, seed: int):
         self.source, self.transform, self.train, self.seed = source, transform, train, seed
@@ -29,19 +35,43 @@ class TaskDataset(Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
-    def generator(self, index: int) -> torch.Generator:
-        # Train: from the (per-worker seeded) global RNG, so epochs differ. Eval: from the index alone.
-        seed = int(torch.randint(2**62, ())) if self.train else self.seed * 7_919 + int(index)
-        return torch.Generator().manual_seed(seed)
+    def generator(self, key: int) -> torch.Generator:
+        salt = 1_000_003 if self.train else 7_919
+        return torch.Generator().manual_seed((self.seed * salt + int(key)) % 2**63)
 
-    def __getitem__(self, index: int) -> dict:
-        return self.__getitems__([index])[0]
+    def __getitem__(self, key: int) -> dict:
+        return self.__getitems__([key])[0]
 
-    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+    def __getitems__(self, keys: Sequence[int]) -> list[dict]:
+        n = len(self.source)
+        indices = [int(k) % n for k in keys]
         # Sources that render whole batches at once (toy, generated) do so here.
         getitems = getattr(self.source, "__getitems__", None)
-        items = getitems(list(indices)) if getitems else [self.source[i] for i in indices]
-        return [self.transform(item, self.generator(i)) for i, item in zip(indices, items, strict=True)]
+        items = getitems(indices) if getitems else [self.source[i] for i in indices]
+        return [self.transform(item, self.generator(k)) for k, item in zip(keys, items, strict=True)]
+
+
+class EpochSampler(DistributedSampler):
+    """`DistributedSampler` (shuffled from seed + epoch alone, sharded by rank) that yields `epoch * len + index`
+    keys. `resume_at(epoch, skip)` drops the first `skip` keys of that epoch once: a run resumed mid-epoch sees
+    exactly the batches an uninterrupted run would have."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self._resume: tuple[int, int] | None = None
+
+    def resume_at(self, epoch: int, skip: int) -> None:
+        self._resume = (int(epoch), int(skip))
+
+    def __iter__(self):
+        n = len(self.dataset)
+        keys = [self.epoch * n + i for i in super().__iter__()]
+        if self._resume is not None:
+            epoch, skip = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                keys = keys[skip:]
+        return iter(keys)
 
 
 def seed_worker(worker_id: int, rank: int = 0) -> None:
@@ -52,12 +82,34 @@ def seed_worker(worker_id: int, rank: int = 0) -> None:
     np.random.seed(seed % 2**32)
 
 
+SOURCE_OPTIONS = {
+    "images": ("root", "train_root", "test_root", "val_fraction", "split_seed", "overlap", "crop", "check",
+               "max_bad_fraction", "maps_root", "test_maps_root"),
+    "generated": ("generator", "n_train", "n_val", "seed", "truncation"),
+    "toy": ("n_train", "n_val", "resolution", "seed"),
+}
+OVERLAP = ("refuse", "allow")
+
+
+def check_keys(given: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+    """A DataError naming every unknown key of `given` by its full config key, with the valid ones."""
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise DataError(f"unknown option(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys of {where}: "
+                        f"{', '.join(valid)}.")
+
+
+def check_choice(value: Any, choices: Sequence[str], key: str) -> None:
+    if value not in choices:
+        raise DataError(f"{key}={value!r} is not one of {', '.join(choices)}.")
+
+
 class StyleGAN2DataModule(pl.LightningDataModule):
     """Batches `{"x": input, "y": target, "index", ...}` in [-1, 1] from `images`, `generated` or `toy` data.
 
     `x` is the task's input at `input_size` (the encoder's), `y` the target at `target_size` (the losses').
     Source options go in the dict named after the source; task options (`factors`, `coverage`, `n_classes`)
-    in `task_options`.
+    in `task_options`. Every option is checked here, once: an unknown key or value is a DataError naming it.
     """
 
     def __init__(self, source: str = "toy", task: str = "inversion", input_size: int = 64, target_size: int = 64,
@@ -65,24 +117,35 @@ class StyleGAN2DataModule(pl.LightningDataModule):
                  pin_memory: bool = True, persistent_workers: bool = True, flip: bool = True, seed: int = 0,
                  task_options: Mapping[str, Any] | None = None, images: Mapping[str, Any] | None = None,
                  generated: Mapping[str, Any] | None = None, toy: Mapping[str, Any] | None = None,
-                 generator: torch.nn.Module | str | None = None):
+                 generator: torch.nn.Module | str | None = None, **unknown: Any):
         super().__init__()
-        if source not in SOURCES:
-            raise ValueError(f"data source must be one of {SOURCES}, got {source!r}")
+        check_keys(unknown, [k for k in inspect.signature(type(self).__init__).parameters if k not in
+                             ("self", "unknown")], "data")
+        check_choice(source, SOURCES, "data.source")
         self.source, self.input_size, self.target_size = source, int(input_size), int(target_size)
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
         self.persistent_workers, self.flip, self.seed = bool(persistent_workers), bool(flip), int(seed)
+        self.options = {"images": dict(images or {}), "generated": dict(generated or {}), "toy": dict(toy or {})}
+        for name, valid in SOURCE_OPTIONS.items():
+            check_keys(self.options[name], valid, f"data.{name}")
+        o = self.options["images"]
+        check_choice(o.get("crop", "center"), CROPS, "data.images.crop")
+        check_choice(o.get("check", "header"), CHECKS, "data.images.check")
+        check_choice(o.get("overlap", "refuse"), OVERLAP, "data.images.overlap")
         options = dict(task_options or {})
         if source == "toy":  # the toy label set unless told otherwise
             from ganinv.toy.render import NUM_LABELS
 
             options.setdefault("n_classes", NUM_LABELS)
-        self.task: Task = make_task(task, **options)
-        self.options = {"images": dict(images or {}), "generated": dict(generated or {}), "toy": dict(toy or {})}
+        try:
+            self.task: Task = make_task(task, **options)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"data.task={task!r}: {e}") from None
         self.generator = generator
         self.train_set: TaskDataset | None = None
         self.val_set: TaskDataset | None = None
+        self._resume: dict | None = None
         self._check_task()
 
     @property
@@ -100,8 +163,8 @@ class StyleGAN2DataModule(pl.LightningDataModule):
                             "use data=toy.")
         if self.source == "images" and needs and not self.options["images"].get("maps_root"):
             raise DataError(f"task {self.task.name!r} on real images needs paired maps: set data.images.maps_root "
-                            "(and test_maps_root for a separate test folder) to folders of maps named like the "
-                            "images.")
+                            "(and data.images.test_maps_root for a separate test folder) to folders of maps named "
+                            "like the images.")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -110,65 +173,107 @@ class StyleGAN2DataModule(pl.LightningDataModule):
         train, val = getattr(self, f"_{self.source}")(load)
         self.train_set = TaskDataset(train, TaskTransform(self.task, self.input_size, self.target_size, self.flip),
                                      train=True, seed=self.seed)
-        self.val_set = TaskDataset(val, TaskTransform(self.task, self.input_size, self.target_size, False),
-                                   train=False, seed=self.seed)
+        self.val_set = None if val is None else TaskDataset(
+            val, TaskTransform(self.task, self.input_size, self.target_size, False), train=False, seed=self.seed)
 
-    def _images(self, load: int) -> tuple[Dataset, Dataset]:
-        o = dict(self.options["images"])
+    def _images(self, load: int) -> tuple[Dataset, Dataset | None]:
+        o = self.options["images"]
         kind = self.task.needs[0] if self.task.needs else None
         common = {"resolution": load, "crop": o.get("crop", "center"), "check": o.get("check", "header"),
                   "max_bad_fraction": float(o.get("max_bad_fraction", 0.05)), "map_kind": kind}
-        if o.get("train_root"):
-            test_root = o.get("test_root") or o["train_root"]
-            return (ImageFolderDataset(o["train_root"], maps_root=o.get("maps_root"), **common),
-                    ImageFolderDataset(test_root, maps_root=o.get("test_maps_root") or o.get("maps_root"), **common))
-        root = o.get("root")
+        root, train_root, test_root = o.get("root"), o.get("train_root"), o.get("test_root")
+        if root and (train_root or test_root):
+            raise DataError("data.images: set either data.images.root (one folder, split by val_fraction) or "
+                            "data.images.train_root + data.images.test_root, not both.")
+        if train_root or test_root:
+            if not (train_root and test_root):
+                raise DataError("data.images.train_root and data.images.test_root go together (training and "
+                                "validation folders); to split one folder, set data.images.root and "
+                                "data.images.val_fraction instead.")
+            if _overlapping(train_root, test_root) and o.get("overlap", "refuse") != "allow":
+                raise DataError(f"data.images.test_root={test_root} overlaps data.images.train_root={train_root}: "
+                                "validation would score training images. Use separate folders, or set "
+                                "data.images.overlap=allow if that is what you want.")
+            return (ImageFolderDataset(train_root, maps_root=o.get("maps_root"), split="training", **common),
+                    ImageFolderDataset(test_root, maps_root=o.get("test_maps_root") or o.get("maps_root"),
+                                       split="validation", **common))
         if not root:
-            raise DataError("data.images needs `root` (one folder, split by `val_fraction`) or `train_root` and "
-                            "`test_root`.")
+            raise DataError("data.images needs data.images.root (one folder, split by data.images.val_fraction) or "
+                            "data.images.train_root and data.images.test_root.")
         files = list_images(root)
+        fraction = float(o.get("val_fraction", 0.05))
+        n_val = 0 if fraction == 0 else max(1, round(fraction * len(files)))
+        if not 0 <= fraction < 1 or n_val >= len(files):
+            raise DataError(f"data.images.val_fraction={fraction} leaves no training images of the {len(files)} in "
+                            f"{root}; use a fraction in [0, 1) (0: no validation set) that keeps at least one.")
         order = torch.randperm(len(files), generator=torch.Generator().manual_seed(int(o.get("split_seed", 0))))
-        n_val = max(1, round(float(o.get("val_fraction", 0.05)) * len(files))) if len(files) > 1 else 0
         val_files = sorted(files[i] for i in order[:n_val].tolist())
-        train_files = sorted(files[i] for i in order[n_val:].tolist()) or val_files
-        return (ImageFolderDataset(root, files=train_files, maps_root=o.get("maps_root"), **common),
-                ImageFolderDataset(root, files=val_files or train_files, maps_root=o.get("maps_root"), **common))
+        train_files = sorted(files[i] for i in order[n_val:].tolist())
+        train = ImageFolderDataset(root, files=train_files, maps_root=o.get("maps_root"), split="training", **common)
+        return train, (ImageFolderDataset(root, files=val_files, maps_root=o.get("maps_root"), split="validation",
+                                          **common) if val_files else None)
 
-    def _toy(self, load: int) -> tuple[Dataset, Dataset]:
+    def _toy(self, load: int) -> tuple[Dataset, Dataset | None]:
         o = self.options["toy"]
         resolution, seed = int(o.get("resolution", load)), int(o.get("seed", self.seed))
-        frontal = "frontal" in self.task.needs
+        frontal, n_val = "frontal" in self.task.needs, int(o.get("n_val", 1_000))
         # Different seeds keep the validation faces out of the training set.
         return (ToyDataset(int(o.get("n_train", 50_000)), resolution, seed, frontal),
-                ToyDataset(int(o.get("n_val", 1_000)), resolution, seed + 1_000_000, frontal))
+                ToyDataset(n_val, resolution, seed + 1_000_000, frontal) if n_val > 0 else None)
 
-    def _generated(self, load: int) -> tuple[Dataset, Dataset]:
+    def _generated(self, load: int) -> tuple[Dataset, Dataset | None]:
         o = self.options["generated"]
         g = resolve_generator(self.generator if self.generator is not None else o.get("generator"))
-        seed, trunc = int(o.get("seed", self.seed)), float(o.get("truncation", 1.0))
+        seed, trunc, n_val = int(o.get("seed", self.seed)), float(o.get("truncation", 1.0)), int(o.get("n_val", 500))
         return (GeneratedDataset(g, int(o.get("n_train", 10_000)), seed, trunc, load),
-                GeneratedDataset(g, int(o.get("n_val", 500)), seed + 1_000_000, trunc, load))
+                GeneratedDataset(g, n_val, seed + 1_000_000, trunc, load) if n_val > 0 else None)
 
-    def _loader(self, dataset: Dataset | None, batch_size: int, train: bool) -> DataLoader:
-        if dataset is None:
-            self.setup()
-            dataset = self.train_set if train else self.val_set
-        rank = self.trainer.global_rank if self.trainer is not None else int(os.environ.get("RANK", 0))
+    def _loader(self, dataset: Dataset, batch_size: int, sampler=None) -> DataLoader:
         workers = self.num_workers
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train and len(dataset) > batch_size,
+        # Training drops the last incomplete batch (a split smaller than one batch gives one short batch).
+        drop_last = sampler is not None and len(sampler) > batch_size
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
                           num_workers=workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
                           persistent_workers=self.persistent_workers and workers > 0,
-                          worker_init_fn=functools.partial(seed_worker, rank=rank),
+                          worker_init_fn=functools.partial(seed_worker, rank=self._rank()[0]),
                           generator=torch.Generator().manual_seed(self.seed))
 
+    def _rank(self) -> tuple[int, int]:
+        if self.trainer is not None:
+            return self.trainer.global_rank, self.trainer.world_size
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, train=True)
+        self.setup()
+        rank, world = self._rank()
+        sampler = EpochSampler(self.train_set, world, rank, self.seed)
+        if self._resume is not None:  # restored from a checkpoint taken mid-epoch
+            sampler.resume_at(self._resume["epoch"], self._resume["batches"] * self.batch_size)
+            self._resume = None
+        return self._loader(self.train_set, self.batch_size, sampler)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.val_batch_size, train=False)
+    def val_dataloader(self) -> DataLoader | list:
+        self.setup()
+        return [] if self.val_set is None else self._loader(self.val_set, self.val_batch_size)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.val_batch_size, train=False)
+    def test_dataloader(self) -> DataLoader | list:
+        return self.val_dataloader()
+
+    def state_dict(self) -> dict:
+        """Where training stands in the current epoch (saved in checkpoints; resumes the data exactly)."""
+        if self.trainer is None:
+            return {}
+        loop = self.trainer.fit_loop
+        return {"epoch": int(loop.epoch_progress.current.processed),
+                "batches": int(loop.epoch_loop.batch_progress.current.processed)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = dict(state) if state.get("batches") else None
+
+
+def _overlapping(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def resolve_generator(g: torch.nn.Module | str | None) -> torch.nn.Module:

@@ -8,7 +8,6 @@ maps add "segmentation" or "sketch". `ImageFolderDataset` also exposes the image
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .transforms import load_image, load_map
+from ganinv.warn import warn
+
+from .transforms import CROPS, load_image, load_map
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAP_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
@@ -32,7 +33,7 @@ def list_images(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTEN
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(f"{root}: image folder does not exist. Point the data root (data.images.root, or "
-                        "train_root / test_root) at a folder of .jpg / .png / .webp images.")
+                        "data.images.train_root / data.images.test_root) at a folder of .jpg / .png / .webp images.")
     if not root.is_dir():
         raise DataError(f"{root}: is a file, not a folder. Point the data root at the folder that holds the images.")
     exts = {e.lower() for e in extensions}
@@ -61,23 +62,26 @@ def check_image(path: Path, level: str) -> str | None:
 
 
 def report_bad(bad: dict[Path, str], total: int, max_bad_fraction: float, where: str) -> None:
-    """One warning listing every unusable file; an error if too large a fraction is unusable."""
+    """One warning listing every unusable file; an error if too large a fraction is unusable.
+
+    `where` names what `total` counts, e.g. "/data/ffhq (training split)" or "/data/ffhq"."""
     if not bad:
         return
     lines = [f"  {p}: {why}" for p, why in list(bad.items())[:50]]
     more = f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else ""
     listing = "\n".join(lines) + more
     if len(bad) > max_bad_fraction * total:
-        raise DataError(f"{where}: {len(bad)} of {total} image files are unusable (more than "
-                        f"max_bad_fraction={max_bad_fraction}):\n{listing}\nRe-copy or delete them, or raise "
-                        "max_bad_fraction if skipping them is acceptable.")
-    warnings.warn(f"{where}: skipping {len(bad)} of {total} unusable image files:\n{listing}", stacklevel=3)
+        raise DataError(f"{where}: {len(bad)} of its {total} image files are unusable (more than "
+                        f"data.images.max_bad_fraction={max_bad_fraction}):\n{listing}\nRe-copy or delete them, "
+                        "or raise data.images.max_bad_fraction if skipping them is acceptable.")
+    warn(f"{where}: skipping {len(bad)} of its {total} image files, which are unusable:\n{listing}")
 
 
 class ImageFolderDataset(Dataset):
     """Aligned images from a folder tree (FFHQ / CelebA-HQ layout), each as {"y", "image", "index"} at `resolution`.
 
     Any colour mode is converted to RGB and any size resized (`crop="center"` crops to a square first).
+    `files` restricts it to part of the folder, and `split` names that part in messages ("training").
     Unusable files are skipped with one warning (`check` controls how hard they are looked at when listed;
     files that fail later are skipped when read). With `maps_root`, each image is paired by relative path and stem
     with a segmentation (`map_kind="segmentation"`, class ids) or sketch map, and a missing map is an error.
@@ -86,14 +90,17 @@ class ImageFolderDataset(Dataset):
     def __init__(self, root: str | os.PathLike, resolution: int = 256, crop: str = "center",
                  files: Sequence[Path] | None = None, check: str = "header", max_bad_fraction: float = 0.05,
                  maps_root: str | os.PathLike | None = None, map_kind: str | None = None,
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS):
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS, split: str | None = None):
         if check not in CHECKS:
-            raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
+            raise DataError(f"check={check!r} is not one of {', '.join(CHECKS)} (data.images.check).")
+        if crop not in CROPS:
+            raise DataError(f"crop={crop!r} is not one of {', '.join(CROPS)} (data.images.crop).")
         self.root, self.resolution, self.crop = Path(root).expanduser(), int(resolution), crop
         self.max_bad_fraction = max_bad_fraction
+        self.where = f"{self.root} ({split} split)" if split else str(self.root)
         candidates = list(files) if files is not None else list_images(self.root, extensions)
         bad = {p: why for p in candidates if (why := check_image(p, check)) is not None}
-        report_bad(bad, len(candidates), max_bad_fraction, str(self.root))
+        report_bad(bad, len(candidates), max_bad_fraction, self.where)
         self.files = [p for p in candidates if p not in bad]
         self.total, self.bad = len(candidates), dict(bad)
         self.map_kind, self.maps = map_kind, None
@@ -116,9 +123,9 @@ class ImageFolderDataset(Dataset):
                 image = load_image(path, self.resolution, self.crop)
             except Exception as e:  # noqa: BLE001
                 self.bad[path] = f"{type(e).__name__}: {e}"
-                report_bad({path: self.bad[path]}, self.total, 1.0, str(self.root))
+                report_bad({path: self.bad[path]}, self.total, 1.0, self.where)
                 if len(self.bad) > self.max_bad_fraction * self.total:
-                    report_bad(self.bad, self.total, self.max_bad_fraction, str(self.root))
+                    report_bad(self.bad, self.total, self.max_bad_fraction, self.where)
                 continue
             item = {"image": image, "y": image, "index": index}
             if self.maps is not None:

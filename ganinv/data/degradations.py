@@ -146,12 +146,20 @@ TASKS = {t.name: t for t in (Task, SuperResolution, Inpainting, Colorization, Se
                              SketchToImage, Frontalization)}
 
 
+# Each task's options; one `task_options` dict serves every task, so each task reads only its own keys from it.
+TASK_OPTIONS = {"super_resolution": ("factors",), "inpainting": ("coverage", "max_shapes"),
+                "segmentation_to_image": ("n_classes",)}
+
+
 def make_task(name: str, **options) -> Task:
-    """Build a task by name; `options` that the task does not take are ignored (one options dict for all)."""
+    """Build a task by name from one options dict for all tasks; a key that no task takes is an error."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}")
-    cls = TASKS[name]
-    accepted = {"super_resolution": ("factors",), "inpainting": ("coverage", "max_shapes"),
-                "segmentation_to_image": ("n_classes",)}.get(name, ())
+    valid = sorted({k for keys in TASK_OPTIONS.values() for k in keys})
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown task option(s) {', '.join('data.task_options.' + k for k in unknown)}; valid "
+                         f"keys: {', '.join(valid)}.")
+    accepted = TASK_OPTIONS.get(name, ())
     kwargs = {k: (v if isinstance(v, (str, int, float)) else tuple(v)) for k, v in options.items() if k in accepted}
-    return cls(**kwargs)
+    return TASKS[name](**kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -93,6 +94,16 @@ class StyleGAN2GAN(pl.LightningModule):
         if int(self.iteration) >= hp.max_iterations:
             self.trainer.should_stop = True
 
+    @property
+    def max_iterations(self) -> int:
+        return int(self.hparams.max_iterations)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if int(self.iteration) >= self.max_iterations:  # resumed from a finished run: train nothing more
+            self.trainer.should_stop = True
+            return -1
+        return None
+
     def path_length_penalty(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Jacobian norm of the image w.r.t. w along random image directions, kept near its running mean."""
         fake, latents = self.generator(self.latents(batch), return_latents=True)
@@ -107,6 +118,20 @@ class StyleGAN2GAN(pl.LightningModule):
         # Only parameters: the buffers (noise, blur kernels) are fixed, and g_ema's copies were made at start.
         for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters(), strict=True):
             p_ema.lerp_(p, 1 - decay)
+
+    def export(self, out_dir: Path, n_samples: int = 64) -> None:
+        """`generator.pt` (the EMA generator with `latent_avg`) and `samples.png` (fixed z), written atomically."""
+        from torchvision.utils import save_image
+
+        from ganinv.checkpoints import atomic_write, save_generator
+
+        g = self.export_generator()
+        save_generator(g, out_dir / "generator.pt")
+        z = torch.randn(n_samples, g.style_dim, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            img, _ = g([z], randomize_noise=False)
+        atomic_write(out_dir / "samples.png", lambda f: save_image(img.clamp(-1, 1) * 0.5 + 0.5, f, nrow=8,
+                                                                    format="png"))
 
     @torch.no_grad()
     def export_generator(self, n_mean: int = 4096) -> Generator:

@@ -174,7 +174,7 @@ def test_bad_files_skipped_with_one_warning(tmp_path):
     msgs = [str(w.message) for w in caught if "unusable" in str(w.message)]
     assert len(msgs) == 1 and all(name in msgs[0] for name in bad)
     assert len(ds) == 20 and all(ds[i]["y"].shape == (3, 8, 8) for i in range(len(ds)))
-    with pytest.raises(DataError, match=r"3 of 23 image files are unusable[\s\S]*zero\.png[\s\S]*max_bad_fraction"):
+    with pytest.raises(DataError, match=r"3 of its 23 image files are unusable[\s\S]*zero\.png[\s\S]*max_bad_fraction"):
         ImageFolderDataset(tmp_path, 8, max_bad_fraction=0.1)
 
 
@@ -187,7 +187,7 @@ def test_file_failing_only_at_decode_is_skipped(tmp_path):
     with pytest.warns(UserWarning, match="001.jpg"):
         item = ds[1]
     assert torch.equal(item["y"], ds[2]["y"])  # replaced by the next usable image
-    with pytest.warns(UserWarning, match="1 of 4"):
+    with pytest.warns(UserWarning, match="1 of its 4"):
         assert len(ImageFolderDataset(tmp_path, 8, check="full", max_bad_fraction=0.5)) == 3
 
 
@@ -245,3 +245,74 @@ def test_data_configs_instantiate(name, tmp_path, tiny_generator):
     dm = instantiate(cfg.data, **kwargs)
     assert isinstance(dm, StyleGAN2DataModule) and dm.source == name
     check_batch(next(iter(dm.val_dataloader())), 2, 3, dm.input_size, dm.target_size)
+
+
+# ---- splits that cannot leak, options checked where they are given ------------------------------------------
+
+def test_split_configurations(tmp_path):
+    write_images(tmp_path / "a", 10)
+    write_images(tmp_path / "b", 4, seed=1)
+    dm = StyleGAN2DataModule("images", images={"root": tmp_path / "a", "val_fraction": 0})
+    dm.setup()
+    assert dm.val_set is None and len(dm.train_set) == 10 and dm.val_dataloader() == []  # 0: no validation set
+    for bad in (1, 1.5, -0.1, 0.99):
+        with pytest.raises(DataError, match=r"data.images.val_fraction=.* leaves no training images of the 10"):
+            StyleGAN2DataModule("images", images={"root": tmp_path / "a", "val_fraction": bad}).setup()
+    with pytest.raises(DataError, match="data.images.root .*or data.images.train_root .* not both"):
+        StyleGAN2DataModule("images", images={"root": tmp_path / "a", "train_root": tmp_path / "a"}).setup()
+    with pytest.raises(DataError, match="train_root and data.images.test_root go together"):
+        StyleGAN2DataModule("images", images={"train_root": tmp_path / "a"}).setup()
+    for test_root in (tmp_path / "a", tmp_path):  # the same folder, or one that contains it
+        with pytest.raises(DataError, match="overlaps data.images.train_root.*data.images.overlap=allow"):
+            StyleGAN2DataModule("images", images={"train_root": tmp_path / "a", "test_root": test_root}).setup()
+    dm = StyleGAN2DataModule("images", images={"train_root": tmp_path / "a", "test_root": tmp_path / "a",
+                                               "overlap": "allow"})
+    dm.setup()
+    assert dm.val_set.source.files == dm.train_set.source.files  # asked for explicitly
+    dm = StyleGAN2DataModule("images", images={"train_root": tmp_path / "a", "test_root": tmp_path / "b"})
+    dm.setup()
+    assert len(dm.train_set) == 10 and len(dm.val_set) == 4
+
+
+@pytest.mark.parametrize("kwargs, key", [
+    ({"images": {"rooot": "x"}}, "data.images.rooot"),
+    ({"images": {"max_bad_frac": 0.1}}, "data.images.max_bad_frac"),
+    ({"images": {"n_train": 10}}, "data.images.n_train"),  # a toy option given to the images source
+    ({"toy": {"root": "x"}}, "data.toy.root"),
+    ({"generated": {"trunc": 0.7}}, "data.generated.trunc"),
+    ({"task_options": {"factor": [2]}}, "data.task_options.factor"),
+    ({"rooot": "x"}, "data.rooot"),
+])
+def test_unknown_options_are_named_with_the_valid_keys(kwargs, key):
+    with pytest.raises(DataError, match=rf"unknown .*{key.replace('.', r'[.]')}.*valid keys"):
+        StyleGAN2DataModule("images", "super_resolution", **kwargs)
+
+
+def test_bad_choices_refused_once_at_construction(tmp_path):
+    write_images(tmp_path, 4)
+    with pytest.raises(DataError, match="data.images.crop='middle' is not one of center, none"):
+        StyleGAN2DataModule("images", images={"root": tmp_path, "crop": "middle"})
+    with pytest.raises(DataError, match="data.images.check='deep'"):
+        StyleGAN2DataModule("images", images={"root": tmp_path, "check": "deep"})
+    with pytest.raises(DataError, match="crop='middle'"):
+        ImageFolderDataset(tmp_path, 8, crop="middle")
+
+
+def test_bad_file_count_names_the_split(tmp_path):
+    write_images(tmp_path, 20)
+    make_bad_files(tmp_path)
+    with pytest.warns(UserWarning, match=r"\((training|validation) split\): skipping \d of its \d+ image files"):
+        StyleGAN2DataModule("images", images={"root": tmp_path, "val_fraction": 0.5, "max_bad_fraction": 0.5}).setup()
+
+
+def test_resumed_sampler_continues_the_epoch():
+    """Keys depend on (seed, epoch, index) only; resume_at skips exactly the batches already seen."""
+    dm = StyleGAN2DataModule("toy", "inpainting", input_size=16, target_size=16, batch_size=2,
+                             toy={"n_train": 8, "resolution": 16})
+    full = [torch.cat([b["x"] for b in dm.train_dataloader()]) for _ in range(1)][0]
+    loader = dm.train_dataloader()
+    loader.sampler.resume_at(0, 4)
+    rest = torch.cat([b["x"] for b in loader])
+    assert torch.equal(rest, full[4:])
+    loader.sampler.set_epoch(1)
+    assert not torch.equal(torch.cat([b["x"] for b in loader]), full)  # another epoch: new order and masks

@@ -8,19 +8,20 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from ganinv.checkpoints import load_generator
-from ganinv.train_generator import CONF, train
+from ganinv.checkpoints import CheckpointError, load_generator
+from ganinv.configs import CONF
+from ganinv.train_generator import train
 
 
-def config(out_dir: Path, iterations: int, resume: str = "auto"):
+def config(out_dir: Path, iterations: int, resume: str = "auto", every: int = 2, extra=()):
     with initialize_config_dir(CONF, version_base=None):
         return compose("train_generator", overrides=[
-            f"out_dir={out_dir}", f"resume={resume}", f"model.max_iterations={iterations}", "checkpoint_every=2",
+            f"out_dir={out_dir}", f"resume={resume}", f"model.max_iterations={iterations}", f"checkpoint_every={every}",
             "threads=1", "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16",
             "model.path_regularize=1.0", "model.d_reg_every=2", "model.g_reg_every=2", "data.batch_size=4",
             "data.toy.n_train=64", "data.toy.n_val=8", "data.pin_memory=false", "data.persistent_workers=false",
             "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "trainer.accelerator=cpu",
-            "trainer.devices=1"])
+            "trainer.devices=1", *extra])
 
 
 def test_train_export_and_resume(tmp_path):
@@ -42,8 +43,48 @@ def test_train_export_and_resume(tmp_path):
 
 
 def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="no such checkpoint"):
+    with pytest.raises(CheckpointError, match="nope.ckpt: no such checkpoint"):
         train(config(tmp_path, iterations=2, resume=str(tmp_path / "nope.ckpt")))
+
+
+def params(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("n", [7, 5])  # mid-epoch, and at an epoch boundary (5 batches per epoch)
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, n):
+    data = ["data.toy.n_train=20", "model.mixing=0.5"]  # random mixing draws: the torch RNG must be restored
+    whole = params(train(config(tmp_path / "whole", 2 * n, every=100, extra=data)) / "last.ckpt")
+    half = train(config(tmp_path / "half", n, every=100, extra=data))
+    assert int(params(half / "last.ckpt")["iteration"]) == n
+    resumed = params(train(config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
+    assert int(resumed["iteration"]) == 2 * n
+    worst = max((whole[k].float() - resumed[k].float()).abs().max().item() for k in whole)
+    assert worst <= 1e-6, worst
+    # resuming the finished run trains nothing more
+    again = params(train(config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
+    assert all(torch.equal(again[k], resumed[k]) for k in resumed)
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path, fixtures_dir):
+    train(config(tmp_path, iterations=2))
+    with pytest.raises(CheckpointError, match=r"last.ckpt: was written by another model configuration .*shape "
+                                              r"mismatches.*resume=never.*out_dir"):
+        train(config(tmp_path, iterations=4, extra=["model.channel_max=8"]))
+    with pytest.raises(CheckpointError, match="psp_tiny.pt: is not a Lightning training checkpoint.*resume=never"):
+        train(config(tmp_path, iterations=4, resume=str(fixtures_dir / "psp_tiny.pt")))
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = train(config(tmp_path, iterations=2))
+    finally:
+        os.umask(old)
+    for name in ("last.ckpt", "generator.pt", "samples.png"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
 
 
 @pytest.mark.slow

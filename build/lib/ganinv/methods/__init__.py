@@ -1,0 +1,1 @@
+"""LightningModules: the inversion methods and the StyleGAN2 trainer."""

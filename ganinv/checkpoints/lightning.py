@@ -1,0 +1,38 @@
+"""Lightning training checkpoints (`last.ckpt`): checked against the module that is to resume from them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from .safe_io import CheckpointError, load_torch_file
+
+RESUME_FIX = ("Resume with the configuration that wrote it, start afresh with resume=never, or pass another "
+              "out_dir.")
+
+
+def check_training_checkpoint(path: str | os.PathLike, module: nn.Module) -> Path:
+    """Raise one CheckpointError unless `path` is a Lightning checkpoint whose weights fit `module` exactly."""
+    p = Path(path)
+    try:
+        raw = load_torch_file(p, missing=("no such checkpoint.", "Use resume=auto, resume=never or a .ckpt path."))
+    except CheckpointError as e:
+        raise CheckpointError(None, f"cannot resume: {e}", None if "resume=" in str(e) else RESUME_FIX) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict) or "loops" not in raw:
+        top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(p, f"is not a Lightning training checkpoint (no state_dict and loops; top level: "
+                              f"{top}).", RESUME_FIX)
+    own, theirs = module.state_dict(), raw["state_dict"]
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    shapes = [f"{k}: file {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{label} ({len(items)}): {items[:3]}{' ...' if len(items) > 3 else ''}"
+                 for label, items in (("shape mismatches", shapes), ("missing keys", missing),
+                                      ("unexpected keys", unexpected)) if items]
+        raise CheckpointError(p, f"was written by another model configuration ({type(module).__name__}: "
+                              + "; ".join(parts) + ").", RESUME_FIX)
+    return p

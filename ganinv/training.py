@@ -1,0 +1,61 @@
+"""What every ganinv training entry point shares: resuming, a quiet Lightning, the Trainer with our callbacks."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from ganinv.callbacks import AtomicCheckpoint, IterationProgress, RNGState
+from ganinv.checkpoints import check_training_checkpoint
+
+RESUME_CHOICES = "resume=auto (continue from <out_dir>/last.ckpt when present), resume=never, or a .ckpt path"
+
+# Lightning messages a ganinv user cannot act on: frozen networks are in eval mode on purpose, the progress is
+# ours, and checkpoints are taken by iteration.
+_QUIET = ("Found .* module\\(s\\) in eval mode", "The number of training batches .* is smaller than the logging",
+          "You passed in a `val_dataloader` but have no `validation_step`", "`isinstance\\(treespec, LeafSpec\\)`",
+          "Total length of .* across ranks is zero", "does not have many workers which may be a bottleneck",
+          "You're resuming from a checkpoint that ended before the epoch ended")  # StyleGAN2DataModule resumes
+_QUIET_LOGS = ("💡 Tip:", "`weights_only` was not set")
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_QUIET_LOGS)
+
+
+def quiet_lightning() -> None:
+    """Silence the Lightning warnings and tips listed above (and only those)."""
+    for pattern in _QUIET:
+        warnings.filterwarnings("ignore", pattern)
+    for name in ("pytorch_lightning", "lightning.pytorch", "pytorch_lightning.utilities.rank_zero",
+                 "pytorch_lightning.trainer.connectors.checkpoint_connector"):
+        logging.getLogger(name).addFilter(_DropTips())
+
+
+def resume_path(out_dir: Path, resume: str, module: pl.LightningModule) -> str | None:
+    """The checkpoint to resume from (checked against `module`), or None to start afresh."""
+    last = out_dir / "last.ckpt"
+    if resume == "never":
+        return None
+    if resume == "auto":
+        if not last.exists():
+            return None
+        path = last
+    else:
+        path = Path(resume)
+    return str(check_training_checkpoint(path, module))
+
+
+def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: int, logger: Any,
+                 callbacks: list[pl.Callback] = ()) -> pl.Trainer:
+    """A Trainer counted in iterations: our atomic checkpoint, RNG state and progress bar, plus `callbacks`."""
+    cfg = dict(trainer_cfg)
+    show = bool(cfg.pop("enable_progress_bar", True))
+    return pl.Trainer(**cfg, default_root_dir=str(out_dir), enable_checkpointing=False, enable_progress_bar=False,
+                      logger=logger, callbacks=[AtomicCheckpoint(out_dir, checkpoint_every), RNGState(),
+                                                IterationProgress(show=show), *callbacks])
