@@ -130,9 +130,9 @@ def test_output_shapes_for_sizes_and_widths(size, widths, dim, n):
         for enc in (BackboneEncoder(**small), ResNetBackboneEncoder(**small),
                     ProgressiveBackboneEncoder(**small), ResNetProgressiveBackboneEncoder(**small)):
             assert enc.eval()(torch.cat([x, y], 1)).shape == (2, n, dim)
-        w = BackboneEncoderUsingLastLayerIntoW(widths=widths, style_dim=dim).eval()
+        w = BackboneEncoderUsingLastLayerIntoW(widths=widths, style_dim=dim, input_size=size).eval()
         assert w(x).shape == (2, dim)
-        wp = BackboneEncoderUsingLastLayerIntoWPlus(widths=widths, style_dim=dim, n_styles=n).eval()
+        wp = BackboneEncoderUsingLastLayerIntoWPlus(widths=widths, style_dim=dim, n_styles=n, input_size=size).eval()
         assert wp(x).shape == (2, n, dim)
         idi = DomainGuidedEncoder(size, n_styles=n, style_dim=dim, channel_base=8, channel_max=32).eval()
         assert idi(x).shape == (2, n, dim)
@@ -145,12 +145,21 @@ def test_domain_guided_encoder_default_style_count_and_ir_depths():
             assert len(GradualStyleEncoder(num_layers=depth, widths=(8, 8, 8, 8), style_dim=8).body) == units
 
 
-def test_wrong_input_size_is_a_clear_error():
-    enc = GradualStyleEncoder(widths=(8, 8, 12, 16), style_dim=16, n_styles=4, input_size=64).eval()
-    with pytest.raises(ValueError, match="input_size"):
-        enc(torch.randn(1, 3, 128, 128))
-    with pytest.raises(ValueError, match="input_size"):
-        DomainGuidedEncoder(64, channel_base=4, channel_max=8)(torch.randn(1, 3, 32, 32))
+def test_every_encoder_refuses_another_input_size():
+    """One rule: smaller and larger inputs alike are refused, naming both sizes; callers resize."""
+    small = {"widths": (8, 8, 12, 16), "style_dim": 16, "n_styles": 4, "input_size": 64}
+    encoders = [GradualStyleEncoder(**small), Encoder4Editing(**small), BackboneEncoder(**small),
+                ResNetBackboneEncoder(**small), ProgressiveBackboneEncoder(**small),
+                ResNetProgressiveBackboneEncoder(**small),
+                BackboneEncoderUsingLastLayerIntoW(widths=(8, 8, 12, 16), style_dim=16, input_size=64),
+                BackboneEncoderUsingLastLayerIntoWPlus(**small),
+                DomainGuidedEncoder(64, channel_base=4, channel_max=8)]
+    for enc in encoders:
+        channels = enc.input_layer[0].in_channels if hasattr(enc, "input_layer") else 3 if not hasattr(
+            enc, "conv1") else enc.conv1.in_channels
+        for size in (32, 128):
+            with pytest.raises(ValueError, match=f"takes 64x64 inputs \\(input_size=64\\), got {size}x{size}"):
+                enc.eval()(torch.randn(1, channels, size, size))
     with pytest.raises(ValueError, match="num_layers"):
         GradualStyleEncoder(num_layers=34)
 

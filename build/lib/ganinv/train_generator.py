@@ -8,12 +8,11 @@ exactly by the next run with the same `out_dir`), `generator.pt` (the EMA genera
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import torch
 
-from ganinv.conf import CONF
+from ganinv.configs import CONF
 
 log = logging.getLogger("ganinv")
 
@@ -48,9 +47,10 @@ def train(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import run_hydra
+    from ganinv.cli import user_errors
 
-    sys.exit(run_hydra(hydra.main(config_path=CONF, config_name="train_generator", version_base=None)(train)))
+    hydra.main(config_path=CONF, config_name="train_generator", version_base=None)(
+        user_errors("ganinv-train-generator")(train))()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ RESUME_CHOICES = "resume=auto (continue from <out_dir>/last.ckpt when present), 
 # ours, and checkpoints are taken by iteration.
 _QUIET = ("Found .* module\\(s\\) in eval mode", "The number of training batches .* is smaller than the logging",
           "You passed in a `val_dataloader` but have no `validation_step`", "`isinstance\\(treespec, LeafSpec\\)`",
-          "Total length of .* across ranks is zero", "does not have many workers which may be a bottleneck")
+          "Total length of .* across ranks is zero", "does not have many workers which may be a bottleneck",
+          "You're resuming from a checkpoint that ended before the epoch ended")  # StyleGAN2DataModule resumes
 _QUIET_LOGS = ("💡 Tip:", "`weights_only` was not set")
 
 

@@ -16,7 +16,10 @@ RESUME_FIX = ("Resume with the configuration that wrote it, start afresh with re
 def check_training_checkpoint(path: str | os.PathLike, module: nn.Module) -> Path:
     """Raise one CheckpointError unless `path` is a Lightning checkpoint whose weights fit `module` exactly."""
     p = Path(path)
-    raw = load_torch_file(p, missing=("no such checkpoint.", "Use resume=auto, resume=never or a .ckpt path."))
+    try:
+        raw = load_torch_file(p, missing=("no such checkpoint.", "Use resume=auto, resume=never or a .ckpt path."))
+    except CheckpointError as e:
+        raise CheckpointError(None, f"cannot resume: {e}", None if "resume=" in str(e) else RESUME_FIX) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict) or "loops" not in raw:
         top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(p, f"is not a Lightning training checkpoint (no state_dict and loops; top level: "

@@ -19,12 +19,13 @@ def load_generator(path: str | Path | None = None):
     from ganinv.checkpoints import CheckpointError
     from ganinv.checkpoints import load_generator as load
 
-    path = Path(path) if path is not None else ASSETS / GENERATOR_FILE
-    if not path.exists():
-        raise CheckpointError(path, "no such file: the toy generator has not been trained yet.",
-                              "Train it with `ganinv-train-generator data=toy` "
-                              "(or `python -m ganinv.toy.make_assets`).")
-    return load(path)
+    if path is not None:
+        return load(path)  # a missing file is "no such file", like any other checkpoint path
+    if not (ASSETS / GENERATOR_FILE).exists():
+        raise CheckpointError(ASSETS / GENERATOR_FILE, "no such file: the committed toy generator is missing from "
+                              "this installation.", "Reinstall ganinv, or retrain it with `make toy-assets` "
+                              "(`python -m ganinv.toy.make_assets`).")
+    return load(ASSETS / GENERATOR_FILE)
 
 
 @torch.no_grad()

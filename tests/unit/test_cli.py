@@ -1,0 +1,62 @@
+"""Entry points compose as documented (data=images / data=generated), list the groups they use, and report a
+user's mistake as one line with exit code 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganinv.configs import CONF
+from ganinv.train_generator import train
+from tests.unit.test_train_generator import config
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganinv.train_generator", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_help_lists_the_groups_the_command_uses(tmp_path):
+    out = cli("--help", cwd=tmp_path).stdout
+    groups = dict(re.findall(r"^(\w+): (.+)$", out.split("== Config groups ==")[1].split("==")[0], re.M))
+    assert set(groups) == {"data"}  # not generator or loss, which ganinv-train-generator does not read
+    for group, options in groups.items():
+        assert {o.strip() for o in options.split(",")} == {p.stem for p in (Path(CONF) / group).glob("*.yaml")}
+
+
+@pytest.mark.parametrize("source", ["images", "generated"])
+def test_data_sources_as_the_docs_write_them(tmp_path, source):
+    extra = [f"data={source}"]
+    if source == "images":
+        rng = np.random.default_rng(0)
+        (tmp_path / "imgs").mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+        extra += [f"data.images.root={tmp_path / 'imgs'}", "data.num_workers=0", "data.images.val_fraction=0.2"]
+    out = train(config(tmp_path / "run", 2, extra=extra))
+    assert (out / "last.ckpt").exists()
+
+
+def test_user_mistakes_are_one_line(tmp_path):
+    for args, expected in ((["+data.rooot=1"], "unknown option(s) data.rooot"),
+                           (["data=images", "data.images.root=/nope"], "/nope: image folder does not exist"),
+                           ([f"resume={tmp_path}/missing.ckpt"], "missing.ckpt: no such checkpoint")):
+        run = cli(*args, "trainer.accelerator=cpu", cwd=tmp_path)
+        assert run.returncode == 2, run.stderr[-2000:]
+        assert run.stderr.startswith("ganinv-train-generator: error:") and expected in run.stderr
+        assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_toy_loader_names_a_wrong_path():
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.toy import load_generator
+
+    with pytest.raises(CheckpointError, match="/wrong/path.pt: no such file") as info:
+        load_generator("/wrong/path.pt")
+    assert "trained" not in str(info.value)

@@ -1,0 +1,58 @@
+"""A non-editable wheel install runs every console script with its shipped configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+# How each script shows it found its configs without doing any work.
+CHECKS = {"ganinv-convert": [["--help"]],
+          "ganinv-train-generator": [["--cfg", "job"], ["data=images", "data.images.root=/x", "--cfg", "job"],
+                                     ["data=generated", "--cfg", "job"], ["--help"]]}
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp / "dist"), str(ROOT)], check=True, capture_output=True)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    # The dependencies come from this environment (offline); ganinv itself only from the wheel.
+    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    wheel = next((tmp / "dist").glob("ganinv-*.whl"))
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
+                   capture_output=True)
+    return venv
+
+
+def test_every_console_script_is_checked():
+    assert set(CHECKS) == set(SCRIPTS)
+
+
+def test_wheel_ships_the_configs_and_runs_every_script(wheel_venv, tmp_path):
+    py = wheel_venv / "bin" / "python"
+    where = subprocess.run([py, "-c", "import ganinv, ganinv.configs as c; print(ganinv.__file__); print(c.CONF)"],
+                           cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
+    assert all(str(wheel_venv) in p for p in where), where  # not this checkout
+    assert (Path(where[1]) / "data" / "images.yaml").is_file()
+    env = {**os.environ, "PYTHONPATH": ""}
+    for script, runs in CHECKS.items():
+        for args in runs:
+            run = subprocess.run([wheel_venv / "bin" / script, *args], cwd=tmp_path, capture_output=True, text=True,
+                                 env=env, timeout=120)
+            assert run.returncode == 0, (script, args, run.stderr[-2000:])
+            assert "Traceback" not in run.stderr
+            if "--cfg" in args:
+                assert "_target_: ganinv.data.StyleGAN2DataModule" in run.stdout
