@@ -6,9 +6,6 @@ import argparse
 import json
 import os
 import pickle
-import sys
-import types
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -18,6 +15,7 @@ from torch.testing import assert_close
 from ganinv.checkpoints import CheckpointError, load_generator, save_generator
 from ganinv.checkpoints.nvidia import nvidia_to_rosinality
 from ganinv.convert import main as convert_main
+from tests.fixtures import examples
 
 
 @pytest.fixture(scope="module")
@@ -35,72 +33,9 @@ def image(g, seed=0):
     return g([z], randomize_noise=False)[0]
 
 
-# ---- a network pickle as stylegan2-ada-pytorch writes it, built without the official code ----------------------
-
-def _fake_module(name: str, **attrs) -> types.ModuleType:
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    return mod
-
-
-class _Persistent:
-    """Pickles like a persistent_class instance: `_reconstruct_persistent_obj(meta)`."""
-
-    def __init__(self, meta):
-        self.meta = meta
-
-    def __reduce__(self):
-        return sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (self.meta,)
-
-
-def _tree(state_dict, class_name, init_kwargs=None):
-    """Nest a flat NVIDIA state dict into persistent modules (parameters vs buffers as in the official classes)."""
-    root = {"_parameters": OrderedDict(), "_buffers": OrderedDict(), "_modules": OrderedDict()}
-    for key, t in state_dict.items():
-        node = root
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node["_modules"].setdefault(
-                part, {"_parameters": OrderedDict(), "_buffers": OrderedDict(), "_modules": OrderedDict()})
-        kind = "_buffers" if leaf in ("w_avg", "resample_filter", "noise_const") else "_parameters"
-        node[kind][leaf] = torch.nn.Parameter(t.clone()) if kind == "_parameters" else t.clone()
-
-    def build(node, name):
-        state = {"_parameters": node["_parameters"], "_buffers": node["_buffers"],
-                 "_non_persistent_buffers_set": set(), "training": False, "weight_gain": np.float64(0.125),
-                 "_modules": OrderedDict((k, build(v, k)) for k, v in node["_modules"].items())}
-        if init_kwargs is not None and name == class_name:
-            state.update(_init_args=(), _init_kwargs=init_kwargs)
-        src = "import os\nos.system('touch PWNED')\n"  # the official loader would run this; ganinv must not
-        return _Persistent({"type": "class", "version": 6, "module_src": src, "class_name": name, "state": state})
-
-    return build(root, class_name)
-
-
 @pytest.fixture(scope="module")
-def nvidia_pickle(nvidia_file, tmp_path_factory):
-    easydict = type("EasyDict", (dict,), {"__module__": "dnnlib.util"})
-    _fake_module("dnnlib"), _fake_module("dnnlib.util", EasyDict=easydict)
-    def _reconstruct_persistent_obj(meta):
-        return meta
-
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    _fake_module("torch_utils"), _fake_module("torch_utils.persistence",
-                                              _reconstruct_persistent_obj=_reconstruct_persistent_obj)
-    src = torch.load(nvidia_file, weights_only=True)
-    cfg = src["config"]
-    kwargs = easydict(cfg, mapping_kwargs=easydict(cfg["mapping_kwargs"]),
-                      synthesis_kwargs=easydict(cfg["synthesis_kwargs"]))
-    g = _tree(src["G_ema"], "Generator", kwargs)
-    snapshot = {"G": g, "D": None, "G_ema": g, "augment_pipe": None, "training_set_kwargs": {"resolution": 32}}
-    path = tmp_path_factory.mktemp("nvidia") / "network-snapshot-000000.pkl"
-    with open(path, "wb") as f:
-        pickle.dump(snapshot, f, protocol=4)
-    for name in ("dnnlib.util", "dnnlib", "torch_utils.persistence", "torch_utils"):
-        del sys.modules[name]  # the loader must not need them
-    return path
+def nvidia_pickle(tmp_path_factory):
+    return examples.nvidia_pickle(tmp_path_factory.mktemp("nvidia") / "network-snapshot-000000.pkl")
 
 
 # ---- formats -------------------------------------------------------------------------------------------------

@@ -60,3 +60,17 @@ def test_toy_loader_names_a_wrong_path():
     with pytest.raises(CheckpointError, match="/wrong/path.pt: no such file") as info:
         load_generator("/wrong/path.pt")
     assert "trained" not in str(info.value)
+
+
+def test_a_short_run_is_quiet_and_logs(tmp_path):
+    args = [f"out_dir={tmp_path / 'run'}", "trainer.accelerator=cpu", "model.max_iterations=4", "checkpoint_every=2",
+            "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16", "data.batch_size=4",
+            "data.toy.n_train=32"]
+    run = cli(*args, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    noise = [line for line in (run.stdout + run.stderr).splitlines()
+             if re.search(r"warn|deprecat|tip:|weights_only|module\(s\) in eval mode", line, re.I)]
+    assert not noise, noise
+    log = (tmp_path / "run" / "train_generator.log").read_text()
+    assert "iteration 4/4" in log and "finished at iteration 4" in log
+    assert len(re.findall(r"\[ganinv\]\[INFO\] - iteration 4/4", run.stdout + run.stderr)) == 1  # one final save

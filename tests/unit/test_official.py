@@ -24,6 +24,7 @@ from ganinv.encoders import (
     restyle_iterations,
 )
 from ganinv.stylegan2 import Generator
+from tests.fixtures import examples
 
 MAPPING_ATOL = 1e-5  # mapped w: pure matmuls
 CODES_ATOL = 1e-4  # encoder codes (pSp, e4e, ReStyle step outputs)
@@ -55,22 +56,10 @@ def rosinality(fixtures_dir):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(fixtures_dir, rosinality, tmp_path_factory):
+def checkpoints(tmp_path_factory):
     """Complete official checkpoints (with `decoder.*`), written once: name -> path."""
-    folder = tmp_path_factory.mktemp("official")
-    decoder = {f"decoder.{k}": v for k, v in rosinality["g_ema"].items()}
-    psp = _load(fixtures_dir, "psp_tiny.pt")
-    files = {"psp": {**psp, "state_dict": {**psp["state_dict"], **decoder}},
-             "e4e": {**_load(fixtures_dir, "e4e_tiny.pt"), "state_dict": {**psp["state_dict"], **decoder}}}
-    for prefix, (name, encoder_type, _, _) in RESTYLE.items():
-        raw = _load(fixtures_dir, name)
-        files[prefix] = {**raw, "opts": {**raw["opts"], "encoder_type": encoder_type},
-                         "state_dict": {**raw["state_dict"], **decoder}}
-    paths = {}
-    for name, obj in files.items():
-        paths[name] = folder / f"{name}.pt"
-        torch.save(obj, paths[name])
-    return paths
+    paths = examples.official_checkpoints(tmp_path_factory.mktemp("official"))
+    return {"psp": paths["psp"], "e4e": paths["e4e"], **{k: paths[f"restyle_{k}"] for k in RESTYLE}}
 
 
 def _assert_eval(module):

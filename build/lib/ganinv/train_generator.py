@@ -34,12 +34,13 @@ def train(cfg) -> Path:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = instantiate(cfg.model)
+    model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
+    datamodule.setup("fit")  # bad folders and files are reported before any training starts
     ckpt = resume_path(out, str(cfg.resume), model)
     trainer = make_trainer(OmegaConf.to_container(cfg.trainer, resolve=True), out, int(cfg.checkpoint_every),
                            CSVLogger(str(out), name="logs"))
     log.info("run folder %s%s", out, f", resuming from {ckpt}" if ckpt else "")
-    trainer.fit(model, datamodule=instantiate(cfg.data), ckpt_path=ckpt, weights_only=True)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     log.info("finished at iteration %d; wrote %s", int(model.iteration), out / "last.ckpt")
     return out
 

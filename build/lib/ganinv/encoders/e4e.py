@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .ir_se import WIDTHS
+from .ir_se import WIDTHS, check_input_size
 from .psp import GradualStyleEncoder, upsample_add
 
 # The official `ProgressiveStage.Inference` value: every offset active.
@@ -38,6 +38,7 @@ class Encoder4Editing(GradualStyleEncoder):
         self.progressive_stage = max(INFERENCE_STAGE, n_styles) if progressive_stage is None else progressive_stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         c1, c2, c3 = self.pyramid(x)
         fpn: dict[str, torch.Tensor] = {}
 

@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from .ir_se import check_input_size
+
 
 def _norm(kind: str, channels: int, dims: int = 2) -> nn.Module:
     if kind == "batch":
@@ -76,8 +78,6 @@ class DomainGuidedEncoder(nn.Module):
         self.fc_norm = _norm(norm, self.n_styles * style_dim, dims=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"DomainGuidedEncoder was built for {self.input_size} px input, got "
-                             f"{tuple(x.shape[-2:])}; resize the images or pass input_size=.")
+        check_input_size(self, x)
         x = self.blocks(self.stem(x))
         return self.fc_norm(self.fc(x.flatten(1))).view(-1, self.n_styles, self.style_dim)

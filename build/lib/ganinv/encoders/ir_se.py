@@ -17,6 +17,15 @@ WIDTHS = (64, 128, 256, 512)
 MODES = ("ir", "ir_se")
 
 
+def check_input_size(encoder: nn.Module, x: torch.Tensor) -> None:
+    """Every encoder's one rule: inputs are exactly `input_size` square, larger or smaller alike; callers resize."""
+    s, (h, w) = encoder.input_size, x.shape[-2:]
+    if (h, w) != (s, s):
+        raise ValueError(f"{type(encoder).__name__} takes {s}x{s} inputs (input_size={s}), got {h}x{w}; resize the "
+                         "images first (ganinv.data.transforms.resize) or build the encoder with the input_size "
+                         "of your images.")
+
+
 class SEModule(nn.Module):
     """Squeeze-and-excitation: channel gates from the global average, bias-free 1x1 convs."""
 

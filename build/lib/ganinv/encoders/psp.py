@@ -11,7 +11,7 @@ from torch import nn
 
 from ganinv.stylegan2.layers import EqualLinear
 
-from .ir_se import WIDTHS, make_body, make_input_layer, stage_ends
+from .ir_se import WIDTHS, check_input_size, make_body, make_input_layer, stage_ends
 
 
 def _log2(n: int, what: str) -> int:
@@ -73,7 +73,7 @@ class GradualStyleEncoder(IRSEFeatures):
                  coarse_ind: int = 3, middle_ind: int = 7):
         super().__init__(num_layers, mode, input_nc, widths)
         _log2(input_size, "input_size")
-        self.n_styles, self.style_dim = n_styles, style_dim
+        self.n_styles, self.style_dim, self.input_size = n_styles, style_dim, input_size
         self.coarse_ind, self.middle_ind = coarse_ind, middle_ind
         spatial = [input_size // 16 if i < coarse_ind else input_size // 8 if i < middle_ind else input_size // 4
                    for i in range(n_styles)]
@@ -82,6 +82,7 @@ class GradualStyleEncoder(IRSEFeatures):
         self.latlayer2 = nn.Conv2d(widths[1], widths[3], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         c1, c2, c3 = self.pyramid(x)
         p2 = upsample_add(c3, self.latlayer1(c2))
         p1 = upsample_add(p2, self.latlayer2(c1))
@@ -93,12 +94,14 @@ class BackboneEncoderUsingLastLayerIntoW(IRSEFeatures):
     """pSp `learn_in_w`: global average of the last feature map -> one w, returned as [B, style_dim]."""
 
     def __init__(self, num_layers: int = 50, mode: str = "ir_se", input_nc: int = 3, style_dim: int = 512,
-                 widths: Sequence[int] = WIDTHS):
+                 widths: Sequence[int] = WIDTHS, input_size: int = 256):
         super().__init__(num_layers, mode, input_nc, widths)
+        self.input_size = input_size
         self.output_pool = nn.AdaptiveAvgPool2d(1)
         self.linear = EqualLinear(widths[3], style_dim, lr_mul=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         x = self.body(self.input_layer(x))
         return self.linear(self.output_pool(x).flatten(1))
 
@@ -107,13 +110,14 @@ class BackboneEncoderUsingLastLayerIntoWPlus(IRSEFeatures):
     """pSp W+ baseline: BN, 7x7 pool and a linear of the last map -> all n_styles codes at once."""
 
     def __init__(self, num_layers: int = 50, mode: str = "ir_se", input_nc: int = 3, n_styles: int = 18,
-                 style_dim: int = 512, widths: Sequence[int] = WIDTHS):
+                 style_dim: int = 512, widths: Sequence[int] = WIDTHS, input_size: int = 256):
         super().__init__(num_layers, mode, input_nc, widths)
-        self.n_styles, self.style_dim = n_styles, style_dim
+        self.n_styles, self.style_dim, self.input_size = n_styles, style_dim, input_size
         self.output_layer_2 = nn.Sequential(nn.BatchNorm2d(widths[3]), nn.AdaptiveAvgPool2d(7), nn.Flatten(),
                                             nn.Linear(widths[3] * 49, style_dim))
         self.linear = EqualLinear(style_dim, style_dim * n_styles, lr_mul=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         x = self.output_layer_2(self.body(self.input_layer(x)))
         return self.linear(x).view(-1, self.n_styles, self.style_dim)

@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from .e4e import INFERENCE_STAGE, progressive_codes
-from .ir_se import WIDTHS, make_body, make_input_layer
+from .ir_se import WIDTHS, check_input_size, make_body, make_input_layer
 from .psp import GradualStyleBlock
 
 RESNET34_BLOCKS = (3, 4, 6, 3)
@@ -28,7 +28,7 @@ class _Heads(nn.Module):
 
     def _init_heads(self, width: int, n_styles: int, style_dim: int, input_size: int, progressive: bool,
                     progressive_stage: int | None) -> None:
-        self.n_styles, self.style_dim = n_styles, style_dim
+        self.n_styles, self.style_dim, self.input_size = n_styles, style_dim, input_size
         self.styles = nn.ModuleList(GradualStyleBlock(width, style_dim, input_size // 16) for _ in range(n_styles))
         if progressive:
             self.progressive_stage = max(INFERENCE_STAGE, n_styles) if progressive_stage is None else progressive_stage
@@ -51,6 +51,7 @@ class BackboneEncoder(_Heads):
         self._init_heads(widths[3], n_styles, style_dim, input_size, False, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         return self._codes(self.body(self.input_layer(x)))
 
 
@@ -67,6 +68,7 @@ class ResNetBackboneEncoder(_Heads):
         self._init_heads(widths[3], n_styles, style_dim, input_size, False, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
         return self._codes(self.body(self.relu(self.bn1(self.conv1(x)))))
 
 
