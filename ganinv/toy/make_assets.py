@@ -30,7 +30,8 @@ from .train_nets import write_record
 def train_generator(run_dir: Path, iterations: int, batch: int, workers: int) -> tuple[Path, dict]:
     from hydra import compose, initialize_config_dir
 
-    from ganinv.train_generator import CONF, train
+    from ganinv.configs import CONF
+    from ganinv.train_generator import train
 
     overrides = [f"out_dir={run_dir}", f"model.max_iterations={iterations}", f"data.batch_size={batch}",
                  f"data.num_workers={workers}", "checkpoint_every=500"]

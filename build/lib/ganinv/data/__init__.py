@@ -1,8 +1,0 @@
-"""Data: the shared StyleGAN2 DataModule, its sources, transforms and task degradations."""
-
-from .datamodule import StyleGAN2DataModule, TaskDataset, seed_worker
-from .datasets import DataError, GeneratedDataset, ImageFolderDataset, ToyDataset, list_images
-from .degradations import TASKS, Task, make_task
-
-__all__ = ["DataError", "GeneratedDataset", "ImageFolderDataset", "StyleGAN2DataModule", "TASKS", "Task",
-           "TaskDataset", "ToyDataset", "list_images", "make_task", "seed_worker"]

@@ -1,1 +1,0 @@
-"""LightningModules: the inversion methods and the StyleGAN2 trainer."""
