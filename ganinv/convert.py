@@ -1,7 +1,7 @@
 """`ganinv-convert SRC DST`: rewrite any supported StyleGAN2 generator checkpoint in ganinv's format.
 
 The output holds `g_ema` (rosinality keys), `latent_avg` and the architecture, and loads with
-`torch.load(DST, weights_only=True)` as well as with `ganinv.stylegan2.load_generator(DST)`.
+`torch.load(DST, weights_only=True)` as well as with `ganinv.checkpoints.load_generator(DST)`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every `checkpoint_every` iterations and at the last one, written atomically into `out_dir`: `last.ckpt` (resumed
 exactly by the next run with the same `out_dir`), `generator.pt` (the EMA generator with `latent_avg`, loadable by
-`ganinv.stylegan2.load_generator`) and `samples.png` (fixed z, so grids are comparable over time).
+`ganinv.checkpoints.load_generator`) and `samples.png` (fixed z, so grids are comparable over time).
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def _torch_load(p: Path, plain_pickle: bool) -> Any:
         glob = refused_global(e)
         if glob is not None and glob.startswith("torch_utils.persistence"):
             raise CheckpointError(p, "is an NVIDIA network pickle, not a torch.save file.",
-                                  "Load it with ganinv.stylegan2.load_generator or convert it with ganinv-convert.") \
+                                  "Load it with ganinv.checkpoints.load_generator or convert it with ganinv-convert.") \
                 from None
         if glob is not None:
             raise CheckpointError(p, f"holds Python objects: the weights-only load refused the global '{glob}'.",

@@ -287,6 +287,6 @@ def resolve_generator(g: torch.nn.Module | str | None) -> torch.nn.Module:
         from ganinv.toy import load_generator
 
         return load_generator()
-    from ganinv.stylegan2 import load_generator as load
+    from ganinv.checkpoints import load_generator as load
 
     return load(g)

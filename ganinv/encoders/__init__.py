@@ -1,4 +1,6 @@
-"""Encoders of pSp, e4e, ReStyle and In-Domain inversion as plain nn.Modules with the official key names."""
+"""Encoders of pSp, e4e, ReStyle and In-Domain inversion as plain nn.Modules with the official key names.
+
+Official checkpoints are read by `ganinv.checkpoints.load_official` (the layer above this one)."""
 
 from .discriminators import LatentCodesDiscriminator
 from .e4e import INFERENCE_STAGE, Encoder4Editing
@@ -22,16 +24,8 @@ from .restyle import (
 __all__ = [
     "BackboneEncoder", "BackboneEncoderUsingLastLayerIntoW", "BackboneEncoderUsingLastLayerIntoWPlus",
     "BottleneckIR", "DomainGuidedEncoder", "Encoder4Editing", "GradualStyleBlock", "GradualStyleEncoder",
-    "INFERENCE_STAGE", "LatentCodesDiscriminator", "OfficialModel", "ProgressiveBackboneEncoder", "ReStyleStep",
-    "ResNetBackboneEncoder", "ResNetProgressiveBackboneEncoder", "SEModule", "load_official", "make_body",
+    "INFERENCE_STAGE", "LatentCodesDiscriminator", "ProgressiveBackboneEncoder", "ReStyleStep",
+    "ResNetBackboneEncoder", "ResNetProgressiveBackboneEncoder", "SEModule", "make_body",
     "make_input_layer", "restyle_iterations",
 ]
 
-
-def __getattr__(name: str):
-    # The loader lives with the other checkpoint formats and imports this package: resolve it lazily.
-    if name in ("load_official", "OfficialModel"):
-        from ganinv.checkpoints import official
-
-        return getattr(official, name)
-    raise AttributeError(name)

@@ -1,1 +1,16 @@
-"""LightningModules: the inversion methods and the StyleGAN2 trainer."""
+"""The inversion methods as LightningModules on one base, and the inference API used by everything after them.
+
+Public: `InversionModule`, `PSPModule`, `E4EModule`, `ReStyleModule`, `IDInvertModule`, `OptimizationModule`,
+`load_method(path, generator=None)`, `export_official(module, path)`; `StyleGAN2GAN` lives in `ganinv.methods.gan`.
+"""
+
+from .base import InversionModule, TrainingDiverged
+from .e4e import E4EModule
+from .idinvert import IDInvertModule
+from .loading import METHODS, export_official, load_method
+from .optimization import OptimizationModule
+from .psp import PSPModule
+from .restyle import ReStyleModule
+
+__all__ = ["METHODS", "E4EModule", "IDInvertModule", "InversionModule", "OptimizationModule", "PSPModule",
+           "ReStyleModule", "TrainingDiverged", "export_official", "load_method"]

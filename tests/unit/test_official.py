@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganinv.checkpoints import CheckpointError
+from ganinv.checkpoints import CheckpointError, load_official
 from ganinv.encoders import (
     BackboneEncoder,
     Encoder4Editing,
@@ -20,7 +20,6 @@ from ganinv.encoders import (
     ProgressiveBackboneEncoder,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
-    load_official,
     restyle_iterations,
 )
 from ganinv.stylegan2 import Generator

@@ -1,0 +1,209 @@
+"""`InversionModule`: what every inversion method shares, so that a method file holds only its paper.
+
+A frozen generator (its weights travel in every checkpoint, checked by a content hash), its average code, an
+encoder, the image loss terms with their weights (`conf/loss/*.yaml`), the public inference API (`invert`,
+`reconstruct`), distortion on a fixed validation set, a NaN guard, and training counted in iterations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganinv.data.transforms import resize
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term became NaN or infinite; the message names the iteration and the term."""
+
+
+class IterationModule(pl.LightningModule):
+    """Training counted in iterations (one per batch) up to `max_iterations`, kept in the `iteration` buffer (so
+    checkpoints carry it); a run resumed after its last iteration trains nothing more."""
+
+    def __init__(self, max_iterations: int):
+        super().__init__()
+        self.max_iterations = int(max_iterations)
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if int(self.iteration) >= self.max_iterations:
+            self.trainer.should_stop = True
+            return -1
+        return None
+
+    def finish_iteration(self) -> None:
+        self.iteration += 1
+        if int(self.iteration) >= self.max_iterations:
+            self.trainer.should_stop = True
+
+
+class FrozenNets(nn.Module):
+    """Loss networks: frozen, always in eval mode, and left out of state dicts (they are rebuilt from config)."""
+
+    def train(self, mode: bool = True) -> FrozenNets:
+        return super().train(False)
+
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        return {} if destination is None else destination
+
+
+def state_hash(module: nn.Module) -> str:
+    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes): the identity of a generator."""
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class InversionModule(IterationModule):
+    """image -> code (W+) -> frozen StyleGAN2 -> reconstruction; subclasses add `build_encoder`, `encode` and
+    their training step.
+
+    `loss` is a `conf/loss/*.yaml` dict: `weights` and the `perceptual` / `identity` networks (a term whose weight
+    is 0 is not built). `optimizer` is a Hydra `_partial_` config. `start_from: avg | zero`: codes are offsets from
+    the generator's average code, or absolute.
+    """
+
+    def __init__(self, generator: nn.Module, encoder: Mapping[str, Any] | nn.Module | None = None,
+                 loss: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
+                 input_nc: int = 3, input_size: int = 256, start_from: str = "avg", max_iterations: int = 100_000,
+                 generator_hash: str | None = None):
+        super().__init__(max_iterations)
+        if start_from not in ("avg", "zero"):
+            raise ValueError(f"start_from={start_from!r} is not one of avg, zero")
+        hash_now = state_hash(generator)
+        if generator_hash is not None and generator_hash != hash_now:
+            raise ValueError("the generator does not match the one this module was trained with (content hash "
+                             f"{hash_now[:12]} vs {generator_hash[:12]}); pass the generator the run used.")
+        skip = ["generator", "encoder"] if isinstance(encoder, nn.Module) else ["generator"]
+        self.save_hyperparameters(ignore=skip)
+        self.hparams["generator_hash"] = hash_now
+        self.hparams["generator_config"] = {k: v for k, v in generator.config.items() if v is not None}
+        self.generator = generator.eval().requires_grad_(False)
+        avg = generator.latent_avg.detach().float().reshape(-1)
+        self.register_buffer("latent_avg", avg.expand(generator.n_latent, -1).clone())  # [n_latent, style_dim]
+        self.n_latent, self.style_dim = generator.n_latent, generator.style_dim
+        self.input_nc, self.input_size, self.start_from = int(input_nc), int(input_size), start_from
+        self.weights = {k: float(v) for k, v in dict((loss or {}).get("weights", {})).items()}
+        self.nets = FrozenNets()
+        for name, key in (("perceptual", "perceptual"), ("identity", "id")):
+            cfg = (loss or {}).get(name)
+            if self.weights.get(key, 0) > 0 and cfg:
+                from hydra.utils import instantiate
+
+                setattr(self.nets, name, instantiate(cfg))
+        self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-4})
+        if isinstance(encoder, nn.Module) or not self.has_encoder:
+            self.encoder = encoder
+        else:
+            self.encoder = self.build_encoder(dict(encoder or {}))
+        self.register_load_state_dict_post_hook(_ignore_frozen_nets)
+
+    has_encoder = True  # False for latent optimisation
+
+    # ---- what a method provides -------------------------------------------------------------------------
+    def build_encoder(self, cfg: dict) -> nn.Module:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict) -> torch.Tensor | None:
+        """One training iteration on a batch: the loss (automatic optimisation) or None (manual)."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes [B, n_latent, style_dim] for inputs already at `input_size`."""
+        raise NotImplementedError
+
+    # ---- the public inference API ------------------------------------------------------------------------
+    @torch.no_grad()
+    def invert(self, images: torch.Tensor) -> torch.Tensor:
+        """Codes [B, n_latent, style_dim] (with `latent_avg` where the method starts from it) for images of any
+        size in [-1, 1]; they are resized to the encoder's input size first."""
+        return self.encode(resize(images.to(self.latent_avg), self.input_size))
+
+    def reconstruct(self, codes: torch.Tensor) -> torch.Tensor:
+        """Generator images [B, 3, size, size] of W+ codes (stored noise: deterministic)."""
+        return self.generator([codes], input_is_latent=True, randomize_noise=False)[0]
+
+    def offset(self, codes: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""
+        return codes + self.latent_avg if self.start_from == "avg" else codes
+
+    # ---- losses --------------------------------------------------------------------------------------------
+    def image_losses(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted image terms that are switched on: l2, perceptual, id (each unweighted, by name)."""
+        y_hat = match_size(y_hat, y)
+        terms = {"l2": F.mse_loss(y_hat, y)} if self.weights.get("l2", 0) > 0 else {}
+        if hasattr(self.nets, "perceptual"):
+            terms["perceptual"] = self.nets.perceptual(y_hat, y)
+        if hasattr(self.nets, "identity"):
+            terms["id"] = self.nets.identity(y_hat, y)
+        return terms
+
+    def total(self, terms: dict[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:
+        """The weighted sum of `terms`, each logged; a NaN or inf term stops training with its name."""
+        for name, value in terms.items():
+            if not torch.isfinite(value).all():
+                raise TrainingDiverged(f"loss term '{name}' is {float(value)} at iteration {int(self.iteration)}; "
+                                       "training stopped, the last checkpoint is the last good state. Lower the "
+                                       "learning rate or that term's weight.")
+        loss = sum(self.weights.get(name, 1.0) * value for name, value in terms.items())
+        self.log_dict({f"{prefix}/{k}": v.detach() for k, v in {**terms, "loss": loss}.items()},
+                      prog_bar=prefix == "train")
+        return loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        loss = self.train_step(batch)
+        self.finish_iteration()
+        return loss
+
+    # ---- validation: distortion on the fixed validation split -----------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.log_distortion(self.reconstruct(self.encode(batch["x"])), batch["y"], "val")
+
+    def log_distortion(self, y_hat: torch.Tensor, y: torch.Tensor, prefix: str) -> None:
+        y_hat = match_size(y_hat.clamp(-1, 1), y)
+        metrics = {"mse": F.mse_loss(y_hat, y)}
+        if hasattr(self.nets, "perceptual"):
+            name = "lpips" if type(self.nets.perceptual).__name__ == "LPIPS" else "perceptual"
+            metrics[name] = self.nets.perceptual(y_hat, y)
+        if hasattr(self.nets, "identity"):
+            metrics["id_sim"] = 1 - self.nets.identity(y_hat, y)
+        self.log_dict({f"{prefix}/{k}": v for k, v in metrics.items()}, sync_dist=True, batch_size=len(y))
+
+    # ---- optimisation --------------------------------------------------------------------------------------
+    def make_optimizer(self, params, cfg: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+        from hydra.utils import instantiate
+
+        return instantiate(dict(cfg or self.optimizer_cfg))(params)
+
+    def configure_optimizers(self):
+        return self.make_optimizer(self.encoder.parameters())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["ganinv"] = {"method": type(self).__name__}  # what load_method rebuilds
+
+    def train(self, mode: bool = True) -> InversionModule:
+        super().train(mode)
+        self.generator.eval()  # frozen on purpose: noise buffers and any BN stay fixed
+        return self
+
+
+def match_size(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The reconstruction at the target's size: box pooling when the factor is whole (pSp's face_pool)."""
+    s, t = y_hat.shape[-1], y.shape[-1]
+    if s == t:
+        return y_hat
+    return F.adaptive_avg_pool2d(y_hat, t) if s > t and s % t == 0 else resize(y_hat, t)
+
+
+def _ignore_frozen_nets(module: nn.Module, incompatible) -> None:
+    incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if not k.startswith("nets.")]

@@ -1,0 +1,116 @@
+"""`load_method`: any inversion checkpoint — ours or an official pSp / e4e / ReStyle `.pt` — as an
+`InversionModule` in eval mode; `export_official`: ours in the official layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from ganinv.checkpoints import CheckpointError, atomic_save, load_official, load_torch_file
+from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
+from ganinv.stylegan2 import Generator
+
+from .base import InversionModule, state_hash
+from .e4e import E4EModule
+from .idinvert import IDInvertModule
+from .optimization import OptimizationModule
+from .psp import PSPModule
+from .restyle import ReStyleModule
+
+METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, OptimizationModule)}
+
+
+def load_method(path: str | os.PathLike, generator: nn.Module | None = None) -> InversionModule:
+    """A trained method from a ganinv run checkpoint (`last.ckpt`, `best.ckpt`) or an official pSp / e4e /
+    ReStyle file; `generator` for official files without a decoder (ours carry their generator's weights)."""
+    p = Path(path)
+    raw = load_torch_file(p)
+    if isinstance(raw, dict) and isinstance(raw.get("ganinv"), dict):
+        return _from_run(p, raw, generator)
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        return _from_official(p, generator)
+    top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
+    raise CheckpointError(p, f"is neither a ganinv run checkpoint nor an official pSp / e4e / ReStyle file (top "
+                          f"level: {top}).", "Pass <run_dir>/checkpoints/last.ckpt or an official .pt.")
+
+
+def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModule:
+    name = raw["ganinv"].get("method")
+    if name not in METHODS:
+        raise CheckpointError(p, f"holds an unknown method {name!r}.", f"Known: {', '.join(METHODS)}.")
+    hp = dict(raw.get("hyper_parameters") or {})
+    sd = raw["state_dict"]
+    if generator is None:
+        g_sd = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
+        generator = Generator(**hp.pop("generator_config"))
+        generator.load_state_dict(g_sd, strict=True)
+        generator.latent_avg = sd["latent_avg"][0].clone()
+    else:
+        hp.pop("generator_config", None)
+        if state_hash(generator) != hp.get("generator_hash"):
+            raise CheckpointError(p, "was trained with another generator (content hash differs).",
+                                  "Pass the generator the run used, or none: the checkpoint carries it.")
+    try:
+        module = METHODS[name](generator=generator, **hp)
+        module.load_state_dict(sd, strict=True)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(p, f"does not rebuild as {name} ({str(e).splitlines()[0][:300]}).",
+                              "The file is damaged or from an incompatible ganinv version.") from None
+    return module.eval()
+
+
+def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
+    m = load_official(p, generator)
+    if m.generator is None:
+        raise CheckpointError(p, "has no decoder.* weights.", "Pass generator= (the StyleGAN2 it was trained with).")
+    opts, enc = m.opts, m.encoder
+    common = {"generator": m.generator, "encoder": enc, "input_nc": int(opts.get("input_nc", 3)),
+              "input_size": int(getattr(enc, "input_size", 256)),
+              "start_from": "avg" if opts.get("start_from_latent_avg", True) and m.latent_avg is not None
+              else "zero"}
+    if m.kind == "psp":
+        space = "w" if isinstance(enc, BackboneEncoderUsingLastLayerIntoW) else "w+"
+        module = PSPModule(space=space, **common)
+    elif m.kind == "e4e":
+        module = E4EModule(progressive_start=None, **common)
+    else:
+        common["input_nc"] = enc_input_nc(enc) - 3
+        module = ReStyleModule(variant=m.kind.split("_")[1], backbone="resnet" if hasattr(enc, "conv1") else "irse",
+                               n_iters_per_batch=int(opts.get("n_iters_per_batch", 5)), progressive_start=None,
+                               **common, start_from="avg")
+    if m.latent_avg is not None:
+        avg = m.latent_avg.reshape(-1, m.latent_avg.shape[-1]).float()
+        module.latent_avg.copy_(avg.expand(module.n_latent, -1))
+    return module.eval()
+
+
+def enc_input_nc(encoder: nn.Module) -> int:
+    first = encoder.conv1 if hasattr(encoder, "conv1") else encoder.input_layer[0]
+    return int(first.in_channels)
+
+
+OFFICIAL = {PSPModule: "psp", E4EModule: "e4e", ReStyleModule: "restyle"}
+
+
+def export_official(module: InversionModule, path: str | os.PathLike) -> Path:
+    """Write a trained pSp / e4e / ReStyle module as the official code saves it: `state_dict` (`encoder.*`,
+    `decoder.*`), `latent_avg` [n_latent, dim], `opts` with the fields the official loaders read, and e4e's
+    `discriminator_state_dict` when it has a latent discriminator."""
+    kind = OFFICIAL.get(type(module))
+    if kind is None:
+        raise ValueError(f"{type(module).__name__} has no official checkpoint layout; only pSp, e4e and ReStyle do.")
+    sd = {f"encoder.{k}": v for k, v in module.encoder.state_dict().items()}
+    sd |= {f"decoder.{k}": v for k, v in module.generator.state_dict().items()}
+    opts = {"encoder_type": type(module.encoder).__name__, "input_nc": module.input_nc, "label_nc": 0,
+            "output_size": module.generator.size, "stylegan_size": module.generator.size,
+            "start_from_latent_avg": module.start_from == "avg", "n_styles": module.n_latent,
+            "learn_in_w": getattr(module, "space", "w+") == "w", "exported_by": "ganinv"}
+    if kind == "restyle":
+        opts |= {"input_nc": module.input_nc + 3, "n_iters_per_batch": module.n_iters}
+    obj = {"state_dict": {k: v.detach().cpu() for k, v in sd.items()}, "latent_avg": module.latent_avg.cpu().clone(),
+           "opts": opts}
+    if getattr(module, "regularisers", None) is not None:
+        obj["discriminator_state_dict"] = module.regularisers.discriminator.state_dict()
+    return atomic_save(obj, path)
