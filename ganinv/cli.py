@@ -10,8 +10,9 @@ from hydra.errors import InstantiationException
 
 from ganinv.checkpoints import CheckpointError
 from ganinv.data import DataError
+from ganinv.methods import TrainingDiverged
 
-USER_ERRORS = (CheckpointError, DataError)
+USER_ERRORS = (CheckpointError, DataError, TrainingDiverged)
 
 
 def _user_error(e: BaseException) -> BaseException | None:

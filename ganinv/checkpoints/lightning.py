@@ -24,6 +24,14 @@ def check_training_checkpoint(path: str | os.PathLike, module: nn.Module) -> Pat
         top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(p, f"is not a Lightning training checkpoint (no state_dict and loops; top level: "
                               f"{top}).", RESUME_FIX)
+    written_by = (raw.get("ganinv") or {}).get("method")
+    if written_by is not None and written_by != type(module).__name__:
+        raise CheckpointError(p, f"was written by {written_by}, not {type(module).__name__}.", RESUME_FIX)
+    theirs_hash = (raw.get("hyper_parameters") or {}).get("generator_hash")
+    own_hash = getattr(module, "hparams", {}).get("generator_hash")
+    if theirs_hash and own_hash and theirs_hash != own_hash:
+        raise CheckpointError(p, f"was trained against another generator (content hash {theirs_hash[:12]}, the "
+                              f"configured one is {own_hash[:12]}).", RESUME_FIX)
     own, theirs = module.state_dict(), raw["state_dict"]
     missing = [k for k in own if k not in theirs]
     unexpected = [k for k in theirs if k not in own]

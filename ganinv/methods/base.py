@@ -152,7 +152,8 @@ class InversionModule(IterationModule):
         """The weighted sum of `terms`, each logged; a NaN or inf term stops training with its name."""
         for name, value in terms.items():
             if not torch.isfinite(value).all():
-                raise TrainingDiverged(f"loss term '{name}' is {float(value)} at iteration {int(self.iteration)}; "
+                value = float(value.detach())
+                raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {int(self.iteration)}; "
                                        "training stopped, the last checkpoint is the last good state. Lower the "
                                        "learning rate or that term's weight.")
         loss = sum(self.weights.get(name, 1.0) * value for name, value in terms.items())

@@ -102,7 +102,11 @@ class E4EModule(InversionModule):
 
     @property
     def stage(self) -> int:
-        """Offsets 1 .. stage are active; derived from the iteration, so a resumed run is at the right stage."""
+        """Offsets 1 .. stage are active; derived from the iteration, so a resumed run is at the right stage.
+        Not progressive: the encoder's own stage (every offset, unless an exported file recorded another)."""
+        if self.progressive_start is None:
+            own = getattr(self.encoder, "progressive_stage", None)
+            return self.n_latent - 1 if own is None else min(int(own), self.n_latent - 1)
         return progressive_stage(int(self.iteration), self.progressive_start, self.progressive_step_every,
                                  self.n_latent)
 

@@ -11,14 +11,15 @@ import copy
 import math
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
 from ganinv.losses.adversarial import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from ganinv.stylegan2 import Discriminator, Generator
 
+from .base import IterationModule
 
-class StyleGAN2GAN(pl.LightningModule):
+
+class StyleGAN2GAN(IterationModule):
     """Generator, discriminator and EMA generator, trained on `batch["y"]` of any ganinv DataModule.
 
     One iteration is one discriminator and one generator update on a batch; `iteration` is saved in checkpoints,
@@ -29,13 +30,12 @@ class StyleGAN2GAN(pl.LightningModule):
                  channel_max: int = 64, lr: float = 0.002, r1: float = 0.1, d_reg_every: int = 16,
                  g_reg_every: int = 4, path_regularize: float = 0.0, path_batch_shrink: int = 2,
                  mixing: float = 0.9, ema_kimg: float = 10.0, max_iterations: int = 20_000):
-        super().__init__()
+        super().__init__(max_iterations)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = Generator(size, style_dim, n_mlp, channel_multiplier, channel_max=channel_max)
         self.discriminator = Discriminator(size, channel_multiplier, channel_max=channel_max)
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         self.register_buffer("mean_path_length", torch.zeros(()))
 
     def configure_optimizers(self):
@@ -89,20 +89,8 @@ class StyleGAN2GAN(pl.LightningModule):
         g_opt.step()
 
         self.update_ema(0.5 ** (b / (hp.ema_kimg * 1000)))
-        self.iteration += 1
         self.log_dict(logs, prog_bar=True)
-        if int(self.iteration) >= hp.max_iterations:
-            self.trainer.should_stop = True
-
-    @property
-    def max_iterations(self) -> int:
-        return int(self.hparams.max_iterations)
-
-    def on_train_batch_start(self, batch, batch_idx):
-        if int(self.iteration) >= self.max_iterations:  # resumed from a finished run: train nothing more
-            self.trainer.should_stop = True
-            return -1
-        return None
+        self.finish_iteration()
 
     def path_length_penalty(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Jacobian norm of the image w.r.t. w along random image directions, kept near its running mean."""

@@ -79,7 +79,7 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
         common["input_nc"] = enc_input_nc(enc) - 3
         module = ReStyleModule(variant=m.kind.split("_")[1], backbone="resnet" if hasattr(enc, "conv1") else "irse",
                                n_iters_per_batch=int(opts.get("n_iters_per_batch", 5)), progressive_start=None,
-                               **common, start_from="avg")
+                               **common)
     if m.latent_avg is not None:
         avg = m.latent_avg.reshape(-1, m.latent_avg.shape[-1]).float()
         module.latent_avg.copy_(avg.expand(module.n_latent, -1))
@@ -106,7 +106,9 @@ def export_official(module: InversionModule, path: str | os.PathLike) -> Path:
     opts = {"encoder_type": type(module.encoder).__name__, "input_nc": module.input_nc, "label_nc": 0,
             "output_size": module.generator.size, "stylegan_size": module.generator.size,
             "start_from_latent_avg": module.start_from == "avg", "n_styles": module.n_latent,
-            "learn_in_w": getattr(module, "space", "w+") == "w", "exported_by": "ganinv"}
+            "learn_in_w": getattr(module, "space", "w+") == "w", "input_size": module.input_size}
+    if isinstance(module, E4EModule):
+        opts["progressive_stage"] = module.stage
     if kind == "restyle":
         opts |= {"input_nc": module.input_nc + 3, "n_iters_per_batch": module.n_iters}
     obj = {"state_dict": {k: v.detach().cpu() for k, v in sd.items()}, "latent_avg": module.latent_avg.cpu().clone(),

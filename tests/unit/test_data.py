@@ -238,7 +238,7 @@ def test_root_split_is_fixed_and_disjoint(tmp_path):
 def test_data_configs_instantiate(name, tmp_path, tiny_generator):
     write_images(tmp_path, 4)
     with initialize_config_dir(str(CONF), version_base=None):
-        cfg = compose("train", overrides=[f"+data={name}", "data.batch_size=2", "data.num_workers=0"])
+        cfg = compose("train", overrides=[f"data={name}", "data.batch_size=2", "data.num_workers=0"])
     kwargs = {"images": {"root": str(tmp_path), "val_fraction": 0.5}} if name == "images" else {}
     kwargs |= {"generator": tiny_generator, "input_size": 32, "target_size": 32} if name == "generated" else {}
     kwargs |= {"toy": {"n_train": 4, "n_val": 2}} if name == "toy" else {}

@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from torchvision.utils import save_image
+
+from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
+from ganinv.train import train
 from tests.fixtures import examples
+from tests.unit.test_methods import config as method_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -42,6 +47,15 @@ def workdir(tmp_path_factory) -> Path:
     for name, src in files.items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).symlink_to(src)
+    photos = d / "photos"
+    photos.mkdir()
+    renders = render(3, 64, seed=5).images
+    for i, img in enumerate(renders):
+        save_image(img * 0.5 + 0.5, photos / f"{i}.png")
+    # a trained run, for the commands that take one (2 iterations of a narrow pSp on the toy domain)
+    run = d / "runs" / "psp" / "2026-12-01_10-00-00"
+    train(method_config("toy_psp", run, 2, "method.encoder.widths=[8,8,12,16]", "data.batch_size=4",
+                        "trainer.val_check_interval=2"))
     return d
 
 

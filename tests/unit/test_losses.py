@@ -278,7 +278,7 @@ def test_toy_loss_config_builds_the_toy_perceptual_and_identity_terms():
 
     conf = Path(__file__).resolve().parents[2] / "conf"
     with initialize_config_dir(str(conf), version_base=None):
-        cfg = compose("train", overrides=["+loss=toy"])
+        cfg = compose("train", overrides=["loss=toy"])
     perceptual, identity = instantiate(cfg.loss.perceptual), instantiate(cfg.loss.identity)
     x, other = render(4, 64, seed=1).images, render(4, 64, seed=2).images
     y_hat = x.clone().requires_grad_(True)

@@ -1,0 +1,88 @@
+"""`ganinv-invert`: a folder of images -> `codes.pt` ({file name: W+ code [n_latent, style_dim]}) and one
+reconstruction PNG per image, with any checkpoint (`load_method`) or latent optimisation (`method=optim_*`);
+`refine=idinvert` adds In-Domain inversion's regularised optimisation from those codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganinv.configs import CONF
+
+
+def inverter(cfg):
+    """The InversionModule the config asks for (checkpoint, or an optimiser over the configured generator)."""
+    from hydra.utils import get_class, instantiate
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.methods import load_method
+
+    if (cfg.checkpoint is None) == (cfg.get("method") is None):
+        raise CheckpointError(None, "give either checkpoint=<file> or method=optim_w|optim_wplus (with generator=).")
+    if cfg.checkpoint is not None:
+        return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None)
+    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
+    cls = get_class(kwargs.pop("_target_"))
+    return cls(generator=instantiate(cfg.generator), loss=OmegaConf.to_container(cfg.loss, resolve=True),
+               **kwargs).eval()
+
+
+def invert(cfg) -> Path:
+    from rich.progress import Progress
+    from torchvision.utils import save_image
+
+    from ganinv.checkpoints import CheckpointError, atomic_save, atomic_write
+    from ganinv.data import ImageFolderDataset
+    from ganinv.data.transforms import load_image
+    from ganinv.methods import IDInvertModule, load_method
+
+    module = inverter(cfg)
+    refiner = None
+    if cfg.refine not in (None, "idinvert"):
+        raise CheckpointError(None, f"refine={cfg.refine!r} is not one of null, idinvert.")
+    if cfg.refine == "idinvert":
+        refiner = load_method(cfg.refine_checkpoint) if cfg.refine_checkpoint else module
+        if not isinstance(refiner, IDInvertModule):
+            raise CheckpointError(cfg.refine_checkpoint or cfg.checkpoint, "is not an In-Domain inversion "
+                                  "checkpoint.", "Set refine_checkpoint= to an IDInvert run's .ckpt.")
+    # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
+    folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
+                                max_bad_fraction=float(cfg.max_bad_fraction))
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    codes: dict[str, torch.Tensor] = {}
+    names = [p.relative_to(folder.root).as_posix() for p in folder.files]
+    with Progress() as bar:
+        task = bar.add_task("inverting", total=len(names))
+        for start in range(0, len(names), int(cfg.batch_size)):
+            idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
+            x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
+            w = module.invert(x)
+            if refiner is not None:
+                w = refiner.optimize_latent(x, init=w)
+            with torch.no_grad():
+                rec = module.reconstruct(w).clamp(-1, 1) * 0.5 + 0.5
+            for k, i in enumerate(idx):
+                codes[names[i]] = w[k].cpu()
+                target = out / Path(names[i]).with_suffix(".png")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
+            bar.advance(task, len(idx))
+    atomic_save(codes, out / "codes.pt")
+    skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""
+    print(f"wrote {len(codes)} codes to {out / 'codes.pt'} and their reconstructions{skipped}")
+    return out
+
+
+def main() -> None:
+    import hydra
+
+    from ganinv.cli import user_errors
+
+    hydra.main(config_path=CONF, config_name="invert", version_base=None)(user_errors("ganinv-invert")(invert))()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`ganinv-train`: train an inversion method with Lightning (conf/train.yaml; `experiment=toy_<method>` recipes).
+
+The run folder (`run_dir`) receives `config.yaml` (the resolved configuration), `checkpoints/last.ckpt` (every
+`callbacks.checkpoint_every` iterations and at the last one; resumed exactly by the next run with the same
+`run_dir`), `checkpoints/best.ckpt` (best `callbacks.monitor`), the logger's files and `train.log`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ganinv.configs import CONF
+
+log = logging.getLogger("ganinv")
+
+
+def build(cfg):
+    """(method module, datamodule) from a composed config: the generator, data and losses wired together."""
+    from hydra.utils import get_class, instantiate
+    from omegaconf import OmegaConf
+
+    generator = instantiate(cfg.generator)
+    data_kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
+    datamodule = instantiate(cfg.data, **data_kwargs)
+    datamodule.setup("fit")  # bad folders and files are reported before any training starts
+    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
+    cls = get_class(kwargs.pop("_target_"))
+    if not getattr(cls, "has_encoder", True):
+        raise SystemExit(f"ganinv-train: error: {cls.__name__} has nothing to train; run it with ganinv-invert "
+                         "method=... or ganinv-eval.")
+    model = cls(generator=generator, loss=OmegaConf.to_container(cfg.loss, resolve=True),
+                input_nc=datamodule.input_channels, input_size=datamodule.input_size,
+                max_iterations=int(cfg.trainer.max_steps), **kwargs)
+    return model, datamodule
+
+
+def train(cfg) -> Path:
+    """Train from a composed config; resumes from `<run_dir>/checkpoints/last.ckpt` when `resume=auto`."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import atomic_write
+    from ganinv.training import make_trainer, quiet_lightning, resume_path
+
+    quiet_lightning()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    torch.set_float32_matmul_precision("high")
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    run = Path(cfg.run_dir)
+    model, datamodule = build(cfg)
+    ckpt = resume_path(run / "checkpoints", str(cfg.resume), model)
+    run.mkdir(parents=True, exist_ok=True)
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    atomic_write(run / "config.yaml", lambda f: f.write(text.encode()))
+    logger = instantiate(cfg.logger) if cfg.logger and cfg.logger.get("_target_") else False
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
+    cb = cfg.callbacks
+    trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, cb.monitor,
+                           cb.monitor_mode, int(cb.log_every))
+    log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
+    return run
+
+
+def main() -> None:
+    import hydra
+
+    from ganinv.cli import user_errors
+
+    hydra.main(config_path=CONF, config_name="train", version_base=None)(user_errors("ganinv-train")(train))()
+
+
+if __name__ == "__main__":
+    main()

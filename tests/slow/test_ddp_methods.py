@@ -1,0 +1,25 @@
+"""Multi-process checks (make test-all): methods train under DDP on two CPU processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["toy_psp", "toy_e4e"])
+def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
+    overrides = [f"experiment={experiment}", f"run_dir={tmp_path}", "trainer=ddp", "trainer.accelerator=cpu",
+                 "trainer.devices=2", "trainer.max_steps=4", "callbacks.checkpoint_every=2", "data.batch_size=4",
+                 "method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
+                 "trainer.val_check_interval=2", "data.toy.n_val=8", "threads=1", "logger=none"]
+    if experiment == "toy_psp":
+        overrides = [o for o in overrides if "progressive" not in o]
+    run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(state["state_dict"]["iteration"]) == 4 and (tmp_path / "checkpoints" / "best.ckpt").exists()
