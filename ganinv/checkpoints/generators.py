@@ -13,7 +13,7 @@ from ganinv.stylegan2 import Generator
 from ganinv.warn import warn
 
 from .nvidia import PersistentObject, generator_kwargs, module_state_dict, nvidia_to_rosinality, read_network_pickle
-from .safe_io import CheckpointError, atomic_save, check_file, file_kind, load_torch_file
+from .safe_io import CheckpointError, atomic_save, check_file, file_kind, load_torch_file, state_mismatch
 
 ARCH_FIX = ("Omit the architecture arguments to infer them from the file, or pass the ones it was trained with "
             "(size, style_dim, n_mlp, channel_multiplier, channel_max).")
@@ -104,17 +104,9 @@ def infer_generator_config(sd: dict[str, torch.Tensor], source: Path | str | Non
 
 
 def _load_strict(g: Generator, sd: dict, source: Path | str | None) -> None:
-    own = g.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = [f"{label} ({len(items)}): {items[:5]}{' ...' if len(items) > 5 else ''}"
-                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                      ("shape mismatches", shapes)) if items]
-        raise CheckpointError(source, "does not match the generator architecture; " + "; ".join(parts) + ".",
-                              ARCH_FIX)
+    mismatch = state_mismatch(g.state_dict(), sd)
+    if mismatch:
+        raise CheckpointError(source, f"does not match the generator architecture; {mismatch}.", ARCH_FIX)
     g.load_state_dict(sd, strict=True)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .safe_io import CheckpointError, load_torch_file
+from .safe_io import CheckpointError, load_torch_file, state_mismatch
 
 RESUME_FIX = ("Resume with the configuration that wrote it, start afresh with resume=never, or pass another "
               "out_dir.")
@@ -32,15 +32,8 @@ def check_training_checkpoint(path: str | os.PathLike, module: nn.Module) -> Pat
     if theirs_hash and own_hash and theirs_hash != own_hash:
         raise CheckpointError(p, f"was trained against another generator (content hash {theirs_hash[:12]}, the "
                               f"configured one is {own_hash[:12]}).", RESUME_FIX)
-    own, theirs = module.state_dict(), raw["state_dict"]
-    missing = [k for k in own if k not in theirs]
-    unexpected = [k for k in theirs if k not in own]
-    shapes = [f"{k}: file {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = [f"{label} ({len(items)}): {items[:3]}{' ...' if len(items) > 3 else ''}"
-                 for label, items in (("shape mismatches", shapes), ("missing keys", missing),
-                                      ("unexpected keys", unexpected)) if items]
+    mismatch = state_mismatch(module.state_dict(), raw["state_dict"])
+    if mismatch:
         raise CheckpointError(p, f"was written by another model configuration ({type(module).__name__}: "
-                              + "; ".join(parts) + ").", RESUME_FIX)
+                              f"{mismatch}).", RESUME_FIX)
     return p

@@ -21,7 +21,7 @@ from ganinv.encoders.discriminators import LatentCodesDiscriminator
 from ganinv.encoders.ir_se import infer_ir_arch
 
 from .generators import generator_from_state_dict
-from .safe_io import CheckpointError, load_torch_file
+from .safe_io import CheckpointError, load_torch_file, state_mismatch
 
 KINDS = {
     "GradualStyleEncoder": "psp", "BackboneEncoderUsingLastLayerIntoW": "psp",
@@ -146,15 +146,8 @@ def _latent_discriminator(sd: Any, source: Path) -> LatentCodesDiscriminator:
 
 def _load_strict(module: nn.Module, sd: dict[str, Any], source: Path | None, what: str, prefix: str = "") -> None:
     """load_state_dict(strict=True), or one CheckpointError listing the keys as the file spells them (`prefix`)."""
-    own = module.state_dict()
-    missing = [prefix + k for k in own if k not in sd]
-    unexpected = [prefix + k for k in sd if k not in own]
-    shapes = [f"{prefix}{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = [f"{label} ({len(items)}): {items[:5]}{' ...' if len(items) > 5 else ''}"
-                 for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                      ("shape mismatches", shapes)) if items]
-        raise CheckpointError(source, f"{what} weights do not match {type(module).__name__}; " + "; ".join(parts)
-                              + ".", "The file is not an unmodified official checkpoint of this kind.")
+    mismatch = state_mismatch(module.state_dict(), sd, prefix)
+    if mismatch:
+        raise CheckpointError(source, f"{what} weights do not match {type(module).__name__}; {mismatch}.",
+                              "The file is not an unmodified official checkpoint of this kind.")
     module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)

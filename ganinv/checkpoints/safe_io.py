@@ -121,6 +121,19 @@ def _torch_load(p: Path, plain_pickle: bool) -> Any:
                               "Copy or download it again and compare its size / checksum with the source.") from None
 
 
+def state_mismatch(own: dict, theirs: dict, prefix: str = "") -> str | None:
+    """What keeps `theirs` from loading strictly into a module whose state dict is `own`: the missing and
+    unexpected keys and the shape mismatches (keys spelt with `prefix`, as in the file), or None if it fits."""
+    missing = [prefix + k for k in own if k not in theirs]
+    unexpected = [prefix + k for k in theirs if k not in own]
+    shapes = [f"{prefix}{k}: file {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
+    parts = [f"{label} ({len(items)}): {items[:5]}{' ...' if len(items) > 5 else ''}"
+             for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                  ("shape mismatches", shapes)) if items]
+    return "; ".join(parts) or None
+
+
 def refused_global(e: BaseException) -> str | None:
     """The global that torch's weights-only unpickler refused, from its message."""
     m = re.search(r"GLOBAL ([\w.]+)", str(e)) or re.search(r"Unsupported global: ([\w.]+)", str(e))
