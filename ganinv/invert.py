@@ -1,6 +1,7 @@
 """`ganinv-invert`: a folder of images -> `codes.pt` ({file name: W+ code [n_latent, style_dim]}) and one
-reconstruction PNG per image, with any checkpoint (`load_method`) or latent optimisation (`method=optim_*`);
-`refine=idinvert` adds In-Domain inversion's regularised optimisation from those codes."""
+reconstruction PNG per image, with any checkpoint (`load_method`) or latent optimisation (`method=optim_*`;
+with `method.noise=optimize` also `noise.pt`, the fitted noise maps); `refine=idinvert` adds In-Domain
+inversion's regularised optimisation from those codes."""
 
 from __future__ import annotations
 
@@ -53,24 +54,30 @@ def invert(cfg) -> Path:
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, torch.Tensor] = {}
+    noises: dict[str, list[torch.Tensor]] = {}  # fitted noise maps (method=optim_* with noise=optimize)
+    fits_noise = getattr(module, "noise", "fixed") == "optimize"
     names = [p.relative_to(folder.root).as_posix() for p in folder.files]
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
         for start in range(0, len(names), int(cfg.batch_size)):
             idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
             x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
-            w = module.invert(x)
+            w, noise = module.fit(x) if fits_noise else (module.invert(x), None)
             if refiner is not None:
                 w = refiner.optimize_latent(x, init=w)
             with torch.no_grad():
-                rec = module.reconstruct(w).clamp(-1, 1) * 0.5 + 0.5
+                rec = module.reconstruct(w, noise).clamp(-1, 1) * 0.5 + 0.5
             for k, i in enumerate(idx):
                 codes[names[i]] = w[k].cpu()
+                if noise is not None:
+                    noises[names[i]] = [n[k : k + 1].cpu() for n in noise]
                 target = out / Path(names[i]).with_suffix(".png")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
             bar.advance(task, len(idx))
     atomic_save(codes, out / "codes.pt")
+    if noises:
+        atomic_save(noises, out / "noise.pt")
     skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""
     print(f"wrote {len(codes)} codes to {out / 'codes.pt'} and their reconstructions{skipped}")
     return out

@@ -129,9 +129,9 @@ class InversionModule(IterationModule):
         size in [-1, 1]; they are resized to the encoder's input size first."""
         return self.encode(resize(images.to(self.latent_avg), self.input_size))
 
-    def reconstruct(self, codes: torch.Tensor) -> torch.Tensor:
-        """Generator images [B, 3, size, size] of W+ codes (stored noise: deterministic)."""
-        return self.generator([codes], input_is_latent=True, randomize_noise=False)[0]
+    def reconstruct(self, codes: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Generator images [B, 3, size, size] of W+ codes, with the stored noise (deterministic) or `noise`."""
+        return self.generator([codes], input_is_latent=True, noise=noise, randomize_noise=False)[0]
 
     def offset(self, codes: torch.Tensor) -> torch.Tensor:
         """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""

@@ -78,4 +78,5 @@ class IDInvertModule(InversionModule):
             return o["encoder_weight"] * (codes - again).pow(2).flatten(1).mean(1).sum()
 
         return optimize_codes(self, resize(images.to(self.latent_avg), self.generator.size), init, o["steps"],
-                              o["lr"], {"l2": 1.0, "perceptual": o["feature_weight"]}, regulariser=domain, show=show)
+                              o["lr"], {"l2": 1.0, "perceptual": o["feature_weight"]}, regulariser=domain,
+                              show=show)[0]

@@ -264,3 +264,25 @@ def test_unknown_names_list_the_available_ones(tmp_path):
         run = subprocess.run([sys.executable, "-m", "ganinv.train", override], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120)
         assert run.returncode != 0 and listed in run.stderr and "Traceback" not in run.stderr, run.stderr[-1500:]
+
+
+def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
+    from omegaconf import OmegaConf
+
+    from ganinv.methods import OptimizationModule
+    from ganinv.toy import load_generator, render
+
+    with initialize_config_dir(CONF, version_base=None):
+        loss = OmegaConf.to_container(compose("invert", overrides=["input=x", "output=y"]).loss)
+    g, x = load_generator(), render(3, 64, seed=4).images
+    err = {}
+    for space, noise in (("w", "fixed"), ("w+", "fixed"), ("w+", "optimize")):
+        m = OptimizationModule(generator=g, loss=loss, space=space, steps=40, lr=0.05, noise=noise).eval()
+        codes, maps = m.fit(x)
+        with torch.no_grad():
+            err[space, noise] = float(F.mse_loss(m.reconstruct(codes, maps), x))
+            start = float(F.mse_loss(m.reconstruct(m.latent_avg.expand(3, -1, -1)), x))
+        assert codes.shape == (3, 10, 128) and (maps is not None) == (noise == "optimize")
+        if space == "w":
+            assert torch.equal(codes[:, 0], codes[:, -1])  # one code on every layer
+    assert max(err.values()) < start and err["w+", "fixed"] < err["w", "fixed"], (start, err)
