@@ -12,8 +12,6 @@ import pytorch_lightning as pl
 from ganinv.callbacks import AtomicCheckpoint, IterationProgress, RNGState
 from ganinv.checkpoints import check_training_checkpoint
 
-RESUME_CHOICES = "resume=auto (continue from <out_dir>/last.ckpt when present), resume=never, or a .ckpt path"
-
 # Lightning messages a ganinv user cannot act on: frozen networks are in eval mode on purpose, the progress is
 # ours, and checkpoints are taken by iteration.
 _QUIET = ("Found .* module\\(s\\) in eval mode", "The number of training batches .* is smaller than the logging",
@@ -38,16 +36,13 @@ def quiet_lightning() -> None:
 
 
 def resume_path(out_dir: Path, resume: str, module: pl.LightningModule) -> str | None:
-    """The checkpoint to resume from (checked against `module`), or None to start afresh."""
+    """The checkpoint to resume from (checked against `module`), or None to start afresh.
+
+    `resume`: auto (`<out_dir>/last.ckpt` when present), last (it must be present), never, or a path."""
     last = out_dir / "last.ckpt"
-    if resume == "never":
+    if resume == "never" or resume == "auto" and not last.exists():
         return None
-    if resume == "auto":
-        if not last.exists():
-            return None
-        path = last
-    else:
-        path = Path(resume)
+    path = last if resume in ("auto", "last") else Path(resume)
     return str(check_training_checkpoint(path, module))
 
 

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from torchvision.utils import save_image
 
 from ganinv.toy import render

@@ -30,9 +30,11 @@ QUIET = ["+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=fa
 
 
 def config(experiment: str, run_dir: Path, steps: int, *extra: str):
+    keys = {e.split("=")[0] for e in extra}
+    quiet = [q for q in QUIET if q.split("=")[0] not in keys]
     with initialize_config_dir(CONF, version_base=None):
         return compose("train", overrides=[f"experiment={experiment}", f"trainer.max_steps={steps}",
-                                           f"run_dir={run_dir}", *QUIET, *extra])
+                                           f"run_dir={run_dir}", *quiet, *extra])
 
 
 def val_mse(module, datamodule) -> float:
@@ -90,26 +92,36 @@ def test_e4e_stage_follows_the_schedule():
     assert progressive_stage(0, None, 25, 10) == 9  # not progressive: every offset
 
 
+def logged_losses(log_dir: Path) -> list[float]:
+    import csv
+
+    with open(log_dir / "metrics.csv") as f:
+        return [float(row["train/loss"]) for row in csv.DictReader(f) if row.get("train/loss")]
+
+
 def params(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
 @pytest.mark.parametrize("name", ["toy_e4e", "toy_restyle_e4e"])
 def test_resume_equals_an_uninterrupted_run(tmp_path, name):
-    """Half, resume, the rest: the same weights (encoder, discriminator, pools) as one run, with the e4e stage
-    crossing the resume point (offsets from iteration 2, one more every 2)."""
+    """Half, resume, the rest: the same per-iteration losses and final weights (encoder, discriminator, pools) as
+    one run, with the e4e stage crossing the resume point (offsets from iteration 2, one more every 2)."""
     extra = ["method.progressive_start=2", "method.progressive_step_every=2", "callbacks.checkpoint_every=3",
-             "data.batch_size=4", "method.encoder.widths=[8,8,12,16]", "method.n_iters_per_batch=2"]
-    if "restyle" not in name:
-        extra = extra[:-1]
-    whole = params(train(config(name, tmp_path / "whole", 6, *extra)) / "checkpoints" / "last.ckpt")
+             "data.batch_size=4", "method.encoder.widths=[8,8,12,16]", "logger=csv", "trainer.log_every_n_steps=1"]
+    if "restyle" in name:
+        extra.append("method.n_iters_per_batch=2")
+    whole_run = train(config(name, tmp_path / "whole", 6, *extra))
     train(config(name, tmp_path / "half", 3, *extra))
-    resumed_cfg = config(name, tmp_path / "half", 6, *extra)
-    resumed_cfg.resume = "auto"
-    resumed = params(train(resumed_cfg) / "checkpoints" / "last.ckpt")
+    resumed_run = train(config(name, tmp_path / "half", 6, *extra, "resume=last"))
+    resumed = params(resumed_run / "checkpoints" / "last.ckpt")
+    whole = params(whole_run / "checkpoints" / "last.ckpt")
     assert int(resumed["iteration"]) == 6
     worst = max((whole[k].float() - resumed[k].float()).abs().max().item() for k in whole)
     assert worst <= 1e-6, worst
+    losses = [logged_losses(whole_run / "logs" / "version_0"),
+              logged_losses(resumed_run / "logs" / "version_1")]
+    assert len(losses[0]) == 6 and losses[1] == pytest.approx(losses[0][3:], abs=1e-6)
     assert load_method(tmp_path / "half" / "checkpoints" / "last.ckpt").stage == 3
 
 
