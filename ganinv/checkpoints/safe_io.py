@@ -7,6 +7,7 @@ plain pickle (e.g. an NVIDIA network pickle), or something else that is named in
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import pickle
 import re
@@ -148,6 +149,16 @@ def _is_text(head: bytes) -> bool:
             continue
         return bool(text) and all(c.isprintable() or c in "\r\n\t\f" for c in text)
     return False
+
+
+def state_hash(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes): e.g. the identity of a generator."""
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

@@ -7,7 +7,6 @@ encoder, the image loss terms with their weights (`conf/loss/*.yaml`), the publi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
 
 
@@ -52,16 +52,6 @@ class FrozenNets(nn.Module):
 
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
         return {} if destination is None else destination
-
-
-def state_hash(module: nn.Module) -> str:
-    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes): the identity of a generator."""
-    h = hashlib.sha256()
-    for k, v in module.state_dict().items():
-        t = v.detach().cpu().contiguous()
-        h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 class InversionModule(IterationModule):

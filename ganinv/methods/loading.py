@@ -8,11 +8,11 @@ from pathlib import Path
 
 from torch import nn
 
-from ganinv.checkpoints import CheckpointError, atomic_save, load_official, load_torch_file
+from ganinv.checkpoints import CheckpointError, atomic_save, load_official, load_torch_file, state_hash
 from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
 from ganinv.stylegan2 import Generator
 
-from .base import InversionModule, state_hash
+from .base import InversionModule
 from .e4e import E4EModule
 from .idinvert import IDInvertModule
 from .optimization import OptimizationModule

@@ -9,6 +9,7 @@ from .attributes import ATTRIBUTES, EDITABLE, IDENTITY, NAMES, NUM_ATTRIBUTES, s
 from .generator import load_generator
 from .nets import (
     AttributeNet,
+    AttributePredictor,
     IdentityNet,
     PerceptualNet,
     load_attribute_net,
@@ -19,5 +20,6 @@ from .nets import (
 from .render import LABELS, NUM_LABELS, ToyBatch, render, render_attributes, sketch
 
 __all__ = ["ATTRIBUTES", "EDITABLE", "IDENTITY", "LABELS", "NAMES", "NUM_ATTRIBUTES", "NUM_LABELS", "AttributeNet",
+           "AttributePredictor",
            "IdentityNet", "PerceptualNet", "ToyBatch", "load_attribute_net", "load_generator", "load_identity_net",
            "load_perceptual_net", "render", "render_attributes", "sample_attributes", "sketch", "training_record"]

@@ -161,3 +161,22 @@ def training_record() -> dict:
     """How each committed toy asset was trained and what it scored (assets/record.json)."""
     path = ASSETS / "record.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+class AttributePredictor(nn.Module):
+    """One toy attribute as a score per image (`predictor(images) -> [B]`, in the attribute's units), e.g. for
+    InterFaceGAN boundaries; images of any size are resized to the net's 64 px."""
+
+    def __init__(self, attribute: str, net: AttributeNet | None = None):
+        super().__init__()
+        from .attributes import INDEX
+
+        if attribute not in INDEX:
+            raise ValueError(f"unknown toy attribute {attribute!r}; choose one of {', '.join(INDEX)}")
+        self.index, self.net = INDEX[attribute], net or load_attribute_net()
+
+    def forward(self, images: Tensor) -> Tensor:
+        if images.shape[-1] != 64:
+            images = torch.nn.functional.interpolate(images, size=(64, 64), mode="bilinear", antialias=True,
+                                                     align_corners=False)
+        return self.net(images)[:, self.index]
