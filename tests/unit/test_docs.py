@@ -1,9 +1,9 @@
 """Every README and docs snippet runs as written, against files the repository ships.
 
-Python blocks run in order, one namespace per page, in a folder where the file names the docs use are links to
-the tiny fixtures (`EXAMPLE_FILES`). Bash lines that start with `ganinv-` run too: `ganinv-train-*` with
-`--cfg job` (composition only; a real run trains for hours), the others as written. Install and test commands
-(`make`, `pip`, `source`) are not run here: CI runs them.
+In a folder where the file names the docs use are links to the tiny fixtures (see `workdir`), each page's bash
+lines that start with `ganinv-` run first — `ganinv-train*` with `--cfg job` (composition only; a real run trains
+for hours), the others as written — then its Python blocks, in order, in one namespace. Install and test
+commands (`make`, `pip`, `source`) are not run here: CI runs them.
 """
 
 from __future__ import annotations
@@ -67,15 +67,8 @@ def test_pages_have_snippets():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_python_snippets_run(page, workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
-    namespace: dict = {}
-    for code in blocks(page, "python"):
-        exec(compile(code, f"{page.name} snippet", "exec"), namespace)  # noqa: S102 - our own documentation
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_command_lines_run(page, workdir):
+def test_page_runs_as_written(page, workdir, monkeypatch):
+    """A page's commands first (as a reader would run them), then its Python blocks in one namespace."""
     for block in blocks(page, "bash"):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
@@ -88,3 +81,7 @@ def test_command_lines_run(page, workdir):
             run = subprocess.run([BIN / args[0], *args[1:]], cwd=workdir, capture_output=True, text=True,
                                  timeout=300)
             assert run.returncode == 0, f"{page.name}: {line}\n{run.stderr[-2000:]}"
+    monkeypatch.chdir(workdir)
+    namespace: dict = {}
+    for code in blocks(page, "python"):
+        exec(compile(code, f"{page.name} snippet", "exec"), namespace)  # noqa: S102 - our own documentation
