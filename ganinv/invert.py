@@ -48,6 +48,9 @@ def invert(cfg) -> Path:
         if not isinstance(refiner, IDInvertModule):
             raise CheckpointError(cfg.refine_checkpoint or cfg.checkpoint, "is not an In-Domain inversion "
                                   "checkpoint.", "Set refine_checkpoint= to an IDInvert run's .ckpt.")
+        if refiner.hparams["generator_hash"] != module.hparams["generator_hash"]:
+            raise CheckpointError(cfg.refine_checkpoint, "was trained against another generator than the codes' "
+                                  "method.", "Refine with an In-Domain run on the same generator.")
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
     folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
                                 max_bad_fraction=float(cfg.max_bad_fraction))
