@@ -135,8 +135,8 @@ class E4EModule(InversionModule):
         return terms
 
     def train_latent_discriminator(self, fake_codes: torch.Tensor) -> None:
-        """D on mapped w = f(z) against the base codes w0 of the batch (the official `sample_real_and_fake_latents`,
-        which compares the codes the generator receives)."""
+        """D on mapped w = f(z) against the base codes w0 of the batch, as the official `sample_real_and_fake_latents`
+        does, but with the codes the generator receives (latent_avg included; see docs/methods.md)."""
         if self.regularisers is None:
             return
         with torch.no_grad():

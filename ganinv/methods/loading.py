@@ -79,7 +79,7 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
         common["input_nc"] = enc_input_nc(enc) - 3
         module = ReStyleModule(variant=m.kind.split("_")[1], backbone="resnet" if hasattr(enc, "conv1") else "irse",
                                n_iters_per_batch=int(opts.get("n_iters_per_batch", 5)), progressive_start=None,
-                               **common)
+                               **{**common, "start_from": "avg"})
     if m.latent_avg is not None:
         avg = m.latent_avg.reshape(-1, m.latent_avg.shape[-1]).float()
         module.latent_avg.copy_(avg.expand(module.n_latent, -1))

@@ -30,6 +30,8 @@ class ReStyleModule(E4EModule):
         if (variant, backbone) not in ENCODERS:
             raise ValueError(f"variant={variant!r}, backbone={backbone!r}: choose variant psp | e4e and backbone "
                              "irse | resnet")
+        if kwargs.get("start_from", "avg") != "avg":
+            raise ValueError("ReStyle starts from the average code and its image: start_from must be avg")
         self.variant, self.backbone, self.n_iters = variant, backbone, int(n_iters_per_batch)
         if variant == "psp":
             kwargs.setdefault("progressive_start", None)
