@@ -58,12 +58,14 @@ def optimize_codes(module: InversionModule, images: torch.Tensor, init: torch.Te
 
 
 def noise_regularization(maps: list[torch.Tensor]) -> torch.Tensor:
-    """Squared autocorrelation of each noise map with its one-pixel shifts, summed over a pyramid down to 8x8:
-    keeps optimised noise from absorbing image structure (rosinality's projector)."""
+    """Squared autocorrelation of each noise map with its one-pixel shifts, summed over a pyramid down to 8x8 and
+    over images (each image's maps on their own): keeps optimised noise from absorbing image structure
+    (rosinality's projector)."""
     loss = maps[0].new_zeros(())
     for n in maps:
         while True:
-            loss = loss + (n * n.roll(1, 3)).mean().pow(2) + (n * n.roll(1, 2)).mean().pow(2)
+            for shifted in (n.roll(1, 3), n.roll(1, 2)):
+                loss = loss + (n * shifted).mean((1, 2, 3)).pow(2).sum()
             if n.shape[-1] <= 8:
                 break
             n = F.avg_pool2d(n, 2)
