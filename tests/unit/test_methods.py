@@ -47,12 +47,12 @@ def val_mse(module, datamodule) -> float:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Each toy experiment trained for 30 iterations: name -> (module before, after, datamodule, run folder)."""
+    """Each toy experiment trained for 30 iterations at batch 8: name -> (module before, after, datamodule, run)."""
     out = {}
     for name in EXPERIMENTS:
         run = tmp_path_factory.mktemp(name)
         extra = ["method.n_iters_per_batch=2"] if "restyle" in name else []
-        cfg = config(name, run, 30, "trainer.val_check_interval=30", *extra)
+        cfg = config(name, run, 30, "trainer.val_check_interval=30", "data.batch_size=8", *extra)
         torch.manual_seed(0)
         before, dm = build(cfg)
         train(cfg)
@@ -62,7 +62,8 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_each_method_learns_on_held_out_data(trained, name):
-    """30 iterations cut the held-out reconstruction MSE by at least 25% (measured: 40-60% at 30, 60-77% at 60)."""
+    """30 iterations at batch 8 cut the held-out reconstruction MSE by at least 25% (measured: by 34% (In-Domain) to
+    63% (pSp); at batch 16 and 60 iterations by 61-77%)."""
     before, after, dm, _ = trained[name]
     b, a = val_mse(before, dm), val_mse(after, dm)
     assert a < 0.75 * b, (name, b, a)
