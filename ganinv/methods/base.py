@@ -92,10 +92,10 @@ class InversionModule(IterationModule):
 
                 setattr(self.nets, name, instantiate(cfg))
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-4})
-        if isinstance(encoder, nn.Module) or not self.has_encoder:
+        if isinstance(encoder, nn.Module):
             self.encoder = encoder
-        else:
-            self.encoder = self.build_encoder(dict(encoder or {}))
+        else:  # latent optimisation has none
+            self.encoder = self.build_encoder(dict(encoder or {})) if self.has_encoder else None
         self.register_load_state_dict_post_hook(_ignore_frozen_nets)
 
     has_encoder = True  # False for latent optimisation
