@@ -14,20 +14,16 @@ from ganinv.configs import CONF
 
 def inverter(cfg):
     """The InversionModule the config asks for (checkpoint, or an optimiser over the configured generator)."""
-    from hydra.utils import get_class, instantiate
-    from omegaconf import OmegaConf
+    from hydra.utils import instantiate
 
     from ganinv.checkpoints import CheckpointError
-    from ganinv.methods import load_method
+    from ganinv.methods import load_method, method_from_config
 
     if (cfg.checkpoint is None) == (cfg.get("method") is None):
         raise CheckpointError(None, "give either checkpoint=<file> or method=optim_w|optim_wplus (with generator=).")
     if cfg.checkpoint is not None:
         return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None)
-    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
-    cls = get_class(kwargs.pop("_target_"))
-    return cls(generator=instantiate(cfg.generator), loss=OmegaConf.to_container(cfg.loss, resolve=True),
-               **kwargs).eval()
+    return method_from_config(cfg.method, instantiate(cfg.generator), cfg.loss).eval()
 
 
 def invert(cfg) -> Path:

@@ -20,20 +20,19 @@ log = logging.getLogger("ganinv")
 def build(cfg):
     """(method module, datamodule) from a composed config: the generator, data and losses wired together."""
     from hydra.utils import get_class, instantiate
-    from omegaconf import OmegaConf
+
+    from ganinv.methods import method_from_config
 
     generator = instantiate(cfg.generator)
     data_kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
     datamodule = instantiate(cfg.data, **data_kwargs)
     datamodule.setup("fit")  # bad folders and files are reported before any training starts
-    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
-    cls = get_class(kwargs.pop("_target_"))
+    cls = get_class(cfg.method._target_)
     if not getattr(cls, "has_encoder", True):
         raise SystemExit(f"ganinv-train: error: {cls.__name__} has nothing to train; run it with ganinv-invert "
                          "method=... or ganinv-eval.")
-    model = cls(generator=generator, loss=OmegaConf.to_container(cfg.loss, resolve=True),
-                input_nc=datamodule.input_channels, input_size=datamodule.input_size,
-                max_iterations=int(cfg.trainer.max_steps), **kwargs)
+    model = method_from_config(cfg.method, generator, cfg.loss, input_nc=datamodule.input_channels,
+                               input_size=datamodule.input_size, max_iterations=int(cfg.trainer.max_steps))
     return model, datamodule
 
 

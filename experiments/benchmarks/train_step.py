@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from ganinv.configs import CONF
+from ganinv.methods import method_from_config
 from ganinv.stylegan2 import Generator
 from ganinv.train import build
 
@@ -30,17 +31,13 @@ def make(method: str, size: str, batch: int):
                                           "data.toy.n_val=4"])
     if size == "toy":
         return build(cfg)
-    from hydra.utils import get_class, instantiate
-    from omegaconf import OmegaConf
+    from hydra.utils import instantiate
 
     g = Generator(256, 512, 8, 2).eval()
     g.latent_avg = g.mean_latent(1000)[0]
     dm = instantiate(cfg.data)
     dm.setup("fit")
-    kwargs = OmegaConf.to_container(cfg.method, resolve=True)
-    cls = get_class(kwargs.pop("_target_"))
-    return cls(generator=g, loss=OmegaConf.to_container(cfg.loss, resolve=True), input_nc=3, input_size=256,
-               max_iterations=10**9, **kwargs), dm
+    return method_from_config(cfg.method, g, cfg.loss, input_nc=3, input_size=256, max_iterations=10**9), dm
 
 
 def measure(method: str, size: str, device: str, batch: int, steps: int) -> tuple[float, float]:

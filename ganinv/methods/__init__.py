@@ -7,10 +7,10 @@ Public: `InversionModule`, `PSPModule`, `E4EModule`, `ReStyleModule`, `IDInvertM
 from .base import InversionModule, TrainingDiverged
 from .e4e import E4EModule
 from .idinvert import IDInvertModule
-from .loading import METHODS, export_official, load_method
+from .loading import METHODS, export_official, load_method, method_from_config
 from .optimization import OptimizationModule
 from .psp import PSPModule
 from .restyle import ReStyleModule
 
 __all__ = ["METHODS", "E4EModule", "IDInvertModule", "InversionModule", "OptimizationModule", "PSPModule",
-           "ReStyleModule", "TrainingDiverged", "export_official", "load_method"]
+           "ReStyleModule", "TrainingDiverged", "export_official", "load_method", "method_from_config"]

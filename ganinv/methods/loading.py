@@ -22,6 +22,17 @@ from .restyle import ReStyleModule
 METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, OptimizationModule)}
 
 
+def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> InversionModule:
+    """A method module from a `conf/method` node and a `conf/loss` node (DictConfigs or dicts), plus `kwargs`
+    (input channels and size, iteration budget); hyperparameters are kept as plain data."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    options = OmegaConf.to_container(OmegaConf.create(method_cfg), resolve=True)
+    loss = OmegaConf.to_container(OmegaConf.create(loss_cfg), resolve=True)
+    return get_class(options.pop("_target_"))(generator=generator, loss=loss, **options, **kwargs)
+
+
 def load_method(path: str | os.PathLike, generator: nn.Module | None = None) -> InversionModule:
     """A trained method from a ganinv run checkpoint (`last.ckpt`, `best.ckpt`) or an official pSp / e4e /
     ReStyle file; `generator` for official files without a decoder (ours carry their generator's weights)."""
