@@ -18,8 +18,12 @@ def directions(cfg):
         found = ganspace(generator, int(cfg.n_samples), int(cfg.seed), int(cfg.n_components))
     elif cfg.kind == "interfacegan":
         if not cfg.attribute:
-            raise SystemExit("ganinv-directions: error: kind=interfacegan needs attribute=<name>.")
-        found = interfacegan(generator, instantiate(cfg.predictor).eval(), str(cfg.attribute),
+            raise SystemExit("ganinv-directions: error: kind=interfacegan needs attribute=<name> (or a list, "
+                             "attribute=[smile,age], with a predictor returning one column each).")
+        from omegaconf import ListConfig
+
+        names = list(cfg.attribute) if isinstance(cfg.attribute, ListConfig) else str(cfg.attribute)
+        found = interfacegan(generator, instantiate(cfg.predictor).eval(), names,
                              min(int(cfg.n_samples), 10_000), float(cfg.ratio), int(cfg.seed))
     else:
         raise SystemExit(f"ganinv-directions: error: kind={cfg.kind!r} is not one of sefa, ganspace, "

@@ -26,27 +26,35 @@ def inverter(cfg):
     return method_from_config(cfg.method, instantiate(cfg.generator), cfg.loss).eval()
 
 
+def refiner_for(cfg, module):
+    """The In-Domain module whose regularised optimisation refines the codes (`refine=idinvert`), or None."""
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.methods import IDInvertModule, load_method
+
+    if cfg.refine not in (None, "idinvert"):
+        raise CheckpointError(None, f"refine={cfg.refine!r} is not one of null, idinvert.")
+    if cfg.refine is None:
+        return None
+    refiner = load_method(cfg.refine_checkpoint) if cfg.refine_checkpoint else module
+    if not isinstance(refiner, IDInvertModule):
+        raise CheckpointError(cfg.refine_checkpoint or cfg.checkpoint, "is not an In-Domain inversion "
+                              "checkpoint.", "Set refine_checkpoint= to an IDInvert run's .ckpt.")
+    if refiner.hparams["generator_hash"] != module.hparams["generator_hash"]:
+        raise CheckpointError(cfg.refine_checkpoint, "was trained against another generator than the codes' "
+                              "method.", "Refine with an In-Domain run on the same generator.")
+    return refiner
+
+
 def invert(cfg) -> Path:
     from rich.progress import Progress
     from torchvision.utils import save_image
 
-    from ganinv.checkpoints import CheckpointError, atomic_save, atomic_write
+    from ganinv.checkpoints import atomic_save, atomic_write
     from ganinv.data import ImageFolderDataset
     from ganinv.data.transforms import load_image
-    from ganinv.methods import IDInvertModule, load_method
 
     module = inverter(cfg)
-    refiner = None
-    if cfg.refine not in (None, "idinvert"):
-        raise CheckpointError(None, f"refine={cfg.refine!r} is not one of null, idinvert.")
-    if cfg.refine == "idinvert":
-        refiner = load_method(cfg.refine_checkpoint) if cfg.refine_checkpoint else module
-        if not isinstance(refiner, IDInvertModule):
-            raise CheckpointError(cfg.refine_checkpoint or cfg.checkpoint, "is not an In-Domain inversion "
-                                  "checkpoint.", "Set refine_checkpoint= to an IDInvert run's .ckpt.")
-        if refiner.hparams["generator_hash"] != module.hparams["generator_hash"]:
-            raise CheckpointError(cfg.refine_checkpoint, "was trained against another generator than the codes' "
-                                  "method.", "Refine with an In-Domain run on the same generator.")
+    refiner = refiner_for(cfg, module)
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
     folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
                                 max_bad_fraction=float(cfg.max_bad_fraction))

@@ -42,6 +42,7 @@ def train(cfg) -> Path:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from ganinv.callbacks import ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
     from ganinv.training import make_trainer, quiet_lightning, resume_path
 
@@ -57,13 +58,19 @@ def train(cfg) -> Path:
     text = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write(run / "config.yaml", lambda f: f.write(text.encode()))
     logger = instantiate(cfg.logger) if cfg.logger and cfg.logger.get("_target_") else False
+    if logger:
+        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
+    extra = [InversionMetricsCallback(str(run), **cb.metrics), ImageGridCallback(str(run), **cb.images)]
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, cb.monitor,
-                           cb.monitor_mode, int(cb.log_every))
+                           cb.monitor_mode, int(cb.log_every), extra)
     log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete
+        if type(lg).__name__ == "WandbLogger" and trainer.is_global_zero:
+            lg.experiment.finish()
     log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
     return run
 

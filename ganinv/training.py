@@ -47,12 +47,13 @@ def resume_path(out_dir: Path, resume: str, module: pl.LightningModule) -> str |
 
 
 def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: int, logger: Any,
-                 monitor: str | None = None, mode: str = "min", log_every: int = 50) -> pl.Trainer:
+                 monitor: str | None = None, mode: str = "min", log_every: int = 50,
+                 extra: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer counted in iterations, with our atomic checkpoints in `out_dir` (`best.ckpt` by `monitor`),
-    RNG state and iteration progress bar."""
+    RNG state, iteration progress bar and the `extra` callbacks."""
     cfg = dict(trainer_cfg)
     show = bool(cfg.pop("enable_progress_bar", True))
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
-                 IterationProgress(log_every, show=show)]
+                 IterationProgress(log_every, show=show), *(extra or [])]
     return pl.Trainer(**cfg, default_root_dir=str(out_dir), enable_checkpointing=False, enable_progress_bar=False,
                       logger=logger, callbacks=callbacks)

@@ -100,11 +100,14 @@ def ganspace(generator: nn.Module, n_samples: int = 100_000, seed: int = 0, n_co
 
 
 @torch.no_grad()
-def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch.Tensor], attribute: str,
-                 n_samples: int = 10_000, ratio: float = 0.02, seed: int = 0, batch: int = 250) -> Directions:
+def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch.Tensor],
+                 attribute: str | Sequence[str], n_samples: int = 10_000, ratio: float = 0.02, seed: int = 0,
+                 batch: int = 250) -> Directions:
     """InterFaceGAN: a linear boundary in W between the samples scored highest and lowest (`ratio` of each) by
     `predictor(images) -> [B]`; the direction is its unit normal, pointing to higher scores (score: the boundary's
-    accuracy on those samples)."""
+    accuracy on those samples). With a list of attributes, `predictor` returns [B, K], one column each, and the
+    same samples give K directions."""
+    names = [attribute] if isinstance(attribute, str) else list(attribute)
     gen = torch.Generator().manual_seed(seed)
     device = next(generator.parameters()).device
     ws, scores = [], []
@@ -113,14 +116,17 @@ def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch
         w = generator.get_latent(z)
         image, _ = generator([w], input_is_latent=True, randomize_noise=False)
         ws.append(w.cpu())
-        scores.append(predictor(image.clamp(-1, 1)).flatten().float().cpu())
+        scores.append(predictor(image.clamp(-1, 1)).float().cpu().reshape(len(w), len(names)))
     w, score = torch.cat(ws), torch.cat(scores)
     n = max(1, int(ratio * len(w)))
-    order = score.argsort()
-    x = torch.cat([w[order[-n:]], w[order[:n]]])
-    y = torch.cat([torch.ones(n), torch.zeros(n)])
-    normal, accuracy = _linear_boundary(x, y)
-    return Directions(normal[None], [attribute], "interfacegan", torch.tensor([accuracy]), None,
+    normals, accuracies = [], []
+    for k in range(len(names)):
+        order = score[:, k].argsort()
+        normal, accuracy = _linear_boundary(torch.cat([w[order[-n:]], w[order[:n]]]),
+                                            torch.cat([torch.ones(n), torch.zeros(n)]))
+        normals.append(normal)
+        accuracies.append(accuracy)
+    return Directions(torch.stack(normals), names, "interfacegan", torch.tensor(accuracies), None,
                       state_hash(generator), {"n_samples": n_samples, "ratio": ratio, "seed": seed})
 
 

@@ -74,8 +74,12 @@ class LPIPS(FrozenNet):
         _load_lpips(self.model, load_torch_file(weights), load_torch_file(lin_file), weights, lin_file)
         self.requires_grad_(False).eval()
 
+    def per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Distance per image [B] (the evaluation metric)."""
+        return self.model(x, y).flatten()
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.model(x, y).mean()
+        return self.per_image(x, y).mean()
 
 
 def _load_lpips(model: nn.Module, trunk: dict, lins: dict, source: Path, lin_source: Path) -> None:
@@ -115,15 +119,17 @@ class FeatureDistance(FrozenNet):
         self.net = net.requires_grad_(False).eval()
         self.normalize = normalize
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         fx, fy = _as_list(self.net(x)), _as_list(self.net(y))
-        total = x.new_zeros(())
+        total = x.new_zeros(len(x))
         for a, b in zip(fx, fy):
             if self.normalize:
                 a, b = F.normalize(a, dim=1, eps=1e-10), F.normalize(b, dim=1, eps=1e-10)
-            d = (a - b).pow(2).sum(1)
-            total = total + d.flatten(1).mean(1).mean()
+            total = total + (a - b).pow(2).sum(1).flatten(1).mean(1)
         return total
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.per_image(x, y).mean()
 
 
 class MeanDistance(FrozenNet):
@@ -133,8 +139,11 @@ class MeanDistance(FrozenNet):
         super().__init__()
         self.net = net.requires_grad_(False).eval()
 
+    def per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(x, y).flatten()
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.net(x, y).mean()
+        return self.per_image(x, y).mean()
 
 
 def _as_list(f: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -175,5 +184,8 @@ class InDomainPerceptual(FrozenNet):
             x = F.interpolate(x, size=(self.resize, self.resize), mode="nearest")
         return self.net(imagenet_normalize(x) if self.is_vgg else x)
 
+    def per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.features(x) - self.features(y)).pow(2).flatten(1).mean(1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (self.features(x) - self.features(y)).pow(2).mean()
+        return self.per_image(x, y).mean()

@@ -11,6 +11,7 @@ All take images in [-1, 1] of any size (resized to 64 px) and are loaded frozen 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES
+from .attributes import ATTRIBUTES, INDEX, NUM_ATTRIBUTES, normalise
 from .render import NUM_LABELS
 
 INPUT_SIZE = 64
@@ -164,19 +165,23 @@ def training_record() -> dict:
 
 
 class AttributePredictor(nn.Module):
-    """One toy attribute as a score per image (`predictor(images) -> [B]`, in the attribute's units), e.g. for
-    InterFaceGAN boundaries; images of any size are resized to the net's 64 px."""
+    """Toy attributes as scores per image: one name gives [B], a list [B, K]; in the attributes' units, or on
+    [0, 1] with `normalised=True` (every attribute on one scale, for edit quality). For InterFaceGAN boundaries and
+    the editability metrics; images of any size are resized to the net's 64 px."""
 
-    def __init__(self, attribute: str, net: AttributeNet | None = None):
+    def __init__(self, attribute: str | Sequence[str], net: AttributeNet | None = None, normalised: bool = False):
         super().__init__()
-        from .attributes import INDEX
-
-        if attribute not in INDEX:
-            raise ValueError(f"unknown toy attribute {attribute!r}; choose one of {', '.join(INDEX)}")
-        self.index, self.net = INDEX[attribute], net or load_attribute_net()
+        names = [attribute] if isinstance(attribute, str) else list(attribute)
+        unknown = [a for a in names if a not in INDEX]
+        if unknown:
+            raise ValueError(f"unknown toy attribute {unknown[0]!r}; choose one of {', '.join(INDEX)}")
+        self.single, self.names, self.normalised = isinstance(attribute, str), names, normalised
+        self.index, self.net = [INDEX[a] for a in names], net or load_attribute_net()
 
     def forward(self, images: Tensor) -> Tensor:
         if images.shape[-1] != 64:
             images = torch.nn.functional.interpolate(images, size=(64, 64), mode="bilinear", antialias=True,
                                                      align_corners=False)
-        return self.net(images)[:, self.index]
+        out = self.net(images)
+        out = (normalise(out) if self.normalised else out)[:, self.index]
+        return out[:, 0] if self.single else out

@@ -26,7 +26,7 @@ from tests.fixtures import examples
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))
 QUIET = ["+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "logger=none", "threads=2",
-         "data.toy.n_val=32", "resume=never"]
+         "data.toy.n_val=32", "resume=never", "callbacks.metrics.every=0", "callbacks.images.every=0"]
 
 
 def config(experiment: str, run_dir: Path, steps: int, *extra: str):

@@ -1,0 +1,40 @@
+"""`ImageGridCallback`: every few validations, inputs | reconstructions of a fixed validation subset as one PNG
+under `<run_dir>/images/` and, under W&B, as a logged image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torchvision.utils import make_grid, save_image
+
+from ganinv.checkpoints import atomic_write
+
+from .metrics import fixed_subset
+
+
+class ImageGridCallback(pl.Callback):
+    def __init__(self, run_dir: str, every: int = 1, n_images: int = 8):
+        self.run_dir, self.every, self.n_images, self.validations = Path(run_dir), int(every), int(n_images), 0
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
+        if trainer.sanity_checking or not self.every:
+            return
+        self.validations += 1
+        if self.validations % self.every or trainer.global_rank != 0:
+            return
+        x = fixed_subset(trainer, self.n_images).to(module.device)
+        with torch.no_grad():
+            rec = module.reconstruct(module.invert(x)).clamp(-1, 1)
+        rec = torch.nn.functional.interpolate(rec, size=x.shape[-2:], mode="area") if rec.shape != x.shape else rec
+        grid = make_grid(torch.cat([x, rec]) * 0.5 + 0.5, nrow=len(x), padding=2)
+        path = self.run_dir / "images" / f"iteration_{int(module.iteration):06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: save_image(grid, f, format="png"))
+        from pytorch_lightning.loggers import WandbLogger
+
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image("val/reconstructions", [grid], step=int(module.iteration),
+                             caption=["top: inputs, bottom: reconstructions"])

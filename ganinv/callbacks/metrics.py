@@ -1,0 +1,119 @@
+"""`InversionMetricsCallback`: every few validations, the distortion and editability metrics of the module on a
+fixed validation subset — to the logger (`val/<metric>`), to a local record (`<run_dir>/metrics.jsonl` and
+`record.json`, so nothing is lost when W&B is unreachable) and, under W&B, a table input | reconstruction | edits
+and a distortion-vs-editability scatter of the run's history."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
+from ganinv.metrics.records import make_record, write_record
+from ganinv.metrics.suite import toy_directions
+
+log = logging.getLogger("ganinv")
+
+
+def fixed_subset(trainer: pl.Trainer, n: int) -> torch.Tensor:
+    """The first `n` validation targets (the same images at every evaluation and on every rank)."""
+    dataset = trainer.datamodule.val_set
+    return torch.stack([dataset[i]["y"] for i in range(min(n, len(dataset)))])
+
+
+class InversionMetricsCallback(pl.Callback):
+    """`every`: validations between evaluations (0: never); `directions`: a directions file (None: the toy
+    InterFaceGAN ones on the toy generator, else no edit metrics); distortion uses the module's own perceptual
+    and identity nets at the protocol size (the toy domain's own, 256 px otherwise)."""
+
+    def __init__(self, run_dir: str, every: int = 1, n_images: int = 32, lec_images: int = 16,
+                 directions: str | None = None, alpha: float = 3.0, fid: bool = True, distortion: str = "mse",
+                 editability: str = "lec"):
+        self.run_dir, self.every, self.n_images, self.lec_images = Path(run_dir), int(every), int(n_images), lec_images
+        self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
+        self.axes = (distortion, editability)
+        self.validations, self.suite, self.history = 0, None, []
+
+    def build(self, module) -> EvaluationSuite:
+        from ganinv.editing import load_directions
+        from ganinv.toy.generator import PerceptualFeatures
+
+        g = module.generator
+        toy = g.size == 64 and g.style_dim == 128
+        nets = module.nets
+        perceptual = {"lpips" if type(getattr(nets, "perceptual", None)).__name__ == "LPIPS" else "perceptual":
+                      nets.perceptual} if hasattr(nets, "perceptual") and hasattr(nets.perceptual, "per_image") else {}
+        identity = getattr(nets, "identity", None)
+        distortion = DistortionMetrics(None if toy else 256, perceptual, identity, image_size=g.size).to(module.device)
+        directions = (load_directions(self.directions_path, g) if self.directions_path
+                      else toy_directions(g) if toy else None)
+        attributes = names = None
+        if toy:
+            from ganinv.toy import NAMES, AttributePredictor
+
+            attributes, names = AttributePredictor(list(NAMES), normalised=True).eval().to(module.device), list(NAMES)
+        features = PerceptualFeatures().to(module.device) if self.fid and toy else None
+        return EvaluationSuite(distortion, WDistribution(g, 10_000).to(module.device), directions, self.alpha,
+                               attributes, names, identity, features, self.lec_images, batch_size=16)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
+        if trainer.sanity_checking or not self.every:
+            return
+        self.validations += 1
+        if self.validations % self.every or trainer.global_rank != 0:
+            return
+        self.suite = self.suite or self.build(module)
+        images = fixed_subset(trainer, self.n_images).to(module.device)
+        with torch.no_grad():
+            metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, images, show=False)
+        step = int(module.iteration)
+        row = {"iteration": step, **metrics}
+        self.history.append(row)
+        for lg in trainer.loggers:
+            lg.log_metrics({f"val/{k}": v for k, v in metrics.items()}, step=step)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        record = make_record(f"{type(module).__name__} @ {step}", type(module).__name__, metrics,
+                             run=str(self.run_dir), iteration=step, timing=timing,
+                             protocol=self.suite.distortion.protocol(),
+                             data={"split": "validation", "n_images": len(images)})
+        write_record(record, self.run_dir / "record.json")
+        self.log_wandb(trainer, module, images, step, record)
+        log.info("iteration %d: %s", step, ", ".join(f"{k} {metrics[k]:.4g}" for k in
+                                                       ("mse", "lec", "p_norm", "edit_gain") if k in metrics))
+
+    def log_wandb(self, trainer, module, images, step, record) -> None:
+        from pytorch_lightning.loggers import WandbLogger
+
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if not loggers:
+            return
+        import wandb
+
+        run = loggers[0].experiment
+        k = min(8, len(images))
+        with torch.no_grad():
+            codes = module.invert(images[:k])
+            recs = module.reconstruct(codes).clamp(-1, 1)
+            d = self.suite.directions
+            edits = {n: module.reconstruct(codes + self.alpha * d[n].to(codes)).clamp(-1, 1)
+                     for n in (d.names if d else [])}
+
+        def image(x):
+            return wandb.Image((x * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+
+        columns = ["input", "reconstruction", *[f"+{self.alpha:g} {n}" for n in edits]]
+        table = wandb.Table(columns=columns, data=[[image(images[i]), image(recs[i]), *[image(e[i]) for e in
+                                                                                         edits.values()]]
+                                                   for i in range(k)])
+        x, y = self.axes
+        points = wandb.Table(columns=["iteration", x, y],
+                             data=[[r["iteration"], r.get(x), r.get(y)] for r in self.history])
+        run.log({"val/samples": table, "val/tradeoff": wandb.plot.scatter(points, x, y, title=f"{x} vs {y}"),
+                 "trainer/global_step": step})
+        run.summary["ganinv_record"] = json.loads(json.dumps(record, default=str))

@@ -1,0 +1,78 @@
+"""`ganinv-edit`: invert images, move their codes along named directions at given strengths, and write one image
+grid; or interpolate between two images' codes (conf/edit.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganinv.configs import CONF
+
+
+def edit_grid(cfg) -> Path:
+    from torchvision.utils import make_grid, save_image
+
+    from ganinv.checkpoints import CheckpointError, atomic_write
+    from ganinv.data import ImageFolderDataset
+    from ganinv.data.transforms import load_image, resize
+    from ganinv.editing import edit, interpolate, load_directions
+    from ganinv.invert import inverter, refiner_for
+    from ganinv.metrics.suite import toy_directions
+
+    module = inverter(cfg)
+    refiner = refiner_for(cfg, module)
+    size = module.generator.size
+
+    def invert(x: torch.Tensor) -> torch.Tensor:
+        codes = module.invert(x)
+        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+
+    def show(codes: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return resize(module.reconstruct(codes).clamp(-1, 1), size)
+
+    if cfg.interpolate:
+        if len(cfg.interpolate) != 2:
+            raise CheckpointError(None, f"interpolate= takes two images, got {len(cfg.interpolate)}.")
+        x = torch.stack([load_image(Path(p), size, "center") for p in cfg.interpolate])
+        codes = invert(x)
+        row = show(interpolate(codes[0], codes[1], int(cfg.steps)))
+        tiles, ncol = torch.cat([x[:1], row, x[1:]]), int(cfg.steps) + 2
+    else:
+        if not cfg.input:
+            raise CheckpointError(None, "give input=<folder of images> (or interpolate=[a,b]).")
+        folder = ImageFolderDataset(cfg.input, resolution=size, check="full")
+        files = folder.files[: int(cfg.max_images)]
+        x = torch.stack([load_image(f, size, folder.crop) for f in files])
+        directions = load_directions(cfg.directions, module.generator) if cfg.directions else (
+            toy_directions(module.generator, list(cfg.edits)))
+        codes, rows = invert(x), []
+        strengths = [float(s) for s in cfg.strengths]
+        for i in range(len(x)):
+            for name in cfg.edits:
+                d = directions[name]
+                stepped = torch.cat([edit(codes[i : i + 1], d, a, directions.layers) for a in strengths])
+                rows += [x[i : i + 1], show(codes[i : i + 1]), show(stepped)]
+        tiles, ncol = torch.cat(rows), len(strengths) + 2
+    grid = make_grid(tiles * 0.5 + 0.5, nrow=ncol, padding=2, pad_value=1.0)
+    out = Path(cfg.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda f: save_image(grid, f, format="png"))
+    what = (f"image a, {cfg.steps} codes from a to b, image b" if cfg.interpolate else
+            f"{len(x)} images x {', '.join(cfg.edits)}; columns: input, reconstruction, strengths "
+            f"{list(cfg.strengths)}")
+    print(f"wrote {out}: {what}")
+    return out
+
+
+def main() -> None:
+    import hydra
+
+    from ganinv.cli import user_errors
+
+    hydra.main(config_path=CONF, config_name="edit", version_base=None)(user_errors("ganinv-edit")(edit_grid))()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""`ganinv-eval`: every metric of a checkpoint or an optimiser on a data set's held-out split -> one JSON record
+(conf/eval.yaml; the metrics and their protocols in docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ganinv.configs import CONF
+
+log = logging.getLogger("ganinv")
+
+
+def held_out(cfg, generator) -> dict[str, torch.Tensor]:
+    """The first `n_images` of the data set's validation split: "y" (targets) and, where the source has them,
+    "w" (true codes of generator samples)."""
+    from hydra.utils import instantiate
+
+    from ganinv.checkpoints import CheckpointError
+
+    dm = instantiate(cfg.data, **({"generator": generator} if cfg.data.source == "generated" else {}))
+    dm.setup("validate")
+    if dm.val_set is None:
+        raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
+                              "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
+    n = min(int(cfg.n_images), len(dm.val_set))
+    items = [dm.val_set[i] for i in range(n)]
+    out = {"y": torch.stack([it["y"] for it in items])}
+    if "w" in items[0]:
+        out["w"] = torch.stack([it["w"] for it in items])
+    return out
+
+
+def build_suite(cfg, generator):
+    """The `EvaluationSuite` the config asks for."""
+    from hydra.utils import instantiate
+
+    from ganinv.editing import load_directions
+    from ganinv.metrics import EvaluationSuite, WDistribution, inception_features
+    from ganinv.metrics.suite import toy_directions
+    from ganinv.toy import NAMES, AttributePredictor
+    from ganinv.toy.generator import PerceptualFeatures
+
+    e = cfg.editability
+    distortion = instantiate(cfg.metrics)
+    toy = generator.size == 64 and cfg.data.source in ("toy", "generated") and cfg.generator.get("path") is None
+    directions = load_directions(e.directions, generator) if e.directions else (toy_directions(generator)
+                                                                                  if toy else None)
+    if e.attributes == "toy":
+        attributes, names = AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES)
+    elif e.attributes:
+        attributes, names = instantiate(e.attributes).eval(), list(e.attribute_names or [])
+    else:
+        attributes, names = None, []
+    features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(cfg.fid)]()
+    identity = distortion.metrics["id_sim"].score.__self__ if "id_sim" in distortion.metrics else None
+    return EvaluationSuite(distortion, WDistribution(generator, int(e.p_norm_samples)), directions, float(e.alpha),
+                           attributes, names, identity, features, int(e.lec_images), int(cfg.batch_size))
+
+
+def evaluate(cfg) -> Path:
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import state_hash
+    from ganinv.invert import inverter, refiner_for
+    from ganinv.metrics.records import make_record, write_record
+
+    torch.manual_seed(int(cfg.seed))
+    if str(cfg.fid) not in ("toy", "inception", "none"):
+        raise SystemExit(f"ganinv-eval: error: fid={cfg.fid!r} is not one of toy, inception, none.")
+    module = inverter(cfg)
+    refiner = refiner_for(cfg, module)
+    generator = module.generator
+    data = held_out(cfg, generator)
+    suite = build_suite(cfg, generator)
+
+    def invert(x: torch.Tensor) -> torch.Tensor:
+        codes = module.invert(x)
+        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+
+    log.info("evaluating %s on %d held-out images of %s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
+             cfg.data.source)
+    metrics, timing = suite.evaluate(invert, module.reconstruct, data["y"], data.get("w"))
+    method = type(module).__name__ if cfg.checkpoint else f"{type(module).__name__}({module.space})"
+    name = cfg.name or (method + (" + refine" if refiner is not None else ""))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    record = make_record(
+        name, method, metrics, checkpoint=cfg.checkpoint, refine=cfg.refine,
+        generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
+        data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},
+        protocol={**suite.distortion.protocol(), "editability": f"alpha {suite.alpha}, directions "
+                  f"{suite.directions.names if suite.directions else None}"},
+        timing=timing, config=config)
+    path = write_record(record, cfg.output)
+    if cfg.wandb.mode != "disabled":
+        from ganinv.callbacks.wandb import init_run
+
+        w = cfg.wandb
+        run = init_run(str(w.dir or Path(cfg.output).parent), w.project, w.entity, w.group, list(w.tags), name,
+                       str(w.mode), config, job_type="eval")
+        run.log({f"eval/{k}": v for k, v in metrics.items()})
+        run.summary.update({f"eval/{k}": v for k, v in metrics.items()})
+        run.summary["ganinv_record"] = json.loads(json.dumps(record, default=str))  # string keys throughout
+        run.finish()
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("mse", "psnr", "lec", "p_norm") if k in metrics)
+    print(f"wrote {path}: {name}: {shown}; {timing['seconds_per_image'] * 1000:.1f} ms per image")
+    return path
+
+
+def main() -> None:
+    import hydra
+
+    from ganinv.cli import user_errors
+
+    hydra.main(config_path=CONF, config_name="eval", version_base=None)(user_errors("ganinv-eval")(evaluate))()
+
+
+if __name__ == "__main__":
+    main()

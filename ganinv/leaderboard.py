@@ -1,0 +1,64 @@
+"""`ganinv-leaderboard`: records -> a ranked Rich table with Pareto flags, and Markdown, CSV, PNG and HTML files
+(conf/leaderboard.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganinv.configs import CONF
+
+
+def load(source: str) -> list[dict]:
+    from ganinv.metrics.records import read_records, wandb_project_records
+
+    return wandb_project_records(source[len("wandb:"):]) if source.startswith("wandb:") else read_records(source)
+
+
+def leaderboard(cfg) -> list:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.metrics import report
+
+    records = load(str(cfg.input))
+    if not records:
+        raise CheckpointError(cfg.input, "holds no evaluation records.",
+                              "Point input= at the folder ganinv-eval wrote its records to (output=...json).")
+    try:
+        entries = report.rank(report.aggregate(records), str(cfg.distortion), str(cfg.editability))
+    except KeyError as err:
+        raise CheckpointError(cfg.input, f"{err.args[0]}.", "Choose distortion= / editability= among the "
+                              "metrics every record has (see docs/evaluation.md).") from None
+    cols = report.columns(entries, cfg.distortion, cfg.editability)
+    table = Table(title=f"{cfg.title}: ranked on {cfg.distortion}, Pareto front vs {cfg.editability}")
+    for c in ["#", "method", "runs", *cols, "pareto"]:
+        table.add_column(c, justify="left" if c == "method" else "right")
+    for i, e in enumerate(entries, 1):
+        table.add_row(str(i), e.name, str(e.n), *[report.cell(e, k) for k in cols], "✓" if e.pareto else "",
+                      style="bold" if e.pareto else None)
+    Console(width=max(160, Console().width)).print(table)
+    if cfg.output:
+        out = Path(cfg.output)
+        out.mkdir(parents=True, exist_ok=True)
+        text = report.markdown(entries, cfg.distortion, cfg.editability)
+        (out / "leaderboard.md").write_text(text)
+        report.write_csv(entries, cfg.distortion, cfg.editability, out / "leaderboard.csv")
+        png = report.plot(entries, cfg.distortion, cfg.editability, out / "tradeoff.png")
+        (out / "leaderboard.html").write_text(report.html_page(entries, cfg.distortion, cfg.editability, png,
+                                                               str(cfg.title)))
+        print(f"wrote {out}/leaderboard.md, leaderboard.csv, tradeoff.png, leaderboard.html")
+    return entries
+
+
+def main() -> None:
+    import hydra
+
+    from ganinv.cli import user_errors
+
+    hydra.main(config_path=CONF, config_name="leaderboard", version_base=None)(
+        user_errors("ganinv-leaderboard")(leaderboard))()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Distortion metrics as torchmetrics `Metric`s (sums and counts synced across DDP ranks).
+
+The protocol of the papers' scripts: both images clamped to [-1, 1] and resized to `size` (256 px for real
+domains; `size=None` keeps the toy domain's own 64 px), each metric computed per image, then averaged over
+images. PSNR is 10·log10(1 / MSE) on [0, 1] pixels (peak 1, RGB, every pixel and channel), per image, then
+averaged; `DistortionMetrics` also reports `psnr_dataset`, the PSNR of the data set's mean MSE (what scripts that
+average the MSE first print; never above the per-image mean). On [-1, 1] pixels with peak 1 it would read
+6.02 dB lower. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.functional.image import (
+    multiscale_structural_similarity_index_measure,
+    structural_similarity_index_measure,
+)
+
+from ganinv.data.transforms import resize
+
+MS_SSIM_MIN_SIZE = 161  # five scales of an 11-px Gaussian window: the coarsest side must stay above 10 px
+
+
+def prepare(images: Tensor, size: int | None) -> Tensor:
+    """The protocol's input: float, clamped to [-1, 1], resized (antialiased) to `size` unless None."""
+    images = images.float().clamp(-1, 1)
+    return images if size is None else resize(images, size)
+
+
+class PerImageMean(Metric):
+    """Mean over images of `score(preds, target) -> [B]`, both prepared by `prepare(·, size)`."""
+
+    full_state_update = False
+
+    def __init__(self, score: Callable[[Tensor, Tensor], Tensor] | None = None, size: int | None = 256,
+                 larger_is_better: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if score is not None:
+            self.score = score
+        self.larger_is_better, self.size = larger_is_better, size
+        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def score(self, preds: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        if preds.shape[0] != target.shape[0]:
+            raise ValueError(f"{type(self).__name__}: {preds.shape[0]} reconstructions for {target.shape[0]} targets")
+        with torch.no_grad():
+            s = self.score(prepare(preds, self.size), prepare(target, self.size))
+        self.total += s.double().sum()
+        self.count += s.numel()
+
+    def compute(self) -> Tensor:
+        return (self.total / self.count.clamp_min(1)).float()
+
+
+def mse(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-image mean squared error on [-1, 1] pixels (the papers' L2)."""
+    return (preds - target).pow(2).flatten(1).mean(1)
+
+
+def psnr(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-image PSNR in dB on [0, 1] pixels, peak 1 (inputs in [-1, 1])."""
+    return 10 * torch.log10(1 / (mse(preds, target) / 4).clamp_min(1e-10))
+
+
+def ssim(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-image SSIM on [0, 1] pixels: 11-px Gaussian window, sigma 1.5, K = (0.01, 0.03) (Wang et al. 2004)."""
+    return structural_similarity_index_measure((preds + 1) / 2, (target + 1) / 2, data_range=1.0, reduction="none")
+
+
+def ms_ssim(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-image MS-SSIM on [0, 1] pixels, five scales with Wang et al.'s weights (sides of 161 px and more)."""
+    if min(preds.shape[-2:]) < MS_SSIM_MIN_SIZE:
+        raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIZE} px, got {preds.shape[-1]} px")
+    return multiscale_structural_similarity_index_measure((preds + 1) / 2, (target + 1) / 2, data_range=1.0,
+                                                          reduction="none")
+
+
+class DistortionMetrics(nn.Module):
+    """Every distortion metric the resolution and the given networks allow, as one `update` / `compute`.
+
+    `perceptual`: {name: net with `per_image(x, y) -> [B]`} (LPIPS alex / vgg, the toy perceptual net), each on
+    [-1, 1] images at the protocol size; `identity`: a net with `similarity(x, y) -> [B]` (ArcFace, MoCo, the toy
+    identity net), fed the prepared images (ArcFace crops its face region from the 256-px image itself).
+    """
+
+    def __init__(self, size: int | None = 256, perceptual: dict[str, nn.Module] | None = None,
+                 identity: nn.Module | None = None, image_size: int | None = None):
+        super().__init__()
+        self.size = size
+        side = size or image_size
+        scores: dict[str, tuple[Callable, bool]] = {"mse": (mse, False), "psnr": (psnr, True), "ssim": (ssim, True)}
+        if side is not None and side >= MS_SSIM_MIN_SIZE:
+            scores["ms_ssim"] = (ms_ssim, True)
+        for name, net in (perceptual or {}).items():
+            scores[name] = (net.per_image, False)
+        if identity is not None:
+            scores["id_sim"] = (identity.similarity, True)
+        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better) for k, (fn, better) in scores.items()})
+        self.nets = nn.ModuleList([*(perceptual or {}).values(), *([identity] if identity is not None else [])])
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        for m in self.metrics.values():
+            m.update(preds, target)
+
+    def compute(self) -> dict[str, float]:
+        out = {k: float(m.compute()) for k, m in self.metrics.items()}
+        out["psnr_dataset"] = 10 * math.log10(1 / max(out["mse"] / 4, 1e-10))
+        return out
+
+    def reset(self) -> None:
+        for m in self.metrics.values():
+            m.reset()
+
+    def protocol(self) -> dict[str, str]:
+        where = f"both images resized to {self.size} px" if self.size else "at the images' own size"
+        text = {"mse": "mean squared error on [-1, 1] pixels, per image, averaged",
+                "psnr": "10 log10(1/MSE) on [0, 1] pixels (peak 1, RGB), per image, averaged; -6.02 dB on [-1, 1]",
+                "psnr_dataset": "10 log10(1/mean MSE) on [0, 1] pixels (the data set's MSE first)",
+                "ssim": "Gaussian 11 px, sigma 1.5, K1 0.01, K2 0.03, on [0, 1], per image, averaged",
+                "ms_ssim": "5 scales, Wang et al. 2003 weights, on [0, 1], per image, averaged",
+                "id_sim": "cosine similarity of identity embeddings, per image, averaged"}
+        out = {k: f"{text.get(k, 'per-image distance of ' + k + ' on [-1, 1] images, averaged')}; {where}"
+               for k in [*self.metrics, "psnr_dataset"]}
+        return out

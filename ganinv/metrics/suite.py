@@ -1,0 +1,145 @@
+"""`EvaluationSuite`: every distortion and editability metric of one inverter on one image set, as a flat dict.
+
+Only the inference API is used: `invert(images) -> codes` and `render(codes) -> images` (a method's `invert` and
+`reconstruct`, or any pair of functions, e.g. encoder + regularised optimisation)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from rich.progress import Progress
+from torch import Tensor, nn
+
+from ganinv.editing import Directions, edit, interfacegan, load_directions
+
+from .distortion import DistortionMetrics
+from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
+
+TOY_EDITS = ("smile", "age", "yaw", "eyes_open")  # editable toy attributes with InterFaceGAN directions
+
+
+class EvaluationSuite:
+    """`distortion` always; the rest where given: `w_distribution` (closeness to W), `directions` with `alpha`
+    (LEC on the first `lec_images`; with `attributes(images) -> [B, A]` named `attribute_names`, edit quality
+    along each direction whose name is an attribute), `identity` (identity kept by edits), `fid_features`
+    (FID / KID of reconstructions and of edits against the real images)."""
+
+    def __init__(self, distortion: DistortionMetrics, w_distribution: WDistribution | None = None,
+                 directions: Directions | None = None, alpha: float = 3.0,
+                 attributes: Callable[[Tensor], Tensor] | None = None, attribute_names: Sequence[str] | None = None,
+                 identity: nn.Module | None = None, fid_features: nn.Module | None = None, lec_images: int = 64,
+                 batch_size: int = 16):
+        self.distortion, self.w_distribution, self.directions = distortion, w_distribution, directions
+        self.alpha, self.attributes, self.identity, self.fid_features = float(alpha), attributes, identity, fid_features
+        self.attribute_names = list(attribute_names or [])
+        self.lec_images, self.batch_size = int(lec_images), int(batch_size)
+
+    def _batches(self, n: int) -> list[slice]:
+        return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+
+    def evaluate(self, invert: Callable[[Tensor], Tensor], render: Callable[[Tensor], Tensor], images: Tensor,
+                 true_codes: Tensor | None = None, show: bool = True) -> tuple[dict, dict]:
+        """(metrics, timing) on `images` [N, 3, H, W] in [-1, 1]; `true_codes` (generator samples) adds
+        `code_mse`, the mean squared error to the codes that made the images."""
+        self.distortion.reset()
+        codes, recs, seconds = [], [], 0.0
+        steps = len(self._batches(len(images))) * (1 + (len(self.directions.names) if self.directions else 0))
+        with Progress(disable=not show, transient=True) as bar:
+            task = bar.add_task("evaluating", total=steps)
+            for sl in self._batches(len(images)):
+                start = time.perf_counter()
+                c = invert(images[sl])
+                seconds += time.perf_counter() - start
+                with torch.no_grad():
+                    r = render(c)
+                self.distortion.update(r, images[sl])
+                codes.append(c.detach())
+                recs.append(r.detach().clamp(-1, 1))
+                bar.advance(task)
+            codes, recs = torch.cat(codes), torch.cat(recs)
+            metrics = self.distortion.compute()
+            if true_codes is not None:
+                metrics["code_mse"] = float((codes - true_codes.to(codes)).pow(2).mean())
+            if self.w_distribution is not None:
+                metrics.update(self.w_distribution.closeness(codes))
+            edited = self._edits(invert, render, images, codes, recs, metrics, bar, task)
+        if self.fid_features is not None:
+            fakes = {"rec": recs, **({"edit": torch.cat(edited)} if edited else {})}
+            metrics.update(fid_kid(images, fakes, self.fid_features))
+        timing = {"images": len(images), "seconds_per_image": seconds / len(images),
+                  "images_per_second": len(images) / max(seconds, 1e-9)}
+        return metrics, timing
+
+    def _edits(self, invert, render, images, codes, recs, metrics, bar, task) -> list[Tensor]:
+        """Per direction: the edits by ±α, LEC on the first `lec_images` (re-inverting the +α edits) and, with
+        attributes, edit quality; returns the +α edits (for FID)."""
+        if self.directions is None:
+            return []
+        edited, layers = [], self.directions.layers
+        n_lec = min(self.lec_images, len(images))
+        for name in self.directions.names:
+            d = self.directions[name]
+            plus, lec, quality = [], [], {}
+            for sl in self._batches(len(images)):
+                with torch.no_grad():
+                    p = render(edit(codes[sl], d, self.alpha, layers)).clamp(-1, 1)
+                    m = render(edit(codes[sl], d, -self.alpha, layers)).clamp(-1, 1)
+                plus.append(p)
+                if sl.start < n_lec:
+                    k = min(sl.stop, n_lec) - sl.start
+                    lec.append(lec_distances(invert, render, images[sl][:k], d, self.alpha, layers,
+                                             codes[sl][:k], p[:k]))
+                if self.attributes is not None and name in self.attribute_names:
+                    for key, v in edit_quality(recs[sl], p, m, self.alpha, self.attributes,
+                                               self.attribute_names.index(name), self.identity).items():
+                        quality.setdefault(key, []).append(v)
+                bar.advance(task)
+            metrics[f"lec_{name}"] = trimmed_mean(torch.cat(lec))
+            metrics.update({f"{key}_{name}": float(torch.cat(v).mean()) for key, v in quality.items()})
+            edited.append(torch.cat(plus))
+        metrics["lec"] = sum(metrics[f"lec_{n}"] for n in self.directions.names) / len(self.directions.names)
+        for key in ("edit_gain", "edit_others", "edit_id"):
+            vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]
+            if vals:
+                metrics[key] = sum(vals) / len(vals)
+        return edited
+
+
+def toy_suite(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, alpha: float = 3.0, n_directions: int = 10_000,
+              p_norm_samples: int = 20_000, lec_images: int = 64, batch_size: int = 16, fid: bool = True,
+              directions: Directions | None = None) -> EvaluationSuite:
+    """The suite on the toy domain, with the committed nets: toy perceptual distance and identity similarity,
+    InterFaceGAN directions for `edits` (computed on `generator` unless given), edit quality measured by the
+    attribute net on the [0, 1] scale of every attribute, FID / KID on perceptual-net features."""
+    from ganinv.losses import MeanDistance, module_identity
+    from ganinv.toy import NAMES, AttributePredictor, load_identity_net, load_perceptual_net
+    from ganinv.toy.generator import PerceptualFeatures
+
+    identity = module_identity(load_identity_net())
+    distortion = DistortionMetrics(None, {"perceptual": MeanDistance(load_perceptual_net())}, identity,
+                                   image_size=generator.size)
+    if directions is None and edits:
+        directions = toy_directions(generator, edits, n_directions)
+    return EvaluationSuite(distortion, WDistribution(generator, p_norm_samples), directions, alpha,
+                           AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES), identity,
+                           PerceptualFeatures() if fid else None, lec_images, batch_size)
+
+
+def toy_directions(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, n_samples: int = 10_000) -> Directions:
+    """InterFaceGAN directions of toy attributes: the committed file (ganinv/toy/assets/interfacegan.pt, made by
+    `ganinv-directions kind=interfacegan 'attribute=[smile,age,yaw,eyes_open]'`) when it was computed on this
+    generator and holds them all, else computed now on `n_samples` samples."""
+    from ganinv.checkpoints import state_hash
+    from ganinv.toy import AttributePredictor
+    from ganinv.toy.nets import ASSETS
+
+    path = ASSETS / "interfacegan.pt"
+    if path.exists():
+        found = load_directions(path)
+        if found.generator_hash == state_hash(generator) and set(edits) <= set(found.names):
+            keep = [found.names.index(e) for e in edits]
+            return Directions(found.vectors[keep], list(edits), found.method, found.scores[keep], found.layers,
+                              found.generator_hash, found.meta)
+    return interfacegan(generator, AttributePredictor(list(edits)).eval(), list(edits), n_samples)

@@ -1,0 +1,155 @@
+"""Evaluation end to end: the metrics callback's keys in an offline W&B run (read back from its files) and its
+local record, `ganinv-eval` records for our and for an official checkpoint, the leaderboard's ranking, Pareto flags
+and files, skipped malformed records, and `ganinv-edit` grids."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from PIL import Image
+from torchvision.utils import save_image
+
+from ganinv.configs import CONF
+from ganinv.metrics.records import make_record, read_records, wandb_offline_run, write_record
+from tests.fixtures import examples
+
+
+def composed(name: str, *overrides: str):
+    with initialize_config_dir(CONF, version_base=None):
+        return compose(name, overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """toy pSp for 4 iterations, validated (and evaluated by the callback) at 2 and 4, logged to offline W&B."""
+    from ganinv.train import train
+
+    run = tmp_path_factory.mktemp("psp_run")
+    cfg = composed("train", "experiment=toy_psp", "trainer.max_steps=4", "trainer.val_check_interval=2",
+                   f"run_dir={run}", "logger=wandb", "logger.mode=offline", "data.batch_size=4", "data.toy.n_val=8",
+                   "callbacks.metrics.n_images=8", "callbacks.metrics.lec_images=4", "callbacks.images.n_images=4",
+                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
+    train(cfg)
+    return run
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    from ganinv.toy import render
+
+    folder = tmp_path_factory.mktemp("renders")
+    for i, img in enumerate(render(3, 64, 4321).images):
+        save_image(img * 0.5 + 0.5, folder / f"face_{i}.png")
+    return folder
+
+
+def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
+    rows = [json.loads(line) for line in (toy_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [2, 4]
+    expected = {"mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "lec_smile", "p_norm", "w_layer_spread",
+                "edit_gain", "edit_others", "edit_id", "fid_rec", "kid_rec", "fid_edit"}
+    assert expected <= set(rows[0])
+    assert json.loads((toy_run / "record.json").read_text())["iteration"] == 4
+    assert (toy_run / "images" / "iteration_000004.png").is_file()
+    [log] = list((toy_run / "wandb").rglob("run-*.wandb"))
+    wb = wandb_offline_run(log)
+    logged = {k for row in wb["history"] for k in row}
+    assert {f"val/{k}" for k in expected} <= logged
+    media = {k: v for row in wb["history"] for k, v in row.items() if isinstance(v, dict)}
+    assert media["val/samples"]["_type"] == "table-file" and media["val/samples"]["nrows"] == 8
+    assert media["val/tradeoff_table"]["_type"] == "table-file"  # the scatter's data
+    assert media["val/reconstructions"]["_type"] == "images/separated"
+    table = json.loads((log.parent / "files" / media["val/samples"]["path"]).read_text())
+    assert table["columns"] == ["input", "reconstruction", "+3 smile", "+3 age", "+3 yaw", "+3 eyes_open"]
+    assert wb["summary"]["ganinv_record"]["metrics"]["lec"] == pytest.approx(rows[-1]["lec"])
+    assert wb["config"]["config"]["method"]["_target_"] == "ganinv.methods.PSPModule"  # the resolved Hydra config
+
+
+def test_eval_writes_a_complete_record_for_our_checkpoint(toy_run, tmp_path):
+    from ganinv.eval import evaluate
+
+    out = tmp_path / "psp.json"
+    evaluate(composed("eval", f"checkpoint={toy_run}/checkpoints/last.ckpt", f"output={out}", "n_images=8",
+                      "editability.lec_images=4", "editability.p_norm_samples=2000", "wandb.mode=offline"))
+    rec = json.loads(out.read_text())
+    assert rec["method"] == "PSPModule" and len(rec["generator"]["hash"]) == 64 and rec["data"]["n_images"] == 8
+    assert {"mse", "psnr", "psnr_dataset", "ssim", "perceptual", "id_sim", "lec", "p_norm", "edit_gain", "fid_rec",
+            "kid_edit"} <= set(rec["metrics"])
+    assert {"mse", "psnr", "psnr_dataset"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
+    assert rec["config"]["checkpoint"].endswith("last.ckpt") and len(rec["config_hash"]) == 16
+    found = read_records(tmp_path)  # the JSON file and the offline W&B run's summary
+    assert len(found) == 2 and {r["metrics"]["mse"] for r in found} == {rec["metrics"]["mse"]}
+
+
+def test_eval_writes_a_record_for_an_official_checkpoint_on_generator_samples(tmp_path):
+    from ganinv.eval import evaluate
+
+    path = examples.official_checkpoints(tmp_path / "official")["e4e"]
+    out = tmp_path / "e4e.json"
+    evaluate(composed("eval", f"checkpoint={path}", f"output={out}", "data=generated", "n_images=4", "fid=none",
+                      "editability.p_norm_samples=1000", "data.input_size=32", "data.target_size=32",
+                      "metrics.image_size=32"))
+    rec = json.loads(out.read_text())
+    assert rec["method"] == "E4EModule" and rec["data"]["source"] == "generated"
+    assert {"mse", "psnr", "ssim", "code_mse", "p_norm", "w_layer_spread"} <= set(rec["metrics"])
+    assert "lec" not in rec["metrics"]  # no directions for a generator other than the toy one
+
+
+def synthetic(folder: Path) -> None:
+    for name, mse, lec, seeds in (("A", 0.01, 10.0, 2), ("B", 0.02, 5.0, 1), ("C", 0.03, 6.0, 1)):
+        for s in range(seeds):
+            write_record(make_record(name, name, {"mse": mse + 0.001 * s, "lec": lec, "psnr": 30 - 100 * mse}),
+                         folder / f"{name}_{s}.json")
+
+
+def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path):
+    from ganinv.leaderboard import leaderboard
+
+    synthetic(tmp_path / "records")
+    (tmp_path / "records" / "broken.json").write_text("{not json")
+    (tmp_path / "records" / "partial.json").write_text(json.dumps({"ganinv_record": 1, "name": "D"}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entries = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", f"output={tmp_path / 'out'}"))
+    said = " ".join(str(w.message) for w in caught)
+    assert "broken.json" in said and "partial.json" in said and "without metrics" in said
+    assert [e.name for e in entries] == ["A", "B", "C"] and [e.pareto for e in entries] == [True, True, False]
+    assert entries[0].n == 2 and entries[0].std["mse"] == pytest.approx(0.000707, rel=1e-2)
+    rows = list(csv.DictReader((tmp_path / "out" / "leaderboard.csv").open()))
+    assert [r["pareto"] for r in rows] == ["1", "1", "0"]
+    assert "| 1 | A | 2 |" in (tmp_path / "out" / "leaderboard.md").read_text()
+    assert Image.open(tmp_path / "out" / "tradeoff.png").size[0] > 400
+    page = (tmp_path / "out" / "leaderboard.html").read_text()
+    assert "data:image/png;base64," in page and "src=\"http" not in page  # self-contained
+    psnr = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", "distortion=psnr"))
+    assert [e.name for e in psnr] == ["A", "B", "C"]  # higher PSNR is better
+
+
+def test_leaderboard_names_a_missing_metric(tmp_path):
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.leaderboard import leaderboard
+
+    synthetic(tmp_path)
+    with pytest.raises(CheckpointError, match="'fid_rec'"):
+        leaderboard(composed("leaderboard", f"input={tmp_path}", "editability=fid_rec"))
+
+
+def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
+    from ganinv.edit import edit_grid
+
+    ckpt = toy_run / "checkpoints" / "last.ckpt"
+    grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={renders}", f"output={tmp_path / 'g.png'}",
+                              "edits=[smile,age]", "strengths=[-3,0,3]", "max_images=2"))
+    w, h = Image.open(grid).size
+    assert (w, h) == (5 * 66 + 2, 4 * 66 + 2)  # 2 images x 2 edits rows; input, reconstruction, 3 strengths
+    faces = sorted(renders.glob("*.png"))
+    row = edit_grid(composed("edit", f"checkpoint={ckpt}", f"interpolate=[{faces[0]},{faces[1]}]", "steps=5",
+                             f"output={tmp_path / 'i.png'}"))
+    assert Image.open(row).size == (7 * 66 + 2, 66 + 2)
+    assert torch.tensor(list(Image.open(row).convert("L").getdata())).float().std() > 1  # not blank

@@ -1,0 +1,157 @@
+"""Metrics against analytic values: SSIM / MS-SSIM of identical images, a known PSNR, per-image averaging and its
+DDP state, LEC of an exact and of an inexact encoder, trimmed means, the P-norm of W samples, edit quality of a
+linear attribute, FID / KID of equal and of shifted sets; the suite's keys on the toy domain."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ganinv.editing import Directions
+from ganinv.metrics import (
+    DistortionMetrics,
+    EvaluationSuite,
+    PerImageMean,
+    WDistribution,
+    edit_quality,
+    fid_kid,
+    lec,
+    mse,
+    psnr,
+    trimmed_mean,
+)
+
+
+def images(n=4, size=64, seed=0):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 1.6 - 0.8
+
+
+def test_identical_images_score_perfectly():
+    x = images(size=192)
+    m = DistortionMetrics(size=None, image_size=192)
+    m.update(x, x)
+    out = m.compute()
+    assert out["mse"] == 0 and out["ssim"] == pytest.approx(1, abs=1e-5)
+    assert out["ms_ssim"] == pytest.approx(1, abs=1e-5)
+    assert out["psnr"] == pytest.approx(100)  # the 1e-10 floor
+
+
+def test_psnr_of_a_known_offset():
+    """A constant offset of 0.1 on [-1, 1] is 0.05 on [0, 1]: MSE 0.0025, PSNR 10·log10(400) = 26.02 dB."""
+    x = images()
+    assert psnr(x + 0.1, x) == pytest.approx(torch.full((4,), 10 * math.log10(400)), abs=1e-4)
+    m = DistortionMetrics(size=None)
+    m.update(x + 0.1, x)
+    out = m.compute()
+    assert out["psnr"] == pytest.approx(26.0206, abs=1e-3) and out["psnr_dataset"] == pytest.approx(26.0206, abs=1e-3)
+    assert "ms_ssim" not in out  # 64 px is below MS-SSIM's five scales
+
+
+def test_per_image_mean_over_uneven_batches_and_psnr_protocols():
+    """The mean is over images, not batches; PSNR per image averages above the data set's PSNR (Jensen)."""
+    x, noise = images(3), torch.tensor([0.02, 0.1, 0.2]).view(3, 1, 1, 1)
+    y = x + noise  # stays inside [-1, 1], so the protocol's clamp changes nothing
+    m = DistortionMetrics(size=None)
+    m.update(y[:1], x[:1])
+    m.update(y[1:], x[1:])
+    out = m.compute()
+    assert out["mse"] == pytest.approx(float(mse(y, x).mean()), rel=1e-6)
+    assert out["psnr"] == pytest.approx(float(psnr(y, x).mean()), rel=1e-6) and out["psnr"] > out["psnr_dataset"]
+    metric = m.metrics["mse"]
+    assert metric._reductions["total"] is not None and metric._reductions["count"] is not None  # summed across ranks
+
+
+def test_metrics_resize_to_the_protocol_size():
+    x = images(2, 64)
+    m = PerImageMean(lambda a, b: torch.full((len(a),), float(a.shape[-1])), size=256)
+    m.update(x, x)
+    assert float(m.compute()) == 256
+
+
+class Linear(nn.Module):
+    """A linear 'generator' [B, L, D] -> [B, 3, L, D] and its exact inverse (a perfect encoder)."""
+
+    def __init__(self, n_latent=4, dim=8):
+        super().__init__()
+        self.n_latent, self.dim = n_latent, dim
+        self.a = torch.randn(3, generator=torch.Generator().manual_seed(3)) + 2
+
+    def render(self, codes):
+        return codes[:, None] * self.a[None, :, None, None]
+
+    def invert(self, images):
+        return images[:, 0] / self.a[0]
+
+
+def test_lec_of_an_exact_encoder_generator_pair_is_zero_and_positive_otherwise():
+    g = Linear()
+    codes = 0.02 * torch.randn(6, 4, 8)  # images stay inside [-1, 1], where the metric clamps
+    d = torch.nn.functional.normalize(torch.randn(8), dim=0)
+    assert lec(g.invert, g.render, g.render(codes), d, 0.1) == pytest.approx(0, abs=1e-6)
+    biased = lambda x: g.invert(x) * 0.9  # noqa: E731 - shrinks codes: the edit does not come back
+    assert lec(biased, g.render, g.render(codes), d, 0.1) > 0.01
+
+
+def test_trimmed_mean_drops_the_outer_percentiles():
+    v = torch.cat([torch.ones(198), torch.tensor([-1e6, 1e6])])
+    assert trimmed_mean(v) == pytest.approx(1.0)
+
+
+def test_p_norm_is_one_on_w_samples_and_larger_off_w(tiny_generator):
+    wd = WDistribution(tiny_generator, n_samples=4000)
+    z = torch.randn(500, tiny_generator.style_dim, generator=torch.Generator().manual_seed(9))
+    w = tiny_generator.get_latent(z)
+    codes = w[:, None].expand(-1, tiny_generator.n_latent, -1)
+    close = wd.closeness(codes)
+    assert close["p_norm"] == pytest.approx(1.0, rel=0.15) and close["w_layer_spread"] == pytest.approx(0, abs=1e-5)
+    far = wd.closeness(codes + 0.5 * torch.randn_like(codes))
+    assert far["p_norm"] > 2 * close["p_norm"] and far["w_layer_spread"] > 0.1
+
+
+def test_edit_quality_of_a_linear_attribute():
+    """Attribute 0 = mean of the image's first row along d: gain 1 per unit α; attribute 1 (orthogonal) still."""
+    d = torch.nn.functional.normalize(torch.randn(8), dim=0)
+    e = torch.nn.functional.normalize(torch.randn(8) - (torch.randn(8) @ d) * d, dim=0)
+    e = torch.nn.functional.normalize(e - (e @ d) * d, dim=0)
+    g = Linear(n_latent=1)
+    attributes = lambda img: torch.stack([img[:, 0, 0] @ d, img[:, 0, 0] @ e], 1) / g.a[0]  # noqa: E731
+    codes = 0.02 * torch.randn(5, 1, 8)
+    out = edit_quality(g.render(codes), g.render(codes + 0.1 * d), g.render(codes - 0.1 * d), 0.1, attributes, 0)
+    assert torch.allclose(out["edit_gain"], torch.ones(5), atol=1e-5)
+    assert torch.allclose(out["edit_others"], torch.zeros(5), atol=1e-5)
+
+
+def test_fid_kid_are_near_zero_for_one_distribution_and_grow_with_a_shift():
+    feats = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(3 * 4 * 4, 16))
+    torch.manual_seed(0)
+    real, same = images(300, 8, 1), images(300, 8, 2)
+    out = fid_kid(real, {"same": same, "shifted": (same + 0.5).clamp(-1, 1)}, feats, kid_subset=100)
+    assert out["fid_same"] < 0.2 * out["fid_shifted"] and out["kid_same"] < 0.2 * out["kid_shifted"]
+
+
+def test_the_suite_reports_every_metric_with_known_codes(tiny_generator):
+    """On generator samples with an identity 'encoder' that returns the true codes, distortion and LEC are 0."""
+    g = tiny_generator
+    w = g.get_latent(torch.randn(8, g.style_dim, generator=torch.Generator().manual_seed(4)))
+    codes = w[:, None].expand(-1, g.n_latent, -1).contiguous()
+
+    def render(c):
+        return g([c], input_is_latent=True, randomize_noise=False)[0]
+
+    x = render(codes).clamp(-1, 1)
+    table = {float(x[i].sum()): codes[i] for i in range(len(x))}
+
+    def invert(imgs):  # an exact encoder: looks the images up (edits of known images are rendered on demand)
+        return torch.stack([table.get(float(im.sum()), table[min(table, key=lambda k: abs(k - float(im.sum())))])
+                            for im in imgs])
+
+    d = Directions(torch.nn.functional.normalize(torch.randn(1, g.style_dim), dim=1), ["d"], "test", torch.ones(1))
+    suite = EvaluationSuite(DistortionMetrics(size=None), WDistribution(g, 2000), d, alpha=0.0, lec_images=4,
+                            batch_size=4)
+    metrics, timing = suite.evaluate(invert, render, x, true_codes=codes, show=False)
+    assert metrics["mse"] < 1e-10 and metrics["code_mse"] == 0 and metrics["lec"] == pytest.approx(0, abs=1e-5)
+    assert {"psnr", "ssim", "p_norm", "w_layer_spread", "w_avg_distance", "lec_d"} <= set(metrics)
+    assert timing["images"] == 8 and timing["seconds_per_image"] > 0
