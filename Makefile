@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # torch is not pinned in pyproject.toml (bring your own CUDA build); these pins are the tested pair.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test test-all test-gpu lint bench toy-assets
+.PHONY: install demo test test-all test-gpu lint bench toy-assets
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# The whole pipeline on the embedded toy domain, offline, into demo/ (about 15 minutes on two CPU cores).
+demo: install
+	$(PY) -m ganinv.demo demo
 
 test: install
 	$(PY) -m pytest -q

@@ -45,8 +45,18 @@ def edit_grid(cfg) -> Path:
         folder = ImageFolderDataset(cfg.input, resolution=size, check="full")
         files = folder.files[: int(cfg.max_images)]
         x = torch.stack([load_image(f, size, folder.crop) for f in files])
-        directions = load_directions(cfg.directions, module.generator) if cfg.directions else (
-            toy_directions(module.generator, list(cfg.edits)))
+        if cfg.directions:
+            directions = load_directions(cfg.directions, module.generator)
+        else:
+            try:
+                directions = toy_directions(module.generator, list(cfg.edits))
+            except ValueError as err:  # a name the toy attribute net does not know
+                raise CheckpointError(None, f"{err}.", "Set edits= to toy attributes, or directions= to a "
+                                      "file.") from None
+        missing = [n for n in cfg.edits if n not in directions.names]
+        if missing:
+            raise CheckpointError(cfg.directions, f"has no direction {missing[0]!r}; it has "
+                                  f"{', '.join(directions.names[:12])}.", "Set edits= to some of those names.")
         codes, rows = invert(x), []
         strengths = [float(s) for s in cfg.strengths]
         for i in range(len(x)):

@@ -82,8 +82,7 @@ def cell(e: Entry, k: str) -> str:
     if k not in e.mean:
         return "–"
     v, s = e.mean[k], e.std[k]
-    fmt = (lambda x: f"{x:.3g}") if abs(v) >= 100 or abs(v) < 0.01 else (lambda x: f"{x:.4f}".rstrip("0"))
-    return fmt(v) + (f" ± {fmt(s)}" if e.n > 1 else "")
+    return f"{v:.4g}" + (f" ± {s:.2g}" if e.n > 1 else "")
 
 
 def markdown(entries: list[Entry], distortion: str, editability: str) -> str:

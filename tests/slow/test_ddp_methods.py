@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
     overrides = [f"experiment={experiment}", f"run_dir={tmp_path}", "trainer=ddp", "trainer.accelerator=cpu",
                  "trainer.devices=2", "trainer.max_steps=4", "callbacks.checkpoint_every=2", "data.batch_size=4",
                  "method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
-                 "trainer.val_check_interval=2", "data.toy.n_val=8", "threads=1", "logger=none"]
+                 "trainer.val_check_interval=2", "data.toy.n_val=8", "threads=1", "logger=none",
+                 "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2", "callbacks.images.n_images=2"]
     if experiment == "toy_psp":
         overrides = [o for o in overrides if "progressive" not in o]
     run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,
@@ -23,3 +25,5 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
     assert run.returncode == 0, run.stderr[-3000:]
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert int(state["state_dict"]["iteration"]) == 4 and (tmp_path / "checkpoints" / "best.ckpt").exists()
+    rows = (tmp_path / "metrics.jsonl").read_text().splitlines()  # the metrics callback ran on rank 0 only
+    assert [json.loads(r)["iteration"] for r in rows] == [2, 4] and (tmp_path / "images").is_dir()

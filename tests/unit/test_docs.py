@@ -1,8 +1,9 @@
 """Every README and docs snippet runs as written, against files the repository ships.
 
 In a folder where the file names the docs use are links to the tiny fixtures (see `workdir`), each page's bash
-lines that start with `ganinv-` run first — `ganinv-train*` with `--cfg job` (composition only; a real run trains
-for hours), the others as written — then its Python blocks, in order, in one namespace. Install and test
+lines that start with `ganinv-` run first — `ganinv-train*` and `ganinv-eval` with `--cfg job` (composition only;
+a real run trains for hours, an evaluation takes minutes), the others as written — then its Python blocks, in
+order, in one namespace. Install and test
 commands (`make`, `pip`, `source`) are not run here: CI runs them.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from torchvision.utils import save_image
 
+from ganinv.metrics.records import make_record, write_record
 from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
 from ganinv.train import train
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(os.sys.executable).parent
 NOT_RUN = ("make", "pip", "source", "python -m pytest")
+COMPOSE_ONLY = ("ganinv-train", "ganinv-eval")
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,9 @@ def workdir(tmp_path_factory) -> Path:
     renders = render(3, 64, seed=5).images
     for i, img in enumerate(renders):
         save_image(img * 0.5 + 0.5, photos / f"{i}.png")
+    for name, mse, lec in (("pSp", 0.02, 12.0), ("e4e", 0.03, 8.0)):  # records, for ganinv-leaderboard
+        write_record(make_record(name, name, {"mse": mse, "lec": lec, "perceptual": 10 * mse, "p_norm": lec}),
+                     d / "eval" / f"{name}.json")
     # a trained run, for the commands that take one (2 iterations of a narrow pSp on the toy domain)
     run = d / "runs" / "psp" / "2026-12-01_10-00-00"
     train(method_config("toy_psp", run, 2, "method.encoder.widths=[8,8,12,16]", "data.batch_size=4",
@@ -76,7 +82,7 @@ def test_page_runs_as_written(page, workdir, monkeypatch):
                 continue
             assert line.startswith("ganinv-"), f"{page.name}: unexpected command {line!r}"
             args = shlex.split(line)
-            if args[0].startswith("ganinv-train"):
+            if args[0].startswith(COMPOSE_ONLY):
                 args.append("--cfg=job")
             run = subprocess.run([BIN / args[0], *args[1:]], cwd=workdir, capture_output=True, text=True,
                                  timeout=300)

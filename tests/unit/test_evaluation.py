@@ -118,7 +118,7 @@ def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path)
         warnings.simplefilter("always")
         entries = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", f"output={tmp_path / 'out'}"))
     said = " ".join(str(w.message) for w in caught)
-    assert "broken.json" in said and "partial.json" in said and "without metrics" in said
+    assert "broken.json: unreadable record" in said and "partial.json: record without method, metrics" in said
     assert [e.name for e in entries] == ["A", "B", "C"] and [e.pareto for e in entries] == [True, True, False]
     assert entries[0].n == 2 and entries[0].std["mse"] == pytest.approx(0.000707, rel=1e-2)
     rows = list(csv.DictReader((tmp_path / "out" / "leaderboard.csv").open()))
@@ -153,3 +153,29 @@ def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
                              f"output={tmp_path / 'i.png'}"))
     assert Image.open(row).size == (7 * 66 + 2, 66 + 2)
     assert torch.tensor(list(Image.open(row).convert("L").getdata())).float().std() > 1  # not blank
+
+
+def test_metric_and_logger_configs_instantiate(tmp_path, monkeypatch):
+    from hydra.utils import instantiate
+
+    from ganinv.callbacks.wandb import wandb_mode
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.metrics import DistortionMetrics
+
+    toy = instantiate(composed("eval", "output=r.json").metrics)
+    assert isinstance(toy, DistortionMetrics) and set(toy.metrics) == {"mse", "psnr", "ssim", "perceptual", "id_sim"}
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(Exception) as err:  # no LPIPS trunk here: one error naming the file and where it goes
+        instantiate(composed("eval", "output=r.json", "metrics=faces", f"weights_dir={tmp_path}").metrics)
+    cause = err.value if isinstance(err.value, CheckpointError) else err.value.__cause__
+    assert isinstance(cause, CheckpointError) and "alexnet" in str(cause)
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    assert wandb_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode("auto") == "online" and wandb_mode("offline") == "offline"
+    logger = instantiate(composed("train", f"run_dir={tmp_path}", "logger=wandb", "logger.mode=offline").logger)
+    assert type(logger).__name__ == "WandbLogger" and logger._offline
+    csv_logger = instantiate(composed("train", f"run_dir={tmp_path}", "logger=csv").logger)
+    assert type(csv_logger).__name__ == "CSVLogger"

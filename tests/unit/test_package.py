@@ -19,7 +19,11 @@ CHECKS = {"ganinv-convert": [["--help"]], "ganinv-export": [["--help"]],
           "ganinv-train": [["--cfg", "job"], ["experiment=toy_e4e", "--cfg", "job"], ["--help"]],
           "ganinv-invert": [["input=in", "output=out", "checkpoint=x.ckpt", "--cfg", "job"], ["--help"]],
           "ganinv-train-generator": [["--cfg", "job"], ["data=images", "data.images.root=/x", "--cfg", "job"],
-                                     ["data=generated", "--cfg", "job"], ["--help"]]}
+                                     ["data=generated", "--cfg", "job"], ["--help"]],
+          "ganinv-eval": [["checkpoint=x.ckpt", "output=r.json", "--cfg", "job"], ["metrics=faces", "--cfg", "job"],
+                          ["--help"]],
+          "ganinv-edit": [["checkpoint=x.ckpt", "input=in", "output=g.png", "--cfg", "job"], ["--help"]],
+          "ganinv-leaderboard": [["input=eval", "--cfg", "job"], ["--help"]]}
 
 
 @pytest.fixture(scope="module")
@@ -57,5 +61,5 @@ def test_wheel_ships_the_configs_and_runs_every_script(wheel_venv, tmp_path):
                                  env=env, timeout=120)
             assert run.returncode == 0, (script, args, run.stderr[-2000:])
             assert "Traceback" not in run.stderr
-            if "--cfg" in args and script in ("ganinv-train", "ganinv-train-generator"):
+            if "--cfg" in args and script in ("ganinv-train", "ganinv-train-generator", "ganinv-eval"):
                 assert "_target_: ganinv.data.StyleGAN2DataModule" in run.stdout

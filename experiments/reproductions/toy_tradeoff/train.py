@@ -27,7 +27,9 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.methods:
             run = args.out / name / f"seed{seed}"
-            cmd = [str(train), f"experiment=toy_{name}", f"seed={seed}", f"run_dir={run}", "logger=csv"]
+            # evaluate.py measures every run at the end; no metric callbacks during training
+            cmd = [str(train), f"experiment=toy_{name}", f"seed={seed}", f"run_dir={run}", "logger=csv",
+                   "callbacks.metrics.every=0", "callbacks.images.every=0"]
             if args.iterations:
                 cmd.append(f"trainer.max_steps={args.iterations}")
             start = time.time()

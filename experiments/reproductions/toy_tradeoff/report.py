@@ -1,0 +1,112 @@
+"""The study's tables, plots and findings from its records (evaluate.py) and its ReStyle runs.
+
+    python experiments/reproductions/toy_tradeoff/report.py   ->  results/<renders|samples>/leaderboard.*,
+                                                                 results/restyle_steps.json, results/findings.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ganinv.metrics import report
+from ganinv.metrics.records import read_records
+
+HERE = Path(__file__).resolve().parent
+AXES = ("mse", "lec")
+
+
+def leaderboards(out: Path) -> dict[str, dict]:
+    tables = {}
+    for data in ("renders", "samples"):
+        entries = report.rank(report.aggregate(read_records(HERE / "records" / data)), *AXES)
+        folder = out / data
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "leaderboard.md").write_text(report.markdown(entries, *AXES))
+        report.write_csv(entries, *AXES, folder / "leaderboard.csv")
+        png = report.plot(entries, *AXES, folder / "tradeoff.png")
+        (folder / "leaderboard.html").write_text(report.html_page(entries, *AXES, png, f"toy trade-off ({data})"))
+        tables[data] = {e.name: {"n": e.n, "mean": e.mean, "std": e.std, "pareto": e.pareto} for e in entries}
+    return tables
+
+
+@torch.no_grad()
+def restyle_steps(runs: Path, n_steps: int = 5) -> dict[str, list[list[float]]]:
+    """Held-out MSE after each refinement step (3 trained, 2 beyond), per variant and seed."""
+    from ganinv.methods import load_method
+    from ganinv.toy import render
+
+    x = render(32, 64, 1_000_007, frontal=False).images  # evaluate.py's held-out renders (data seed 7)
+    out = {}
+    for name in ("restyle_psp", "restyle_e4e"):
+        out[name] = []
+        for ckpt in sorted(runs.glob(f"{name}/seed*/checkpoints/last.ckpt")):
+            m = load_method(ckpt).eval()
+            steps = m.invert_steps(x, n_steps)
+            out[name].append([float(((s.image.clamp(-1, 1) - x) ** 2).mean()) for s in steps])
+    return out
+
+
+def findings(t: dict, steps: dict) -> list[dict]:
+    """Each published claim as a measured comparison on both data sets (means over seeds)."""
+    out = []
+
+    def m(data, name, key):
+        return t[data][name]["mean"][key]
+
+    def claim(data, text, holds, detail):
+        out.append({"data": data, "claim": text, "holds": bool(holds), "measured": detail})
+
+    for data in t:
+        a, b = m(data, "pSp (W+)", "mse"), m(data, "pSp (W)", "mse")
+        c, d = m(data, "Optimisation (W+)", "mse"), m(data, "Optimisation (W)", "mse")
+        claim(data, "W+ reconstructs better than W", a < b and c < d,
+              f"pSp MSE W+ {a:.4f} vs W {b:.4f}; optimisation W+ {c:.4f} vs W {d:.4f}")
+        for key in ("w_layer_spread", "p_norm", "lec"):  # lower is better on each
+            e, p = m(data, "e4e", key), m(data, "pSp (W+)", key)
+            claim(data, f"e4e's codes are nearer W / edit better than pSp's ({key})", e < p,
+                  f"e4e {e:.4g} vs pSp {p:.4g}")
+        e, p = m(data, "e4e", "edit_others"), m(data, "pSp (W+)", "edit_others")
+        claim(data, "e4e's edits leak less into other attributes than pSp's (edit_others)", e < p,
+              f"e4e {e:.4g} vs pSp {p:.4g}")
+        e, p = m(data, "e4e", "mse"), m(data, "pSp (W+)", "mse")
+        claim(data, "e4e pays in distortion", e > p, f"MSE e4e {e:.4f} vs pSp {p:.4f}")
+        names = list(t[data])
+        best = min(names, key=lambda n: m(data, n, "mse"))
+        worst_lec = max(names, key=lambda n: m(data, n, "lec"))
+        worst_p = max(names, key=lambda n: m(data, n, "p_norm"))
+        claim(data, "optimisation has the lowest distortion", best.startswith("Optimisation"), f"lowest MSE: {best}")
+        claim(data, "optimisation has the worst editability", worst_lec.startswith("Optimisation")
+              and worst_p.startswith("Optimisation"), f"highest LEC: {worst_lec}; highest P-norm: {worst_p}")
+        r, o = m(data, "In-Domain + regularised optimiser", "p_norm"), m(data, "Optimisation (W+)", "p_norm")
+        rl, ol = m(data, "In-Domain + regularised optimiser", "lec"), m(data, "Optimisation (W+)", "lec")
+        claim(data, "In-Domain's regulariser keeps codes in domain (vs unregularised W+ optimisation)",
+              r < o and rl < ol, f"P-norm {r:.4g} vs {o:.4g}; LEC {rl:.3g} vs {ol:.3g}")
+        r, e = m(data, "In-Domain + regularised optimiser", "mse"), m(data, "In-Domain encoder", "mse")
+        claim(data, "the regularised optimiser lowers the In-Domain encoder's distortion", r < e,
+              f"MSE {r:.4f} vs {e:.4f}")
+    for name, runs in steps.items():
+        mean = [sum(r[k] for r in runs) / len(runs) for k in range(len(runs[0]))]
+        out.append({"data": "renders", "claim": f"{name} improves over its (3 trained) steps",
+                    "holds": mean[0] > mean[1] > mean[2], "measured": "MSE per step " +
+                    ", ".join(f"{v:.4f}" for v in mean)})
+    return out
+
+
+def main() -> None:
+    out = HERE / "results"
+    tables = leaderboards(out)
+    steps = restyle_steps(HERE / "runs")
+    (out / "restyle_steps.json").write_text(json.dumps(steps, indent=2))
+    found = findings(tables, steps)
+    (out / "findings.json").write_text(json.dumps(found, indent=2))
+    for f in found:
+        print(f"[{'holds' if f['holds'] else 'DOES NOT HOLD'}] ({f['data']}) {f['claim']}: {f['measured']}")
+    for data in tables:
+        print(f"\n## {data}\n" + (out / data / "leaderboard.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
