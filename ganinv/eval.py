@@ -40,16 +40,16 @@ def build_suite(cfg, generator):
 
     from ganinv.editing import load_directions
     from ganinv.metrics import EvaluationSuite, WDistribution, inception_features
-    from ganinv.metrics.suite import toy_directions
+    from ganinv.metrics.suite import is_toy_generator, toy_directions
     from ganinv.toy import NAMES, AttributePredictor
     from ganinv.toy.generator import PerceptualFeatures
 
     e = cfg.editability
     distortion = instantiate(cfg.metrics)
-    toy = generator.size == 64 and cfg.data.source in ("toy", "generated") and cfg.generator.get("path") is None
+    toy = is_toy_generator(generator)
     directions = load_directions(e.directions, generator) if e.directions else (toy_directions(generator)
                                                                                   if toy else None)
-    if e.attributes == "toy":
+    if e.attributes == "toy" and toy:  # the toy attribute net only knows the toy generator's faces
         attributes, names = AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES)
     elif e.attributes:
         attributes, names = instantiate(e.attributes).eval(), list(e.attribute_names or [])

@@ -14,7 +14,7 @@ import torch
 
 from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import make_record, write_record
-from ganinv.metrics.suite import toy_directions
+from ganinv.metrics.suite import is_toy_generator, toy_directions
 
 log = logging.getLogger("ganinv")
 
@@ -27,13 +27,14 @@ def fixed_subset(trainer: pl.Trainer, n: int) -> torch.Tensor:
 
 class InversionMetricsCallback(pl.Callback):
     """`every`: validations between evaluations (0: never); `directions`: a directions file (None: the toy
-    InterFaceGAN ones on the toy generator, else no edit metrics); distortion uses the module's own perceptual
+    InterFaceGAN ones on the committed toy generator, else no edit metrics); distortion uses the module's own perceptual
     and identity nets at the protocol size (the toy domain's own, 256 px otherwise)."""
 
     def __init__(self, run_dir: str, every: int = 1, n_images: int = 32, lec_images: int = 16,
                  directions: str | None = None, alpha: float = 3.0, fid: bool = True, distortion: str = "mse",
-                 editability: str = "lec"):
+                 editability: str = "lec", p_norm_samples: int = 10_000):
         self.run_dir, self.every, self.n_images, self.lec_images = Path(run_dir), int(every), int(n_images), lec_images
+        self.p_norm_samples = int(p_norm_samples)
         self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
         self.axes = (distortion, editability)
         self.validations, self.suite, self.history = 0, None, []
@@ -43,7 +44,7 @@ class InversionMetricsCallback(pl.Callback):
         from ganinv.toy.generator import PerceptualFeatures
 
         g = module.generator
-        toy = g.size == 64 and g.style_dim == 128
+        toy = is_toy_generator(g)
         nets = module.nets
         perceptual = {"lpips" if type(getattr(nets, "perceptual", None)).__name__ == "LPIPS" else "perceptual":
                       nets.perceptual} if hasattr(nets, "perceptual") and hasattr(nets.perceptual, "per_image") else {}
@@ -57,8 +58,9 @@ class InversionMetricsCallback(pl.Callback):
 
             attributes, names = AttributePredictor(list(NAMES), normalised=True).eval().to(module.device), list(NAMES)
         features = PerceptualFeatures().to(module.device) if self.fid and toy else None
-        return EvaluationSuite(distortion, WDistribution(g, 10_000).to(module.device), directions, self.alpha,
-                               attributes, names, identity, features, self.lec_images, batch_size=16)
+        w_distribution = WDistribution(g, self.p_norm_samples).to(module.device)
+        return EvaluationSuite(distortion, w_distribution, directions, self.alpha, attributes, names, identity,
+                               features, self.lec_images, batch_size=16)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
         if trainer.sanity_checking or not self.every:

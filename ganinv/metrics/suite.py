@@ -127,6 +127,14 @@ def toy_suite(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, alpha: flo
                            PerceptualFeatures() if fid else None, lec_images, batch_size)
 
 
+def is_toy_generator(generator: nn.Module) -> bool:
+    """Whether `generator` is the committed toy StyleGAN2 (by content hash), the domain of the toy nets."""
+    from ganinv.checkpoints import state_hash
+    from ganinv.toy.nets import ASSETS
+
+    return state_hash(generator) == load_directions(ASSETS / "interfacegan.pt").generator_hash
+
+
 def toy_directions(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, n_samples: int = 10_000) -> Directions:
     """InterFaceGAN directions of toy attributes: the committed file (ganinv/toy/assets/interfacegan.pt, made by
     `ganinv-directions kind=interfacegan 'attribute=[smile,age,yaw,eyes_open]'`) when it was computed on this

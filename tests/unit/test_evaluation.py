@@ -34,6 +34,7 @@ def toy_run(tmp_path_factory):
     cfg = composed("train", "experiment=toy_psp", "trainer.max_steps=4", "trainer.val_check_interval=2",
                    f"run_dir={run}", "logger=wandb", "logger.mode=offline", "data.batch_size=4", "data.toy.n_val=8",
                    "callbacks.metrics.n_images=8", "callbacks.metrics.lec_images=4", "callbacks.images.n_images=4",
+                   "callbacks.metrics.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
                    "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
     train(cfg)
     return run
