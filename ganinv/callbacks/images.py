@@ -11,19 +11,15 @@ from torchvision.utils import make_grid, save_image
 
 from ganinv.checkpoints import atomic_write
 
-from .metrics import fixed_subset
+from .periodic import EveryValidations, fixed_subset
 
 
-class ImageGridCallback(pl.Callback):
+class ImageGridCallback(EveryValidations):
     def __init__(self, run_dir: str, every: int = 1, n_images: int = 8):
-        self.run_dir, self.every, self.n_images, self.validations = Path(run_dir), int(every), int(n_images), 0
+        super().__init__(every)
+        self.run_dir, self.n_images = Path(run_dir), int(n_images)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
-        if trainer.sanity_checking or not self.every:
-            return
-        self.validations += 1
-        if self.validations % self.every or trainer.global_rank != 0:
-            return
+    def run(self, trainer: pl.Trainer, module) -> None:
         x = fixed_subset(trainer, self.n_images).to(module.device)
         with torch.no_grad():
             rec = module.reconstruct(module.invert(x)).clamp(-1, 1)

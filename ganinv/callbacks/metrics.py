@@ -16,16 +16,12 @@ from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import make_record, write_record
 from ganinv.metrics.suite import is_toy_generator, toy_directions
 
+from .periodic import EveryValidations, fixed_subset
+
 log = logging.getLogger("ganinv")
 
 
-def fixed_subset(trainer: pl.Trainer, n: int) -> torch.Tensor:
-    """The first `n` validation targets (the same images at every evaluation and on every rank)."""
-    dataset = trainer.datamodule.val_set
-    return torch.stack([dataset[i]["y"] for i in range(min(n, len(dataset)))])
-
-
-class InversionMetricsCallback(pl.Callback):
+class InversionMetricsCallback(EveryValidations):
     """`every`: validations between evaluations (0: never); `directions`: a directions file (None: the toy
     InterFaceGAN ones on the committed toy generator, else no edit metrics); distortion uses the module's own perceptual
     and identity nets at the protocol size (the toy domain's own, 256 px otherwise)."""
@@ -33,11 +29,12 @@ class InversionMetricsCallback(pl.Callback):
     def __init__(self, run_dir: str, every: int = 1, n_images: int = 32, lec_images: int = 16,
                  directions: str | None = None, alpha: float = 3.0, fid: bool = True, distortion: str = "mse",
                  editability: str = "lec", p_norm_samples: int = 10_000):
-        self.run_dir, self.every, self.n_images, self.lec_images = Path(run_dir), int(every), int(n_images), lec_images
+        super().__init__(every)
+        self.run_dir, self.n_images, self.lec_images = Path(run_dir), int(n_images), int(lec_images)
         self.p_norm_samples = int(p_norm_samples)
         self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
         self.axes = (distortion, editability)
-        self.validations, self.suite, self.history = 0, None, []
+        self.suite, self.history = None, []
 
     def build(self, module) -> EvaluationSuite:
         from ganinv.editing import load_directions
@@ -62,12 +59,7 @@ class InversionMetricsCallback(pl.Callback):
         return EvaluationSuite(distortion, w_distribution, directions, self.alpha, attributes, names, identity,
                                features, self.lec_images, batch_size=16)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
-        if trainer.sanity_checking or not self.every:
-            return
-        self.validations += 1
-        if self.validations % self.every or trainer.global_rank != 0:
-            return
+    def run(self, trainer: pl.Trainer, module) -> None:
         self.suite = self.suite or self.build(module)
         images = fixed_subset(trainer, self.n_images).to(module.device)
         with torch.no_grad():
