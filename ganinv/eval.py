@@ -56,9 +56,9 @@ def build_suite(cfg, generator):
     else:
         attributes, names = None, []
     features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(cfg.fid)]()
-    identity = distortion.metrics["id_sim"].score.__self__ if "id_sim" in distortion.metrics else None
     return EvaluationSuite(distortion, WDistribution(generator, int(e.p_norm_samples)), directions, float(e.alpha),
-                           attributes, names, identity, features, int(e.lec_images), int(cfg.batch_size))
+                           attributes, names, distortion.identity, features, int(e.lec_images),
+                           int(cfg.batch_size))
 
 
 def evaluate(cfg) -> Path:

@@ -105,7 +105,8 @@ class DistortionMetrics(nn.Module):
         if identity is not None:
             scores["id_sim"] = (identity.similarity, True)
         self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better) for k, (fn, better) in scores.items()})
-        self.nets = nn.ModuleList([*(perceptual or {}).values(), *([identity] if identity is not None else [])])
+        self.perceptual = nn.ModuleDict(perceptual or {})
+        self.identity = identity  # also what editability measures identity kept with
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         for m in self.metrics.values():
