@@ -42,10 +42,9 @@ class InversionMetricsCallback(EveryValidations):
 
         g = module.generator
         toy = is_toy_generator(g)
-        nets = module.nets
-        perceptual = {"lpips" if type(getattr(nets, "perceptual", None)).__name__ == "LPIPS" else "perceptual":
-                      nets.perceptual} if hasattr(nets, "perceptual") and hasattr(nets.perceptual, "per_image") else {}
-        identity = getattr(nets, "identity", None)
+        net, identity = getattr(module.nets, "perceptual", None), getattr(module.nets, "identity", None)
+        name = "lpips" if type(net).__name__ == "LPIPS" else "perceptual"  # the metric's key, as in validation
+        perceptual = {name: net} if hasattr(net, "per_image") else {}
         distortion = DistortionMetrics(None if toy else 256, perceptual, identity, image_size=g.size).to(module.device)
         directions = (load_directions(self.directions_path, g) if self.directions_path
                       else toy_directions(g) if toy else None)
