@@ -60,7 +60,8 @@ def main(out: Path) -> None:
         run = out / "runs" / name
         train(compose("train", [f"experiment={experiment}", f"trainer.max_steps={steps}", f"run_dir={run}",
                                 f"trainer.val_check_interval={steps}", "logger=wandb", "logger.mode=offline",
-                                "callbacks.metrics.n_images=16", "callbacks.metrics.lec_images=4", *extra]))
+                                "callbacks.metrics.n_images=16", "callbacks.metrics.lec_images=4",
+                                "+trainer.enable_model_summary=false", *extra]))
         evals[name] = (LABELS[name], [f"checkpoint={run}/checkpoints/last.ckpt"])
     evals["idinvert_refine"] = ("In-Domain + regularised optimiser", [*evals["idinvert"][1], "refine=idinvert"])
     for space, label in (("optim_w", "Optimisation (W)"), ("optim_wplus", "Optimisation (W+)")):
@@ -68,7 +69,7 @@ def main(out: Path) -> None:
     for name, (label, args) in evals.items():
         say(f"evaluating {label}")
         record = out / "records" / f"{name}.json"
-        evaluate(compose("eval", [*args, f"name={label}", *EVAL, f"output={record}"]))
+        evaluate(compose("eval", [*args, f"name='{label}'", *EVAL, f"output={record}"]))
         grid = edit_grid(compose("edit", [*args, f"input={faces}",
                                           f"output={out / 'samples' / f'{name}_edits.png'}", "max_images=2",
                                           "edits=[smile,age]", "strengths=[-3,-1.5,0,1.5,3]"]))

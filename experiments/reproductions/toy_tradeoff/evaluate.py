@@ -42,13 +42,13 @@ def main() -> None:
     for data, data_args in DATA.items():
         folder = args.out / "records" / data
         for name, label in OPTIMISERS.items():  # deterministic: one run each
-            run([f"method={name}", f"name={label}", *OPTIM, *data_args], folder / f"{name}.json")
+            run([f"method={name}", f"name='{label}'", *OPTIM, *data_args], folder / f"{name}.json")
         for seed in args.seeds:
             for name, label in LABELS.items():
                 ckpt = args.runs / name / f"seed{seed}" / "checkpoints" / "last.ckpt"
-                run([f"checkpoint={ckpt}", f"name={label}", *data_args], folder / f"{name}_seed{seed}.json")
+                run([f"checkpoint={ckpt}", f"name='{label}'", *data_args], folder / f"{name}_seed{seed}.json")
             ckpt = args.runs / "idinvert" / f"seed{seed}" / "checkpoints" / "last.ckpt"
-            run([f"checkpoint={ckpt}", "refine=idinvert", "name=In-Domain + regularised optimiser", *data_args],
+            run([f"checkpoint={ckpt}", "refine=idinvert", "name='In-Domain + regularised optimiser'", *data_args],
                 folder / f"idinvert_refine_seed{seed}.json")
 
 
