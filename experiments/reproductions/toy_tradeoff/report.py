@@ -53,13 +53,20 @@ def findings(t: dict, steps: dict) -> list[dict]:
     """Each published claim as a measured comparison on both data sets (means over seeds)."""
     out = []
 
-    def m(data, name, key):
-        return t[data][name]["mean"][key]
-
     def claim(data, text, holds, detail):
         out.append({"data": data, "claim": text, "holds": bool(holds), "measured": detail})
 
+    def m(data, name, key):
+        return t[data][name]["mean"][key]
+
     for data in t:
+        if "Optimisation (W+)" not in t[data]:  # encoders only here: the comparisons that need no optimiser
+            a, b = m(data, "pSp (W+)", "mse"), m(data, "pSp (W)", "mse")
+            claim(data, "pSp W+ reconstructs better than pSp W", a < b, f"MSE {a:.4f} vs {b:.4f}")
+            for key in ("w_layer_spread", "p_norm", "lec", "edit_others", "mse"):
+                e, p = m(data, "e4e", key), m(data, "pSp (W+)", key)
+                claim(data, f"e4e below pSp on {key}", e < p, f"e4e {e:.4g} vs pSp {p:.4g}")
+            continue
         a, b = m(data, "pSp (W+)", "mse"), m(data, "pSp (W)", "mse")
         c, d = m(data, "Optimisation (W+)", "mse"), m(data, "Optimisation (W)", "mse")
         claim(data, "W+ reconstructs better than W", a < b and c < d,
