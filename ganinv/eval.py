@@ -49,8 +49,9 @@ def build_suite(cfg, generator):
     toy = is_toy_generator(generator)
     directions = load_directions(e.directions, generator) if e.directions else (toy_directions(generator)
                                                                                   if toy else None)
-    if e.attributes == "toy" and toy:  # the toy attribute net only knows the toy generator's faces
-        attributes, names = AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES)
+    if e.attributes == "toy":  # the toy attribute net only knows the toy generator's faces
+        attributes = AttributePredictor(list(NAMES), normalised=True).eval() if toy else None
+        names = list(NAMES) if toy else []
     elif e.attributes:
         attributes, names = instantiate(e.attributes).eval(), list(e.attribute_names or [])
     else:
