@@ -77,7 +77,7 @@ def main(out: Path) -> None:
         record.write_text(json.dumps({**data, "samples": [str(grid)]}, indent=2))
     say("leaderboard")
     leaderboard(compose("leaderboard", [f"input={out / 'records'}", f"output={out / 'leaderboard'}",
-                                        "title=ganinv demo (toy domain)"]))
+                                        "title='ganinv demo (toy domain)'"]))
     runs = sorted(str(p) for p in (out / "runs").glob("*/wandb/offline-run-*"))
     print("\nW&B offline runs (upload with `wandb sync <dir>`):\n  " + "\n  ".join(runs))
     print(f"\nreport: {out / 'leaderboard' / 'leaderboard.html'}; plot: {out / 'leaderboard' / 'tradeoff.png'}; "
