@@ -17,16 +17,14 @@ def edit_grid(cfg) -> Path:
     from ganinv.data import ImageFolderDataset
     from ganinv.data.transforms import load_image, resize
     from ganinv.editing import edit, interpolate, load_directions
-    from ganinv.invert import inverter, refiner_for
+    from ganinv.invert import inverse, inverter, refiner_for
     from ganinv.metrics.suite import toy_directions
 
     module = inverter(cfg)
     refiner = refiner_for(cfg, module)
     size = module.generator.size
 
-    def invert(x: torch.Tensor) -> torch.Tensor:
-        codes = module.invert(x)
-        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+    invert = inverse(module, refiner)
 
     def show(codes: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

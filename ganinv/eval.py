@@ -66,7 +66,7 @@ def evaluate(cfg) -> Path:
     from omegaconf import OmegaConf
 
     from ganinv.checkpoints import state_hash
-    from ganinv.invert import inverter, refiner_for
+    from ganinv.invert import inverse, inverter, refiner_for
     from ganinv.metrics.records import make_record, write_record
 
     torch.manual_seed(int(cfg.seed))
@@ -78,9 +78,7 @@ def evaluate(cfg) -> Path:
     data = held_out(cfg, generator)
     suite = build_suite(cfg, generator)
 
-    def invert(x: torch.Tensor) -> torch.Tensor:
-        codes = module.invert(x)
-        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+    invert = inverse(module, refiner)
 
     log.info("evaluating %s on %d held-out images of %s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
              cfg.data.source)

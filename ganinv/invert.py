@@ -45,6 +45,15 @@ def refiner_for(cfg, module):
     return refiner
 
 
+def inverse(module, refiner):
+    """images -> codes: the module's inversion, then the refiner's regularised optimisation when there is one."""
+    def run(x: torch.Tensor) -> torch.Tensor:
+        codes = module.invert(x)
+        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+
+    return run
+
+
 def invert(cfg) -> Path:
     from rich.progress import Progress
     from torchvision.utils import save_image

@@ -122,8 +122,9 @@ def fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: 
     n = min(len(real), *(len(f) for f in fakes.values()))
     subset = max(2, min(kid_subset, n))
     fid = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=False)
-    warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save")  # n is small here
-    kid = KernelInceptionDistance(feature=features, normalize=True, reset_real_features=False, subset_size=subset)
+    with warnings.catch_warnings():  # its memory warning: the image sets here are small
+        warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save")
+        kid = KernelInceptionDistance(feature=features, normalize=True, reset_real_features=False, subset_size=subset)
     for m in (fid, kid):
         m.to(real.device)
     for i in range(0, len(real), batch):
