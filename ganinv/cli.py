@@ -1,4 +1,6 @@
-"""Entry-point plumbing: a user's mistake (a bad file, option or folder) is one line on stderr and exit code 2."""
+"""Entry-point plumbing: a user's mistake (a bad file, option or folder) is one line on stderr and exit code 2.
+
+Nothing heavy is imported here, so `--help` and `--cfg job` answer without loading torch."""
 
 from __future__ import annotations
 
@@ -8,17 +10,15 @@ from collections.abc import Callable
 
 from hydra.errors import InstantiationException
 
-from ganinv.checkpoints import CheckpointError
-from ganinv.data import DataError
-from ganinv.methods import TrainingDiverged
-
-USER_ERRORS = (CheckpointError, DataError, TrainingDiverged)
-
 
 def _user_error(e: BaseException) -> BaseException | None:
     """The ganinv error behind `e` (Hydra wraps errors raised while instantiating a config), if there is one."""
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.data import DataError
+    from ganinv.methods import TrainingDiverged
+
     while e is not None:
-        if isinstance(e, USER_ERRORS):
+        if isinstance(e, (CheckpointError, DataError, TrainingDiverged)):
             return e
         e = e.__cause__ if isinstance(e, InstantiationException) else None
     return None
@@ -32,7 +32,7 @@ def user_errors(prog: str) -> Callable:
         def run(cfg):
             try:
                 return task(cfg)
-            except (*USER_ERRORS, InstantiationException) as e:
+            except Exception as e:
                 err = _user_error(e)
                 if err is None:
                     raise

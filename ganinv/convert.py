@@ -10,8 +10,6 @@ import argparse
 import sys
 import warnings
 
-from ganinv.checkpoints import CheckpointError, load_generator, save_generator
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ganinv-convert", description=__doc__.splitlines()[0])
@@ -22,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                             help="architecture override (inferred from the file when omitted)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k not in ("src", "dst") and v is not None}
+    from ganinv.checkpoints import CheckpointError, load_generator, save_generator
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")

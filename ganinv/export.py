@@ -7,17 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 
 def main(argv: list[str] | None = None) -> int:
-    from ganinv.checkpoints import CheckpointError
-    from ganinv.methods import export_official, load_method
-
     parser = argparse.ArgumentParser(prog="ganinv-export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a ganinv run checkpoint (<run_dir>/checkpoints/last.ckpt or best.ckpt)")
     parser.add_argument("output", help="the official-layout .pt to write")
     args = parser.parse_args(argv)
+    import torch
+
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.methods import export_official, load_method
+
     try:
         module = load_method(args.checkpoint)
         out = export_official(module, args.output)

@@ -42,6 +42,11 @@ def refiner_for(cfg, module):
     if refiner.hparams["generator_hash"] != module.hparams["generator_hash"]:
         raise CheckpointError(cfg.refine_checkpoint, "was trained against another generator than the codes' "
                               "method.", "Refine with an In-Domain run on the same generator.")
+    options = {k: v for k, v in (cfg.get("refine_options") or {}).items() if v is not None}
+    if unknown := sorted(set(options) - set(refiner.refine)):
+        raise CheckpointError(None, f"refine_options has no {', '.join(unknown)}.",
+                              f"Set any of {', '.join(sorted(refiner.refine))} (the run's: {refiner.refine}).")
+    refiner.refine = {**refiner.refine, **options}
     return refiner
 
 

@@ -102,7 +102,7 @@ def ganspace(generator: nn.Module, n_samples: int = 100_000, seed: int = 0, n_co
 @torch.no_grad()
 def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch.Tensor],
                  attribute: str | Sequence[str], n_samples: int = 10_000, ratio: float = 0.02, seed: int = 0,
-                 batch: int = 250) -> Directions:
+                 batch: int = 64) -> Directions:
     """InterFaceGAN: a linear boundary in W between the samples scored highest and lowest (`ratio` of each) by
     `predictor(images) -> [B]`; the direction is its unit normal, pointing to higher scores (score: the boundary's
     accuracy on those samples). With a list of attributes, `predictor` returns [B, K], one column each, and the

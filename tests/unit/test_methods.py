@@ -275,6 +275,24 @@ def test_invert_and_export_commands(trained, tmp_path):
     assert export_main([str(idinvert), str(tmp_path / "no.pt")]) == 2  # no official layout: one line, exit 2
 
 
+def test_refine_options_override_the_runs_refinement(trained):
+    import copy
+
+    from omegaconf import OmegaConf
+
+    from ganinv.invert import refiner_for
+
+    module = copy.deepcopy(trained["toy_idinvert"][1])
+    cfg = OmegaConf.create({"checkpoint": "run.ckpt", "refine": "idinvert", "refine_checkpoint": None,
+                            "refine_options": {"steps": 7, "lr": None}})
+    lr = module.refine["lr"]
+    assert refiner_for(cfg, module).refine | {"steps": 0} == module.refine | {"steps": 0}
+    assert module.refine["steps"] == 7 and module.refine["lr"] == lr
+    cfg.refine_options = {"stepz": 7}
+    with pytest.raises(CheckpointError, match="stepz.*encoder_weight"):
+        refiner_for(cfg, module)
+
+
 def test_unknown_names_list_the_available_ones(tmp_path):
     import subprocess
     import sys

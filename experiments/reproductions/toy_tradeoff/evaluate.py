@@ -19,21 +19,29 @@ DATA = {"renders": ["data=toy"], "samples": ["data=generated", "data.input_size=
 # The held-out images: data seed 7 (renders / samples of seed 1,000,007; training used seeds 0-2 and their
 # validation sets 1,000,000-1,000,002); 32 images, LEC on 8 of them per direction. Optimisers: 100 Adam steps at
 # lr 0.05 (MSE + toy perceptual) from the average code, all images at once (each image's loss is its own).
-COMMON = ["seed=7"]
+DATA_SEED = 7
 FAST = ["n_images=32", "editability.lec_images=8"]
 OPTIMISERS = {"optim_w": "Optimisation (W)", "optim_wplus": "Optimisation (W+)"}
-OPTIM = ["method.steps=100", "method.lr=0.05", "batch_size=16"]
+OPTIM = ["method.lr=0.05", "batch_size=16"]
+STEPS = 100
 # Methods that optimise (each inversion, and each LEC re-inversion, is 100 Adam steps through the generator):
-# the first 16 of the same held-out images, LEC on 4 of them. Generator samples: the first seed only (time).
+# the first 16 of the held-out images, LEC on 4 of them. The plain optimisers are deterministic given the images
+# (they start from the average code), so their three "seeds" are three held-out sets: data seeds 7, 8 and 9.
 SLOW = ["n_images=16", "editability.lec_images=4"]
+# In-Domain's optimiser from its encoder's codes (the recipe's 100 steps at lr 0.01), with its domain regulariser
+# and, to isolate the regulariser, without it (the same optimisation, encoder_weight 0).
+REFINE = {"idinvert_refine": ("In-Domain + regularised optimiser", []),
+          "idinvert_unreg": ("In-Domain + unregularised optimiser", ["refine_options.encoder_weight=0"])}
+# The check of optimisation's editability at the official budget: 500 steps, renders of data seed 7.
+LONG_STEPS = 500
 
 
-def run(args: list[str], out: Path, slow: bool = False) -> None:
+def run(args: list[str], out: Path, slow: bool = False, data_seed: int = DATA_SEED) -> None:
     if out.exists():
         return
     start = time.time()
-    subprocess.run([str(Path(sys.executable).with_name("ganinv-eval")), *COMMON, *args, *(SLOW if slow else FAST),
-                    f"output={out}"], check=True)
+    subprocess.run([str(Path(sys.executable).with_name("ganinv-eval")), f"seed={data_seed}", *args,
+                    *(SLOW if slow else FAST), f"output={out}"], check=True)
     print(f"== {out.relative_to(out.parents[2])}: {time.time() - start:.0f} s", flush=True)
 
 
@@ -42,23 +50,34 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--runs", type=Path, default=HERE / "runs")
     ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--refine-seeds", type=int, default=3, help="seeds of the regularised optimiser")
-    ap.add_argument("--slow-on-samples", action="store_true", help="the optimisers on generator samples too")
+    ap.add_argument("--no-long", action="store_true", help=f"skip the {LONG_STEPS}-step optimisation check")
     args = ap.parse_args()
-    for data, data_args in DATA.items():  # the encoders first: quick; generator samples for the first seed only
-        for seed in args.seeds if data == "renders" else args.seeds[:1]:
+    for data, data_args in DATA.items():  # the encoders first: quick
+        for seed in args.seeds:
             for name, label in LABELS.items():
                 ckpt = args.runs / name / f"seed{seed}" / "checkpoints" / "last.ckpt"
                 run([f"checkpoint={ckpt}", f"name='{label}'", *data_args],
                     args.out / "records" / data / f"{name}_seed{seed}.json")
-    for data, data_args in list(DATA.items())[: 2 if args.slow_on_samples else 1]:
+    for data, data_args in DATA.items():
         folder = args.out / "records" / data
-        for name, label in OPTIMISERS.items():  # deterministic: one run each
-            run([f"method={name}", f"name='{label}'", *OPTIM, *data_args], folder / f"{name}.json", slow=True)
-        for seed in args.seeds[: args.refine_seeds]:
+        for k, seed in enumerate(args.seeds):
+            for name, label in OPTIMISERS.items():
+                run([f"method={name}", f"name='{label}'", f"method.steps={STEPS}", *OPTIM, *data_args],
+                    folder / f"{name}_set{k}.json", slow=True, data_seed=DATA_SEED + k)
             ckpt = args.runs / "idinvert" / f"seed{seed}" / "checkpoints" / "last.ckpt"
-            run([f"checkpoint={ckpt}", "refine=idinvert", "name='In-Domain + regularised optimiser'", *data_args],
-                folder / f"idinvert_refine_seed{seed}.json", slow=True)
+            for name, (label, options) in REFINE.items():
+                run([f"checkpoint={ckpt}", "refine=idinvert", f"name='{label}'", *options, *data_args],
+                    folder / f"{name}_seed{seed}.json", slow=True)
+    if not args.no_long:
+        long, steps = args.out / "records" / "long", f"{LONG_STEPS} steps"
+        for name, label in OPTIMISERS.items():
+            run([f"method={name}", f"name='{label[:-1]}, {steps})'", f"method.steps={LONG_STEPS}", *OPTIM,
+                 *DATA["renders"]], long / f"{name}.json", slow=True)
+        ckpt = args.runs / "idinvert" / f"seed{args.seeds[0]}" / "checkpoints" / "last.ckpt"
+        for name, (label, options) in REFINE.items():
+            run([f"checkpoint={ckpt}", "refine=idinvert", f"name='{label} ({steps})'", *options,
+                 f"refine_options.steps={LONG_STEPS}", *DATA["renders"]], long / f"{name}.json", slow=True)
+
 
 if __name__ == "__main__":
     main()
