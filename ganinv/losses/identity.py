@@ -1,5 +1,6 @@
-"""Identity similarity, one interface for ArcFace IR-SE50 (faces), MoCo-v2 ResNet-50 (other domains) and any
-embedding net (the toy identity embedder): loss = mean(1 - cos(E(y_hat), E(y))), the target embedding detached.
+"""Identity similarity, one interface for the face-recognition IR backbones (ArcFace IR-SE50, CurricularFace IR-101),
+MoCo-v2 ResNet-50 (other domains) and any embedding net (the toy identity embedder): loss = mean(1 - cos(E(y_hat),
+E(y))), the target embedding detached.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganinv.checkpoints.safe_io import CheckpointError, load_torch_file
-from ganinv.encoders.ir_se import make_body, make_input_layer
+from ganinv.encoders.ir_se import infer_ir_arch, make_body, make_input_layer
 
 from .perceptual import FrozenNet
 
@@ -29,14 +30,18 @@ ARCFACE_CROP = (slice(35, 223), slice(32, 220))
 
 
 class ArcFaceBackbone(nn.Module):
-    """InsightFace IR-SE50 for 112-px faces with the released `model_ir_se50.pth` key names; unit-norm output."""
+    """InsightFace IR backbone for 112-px faces with the released key names; unit-norm output. The defaults are
+    ArcFace IR-SE50 (`model_ir_se50.pth`); CurricularFace's `CurricularFace_Backbone.pth` is IR-101 without SE and
+    without an affine final BatchNorm (`num_layers=100, mode="ir", affine=False`)."""
 
-    def __init__(self, num_layers: int = 50, mode: str = "ir_se", embedding_dim: int = 512, drop_ratio: float = 0.6):
+    def __init__(self, num_layers: int = 50, mode: str = "ir_se", embedding_dim: int = 512, drop_ratio: float = 0.6,
+                 affine: bool = True):
         super().__init__()
         self.input_layer = make_input_layer(3, 64)
         self.body = make_body(num_layers, mode)
         self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop_ratio), nn.Flatten(),
-                                          nn.Linear(512 * 7 * 7, embedding_dim), nn.BatchNorm1d(embedding_dim))
+                                          nn.Linear(512 * 7 * 7, embedding_dim),
+                                          nn.BatchNorm1d(embedding_dim, affine=affine))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.output_layer(self.body(self.input_layer(x))), dim=1)
@@ -76,10 +81,19 @@ class IdentitySimilarity(FrozenNet):
 
 
 def arcface_identity(path: str | os.PathLike) -> IdentitySimilarity:
-    """pSp / e4e / ReStyle face ID loss from TreB1eN's `model_ir_se50.pth`."""
+    """The face ID loss / metric from a released IR backbone: pSp / e4e / ReStyle's ArcFace IR-SE50
+    (`model_ir_se50.pth`), or another IR-50/100/152 with the same key names, e.g. CurricularFace's IR-101
+    (`CurricularFace_Backbone.pth`, the identity metric of the ReStyle and HyperStyle papers); the depth, SE blocks
+    and final BatchNorm are read off the file."""
+    what = "an ArcFace IR-SE50 (model_ir_se50.pth) or other IR-50/100/152 face backbone state dict"
     sd = load_torch_file(path, _missing(path, "ArcFace IR-SE50", ARCFACE_FILE))
-    net = ArcFaceBackbone()
-    _strict(net, sd, path, "an ArcFace IR-SE50 (model_ir_se50.pth) state dict")
+    try:
+        arch = infer_ir_arch(sd) if isinstance(sd, dict) else None
+    except (KeyError, ValueError, AttributeError):
+        arch = None
+    net = ArcFaceBackbone() if arch is None else ArcFaceBackbone(
+        arch["num_layers"], arch["mode"], affine="output_layer.4.weight" in sd)
+    _strict(net, sd, path, what)
     return IdentitySimilarity(net, arcface_preprocess)
 
 

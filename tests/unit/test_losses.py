@@ -181,6 +181,18 @@ def test_arcface_wrapper_loads_released_keys_and_ignores_pixels_outside_the_face
         arcface_identity(tmp_path / "other.pth")
 
 
+def test_identity_reads_other_ir_backbones_off_the_file(tmp_path):
+    """CurricularFace's layout (IR without SE, final BatchNorm without affine), here at depth 50 to stay small."""
+    torch.manual_seed(0)
+    net = ArcFaceBackbone(50, "ir", affine=False).eval()
+    torch.save(net.state_dict(), tmp_path / "curricular_style.pth")
+    loaded = arcface_identity(tmp_path / "curricular_style.pth").embedder
+    assert not any(k.endswith("fc1.weight") for k in loaded.state_dict()) and loaded.output_layer[4].weight is None
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        assert_close(loaded(x), net(x), rtol=0, atol=ATOL)
+
+
 def test_moco_wrapper_keeps_encoder_q_without_its_head(tmp_path):
     from torchvision.models import resnet50
 
