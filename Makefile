@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # torch is not pinned in pyproject.toml (bring your own CUDA build); these pins are the tested pair.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all test-gpu lint bench toy-assets
+.PHONY: install demo study test test-all test-gpu lint bench toy-assets
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
@@ -19,6 +19,14 @@ install: $(VENV)/.installed
 # The whole pipeline on the embedded toy domain, offline, into demo/ (about 15 minutes on two CPU cores).
 demo: install
 	$(PY) -m ganinv.demo demo
+
+# The toy distortion-vs-editability study: train every encoder recipe over 3 seeds, evaluate every method on
+# held-out renders and generator samples, write the tables, plots and findings (about 2¼ hours on two CPU cores).
+STUDY := experiments/reproductions/toy_tradeoff
+study: install
+	$(PY) $(STUDY)/train.py
+	$(PY) $(STUDY)/evaluate.py
+	$(PY) $(STUDY)/report.py
 
 test: install
 	$(PY) -m pytest -q
