@@ -31,6 +31,8 @@ def leaderboard(cfg) -> list:
         raise CheckpointError(cfg.input, f"{err.args[0]}.", "Choose distortion= / editability= among the "
                               "metrics every record has (see docs/evaluation.md).") from None
     cols = report.columns(entries, cfg.distortion, cfg.editability)
+    if cfg.show != "all":  # the terminal's table; the files keep every metric
+        cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
     table = Table(title=f"{cfg.title}: ranked on {cfg.distortion}, Pareto front vs {cfg.editability}")
     for c in ["#", "method", "runs", *cols, "pareto"]:
         table.add_column(c, justify="left" if c == "method" else "right")

@@ -109,7 +109,7 @@ def synthetic(folder: Path) -> None:
                          folder / f"{name}_{s}.json")
 
 
-def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path):
+def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path, capsys):
     from ganinv.leaderboard import leaderboard
 
     synthetic(tmp_path / "records")
@@ -128,8 +128,11 @@ def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path)
     assert Image.open(tmp_path / "out" / "tradeoff.png").size[0] > 400
     page = (tmp_path / "out" / "leaderboard.html").read_text()
     assert "data:image/png;base64," in page and "src=\"http" not in page  # self-contained
-    psnr = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", "distortion=psnr"))
+    capsys.readouterr()
+    psnr = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", "distortion=psnr", "show=[]"))
     assert [e.name for e in psnr] == ["A", "B", "C"]  # higher PSNR is better
+    printed = capsys.readouterr().out
+    assert "psnr" in printed and "lec" in printed and "mse" not in printed  # only the axes with show=[]
 
 
 def test_leaderboard_names_a_missing_metric(tmp_path):
