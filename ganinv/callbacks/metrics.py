@@ -45,7 +45,8 @@ class InversionMetricsCallback(EveryValidations):
         net, identity = getattr(module.nets, "perceptual", None), getattr(module.nets, "identity", None)
         name = "lpips" if type(net).__name__ == "LPIPS" else "perceptual"  # the metric's key, as in validation
         perceptual = {name: net} if hasattr(net, "per_image") else {}
-        distortion = DistortionMetrics(None if toy else 256, perceptual, identity, image_size=g.size).to(module.device)
+        distortion = DistortionMetrics(None if toy else 256, perceptual, identity, image_size=g.size,
+                                       sync_on_compute=False).to(module.device)  # rank 0 alone evaluates
         directions = (load_directions(self.directions_path, g) if self.directions_path
                       else toy_directions(g) if toy else None)
         attributes = names = None

@@ -90,10 +90,12 @@ class DistortionMetrics(nn.Module):
     `perceptual`: {name: net with `per_image(x, y) -> [B]`} (LPIPS alex / vgg, the toy perceptual net), each on
     [-1, 1] images at the protocol size; `identity`: a net with `similarity(x, y) -> [B]` (ArcFace, MoCo, the toy
     identity net), fed the prepared images (ArcFace crops its face region from the 256-px image itself).
+    `sync_on_compute`: sum the states of every DDP rank in `compute` (each rank updated with its shard); False when
+    one process evaluates the whole set while the others wait (the metrics callback on rank 0).
     """
 
     def __init__(self, size: int | None = 256, perceptual: dict[str, nn.Module] | None = None,
-                 identity: nn.Module | None = None, image_size: int | None = None):
+                 identity: nn.Module | None = None, image_size: int | None = None, sync_on_compute: bool = True):
         super().__init__()
         self.size = size
         side = size or image_size
@@ -104,7 +106,8 @@ class DistortionMetrics(nn.Module):
             scores[name] = (net.per_image, False)
         if identity is not None:
             scores["id_sim"] = (identity.similarity, True)
-        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better) for k, (fn, better) in scores.items()})
+        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, sync_on_compute=sync_on_compute)
+                                      for k, (fn, better) in scores.items()})
         self.perceptual = nn.ModuleDict(perceptual or {})
         self.identity = identity  # also what editability measures identity kept with
 

@@ -115,16 +115,19 @@ def edit_quality(base: Tensor, plus: Tensor, minus: Tensor, alpha: float, attrib
 def fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: int = 250,
             kid_subset: int = 100) -> dict[str, float]:
     """`fid_<name>` and `kid_<name>` of each image set in `fakes` against `real` (all in [-1, 1]) on `features`
-    (an nn.Module taking [0, 1] images and returning [N, d]); real statistics are computed once."""
+    (an nn.Module taking [0, 1] images and returning [N, d]); real statistics are computed once. The sets are
+    whole in this process, so nothing is synced across DDP ranks."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
     n = min(len(real), *(len(f) for f in fakes.values()))
     subset = max(2, min(kid_subset, n))
-    fid = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=False)
+    fid = FrechetInceptionDistance(feature=features, normalize=True, reset_real_features=False,
+                                   sync_on_compute=False)
     with warnings.catch_warnings():  # its memory warning: the image sets here are small
         warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save")
-        kid = KernelInceptionDistance(feature=features, normalize=True, reset_real_features=False, subset_size=subset)
+        kid = KernelInceptionDistance(feature=features, normalize=True, reset_real_features=False, subset_size=subset,
+                                      sync_on_compute=False)
     for m in (fid, kid):
         m.to(real.device)
     for i in range(0, len(real), batch):
