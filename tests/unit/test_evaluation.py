@@ -25,6 +25,14 @@ def composed(name: str, *overrides: str):
         return compose(name, overrides=list(overrides))
 
 
+def wandb_written() -> None:
+    """W&B writes the end of a finished run's file in its service, which may outlast `finish()`; every ganinv
+    command ends its process, and with it the service. This does the same here."""
+    import wandb
+
+    wandb.teardown()
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """toy pSp for 4 iterations, validated (and evaluated by the callback) at 2 and 4, logged to offline W&B."""
@@ -37,6 +45,7 @@ def toy_run(tmp_path_factory):
                    "callbacks.metrics.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
                    "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
     train(cfg)
+    wandb_written()
     return run
 
 
@@ -84,6 +93,7 @@ def test_eval_writes_a_complete_record_for_our_checkpoint(toy_run, tmp_path):
             "kid_edit"} <= set(rec["metrics"])
     assert {"mse", "psnr", "psnr_dataset"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
     assert rec["config"]["checkpoint"].endswith("last.ckpt") and len(rec["config_hash"]) == 16
+    wandb_written()
     found = read_records(tmp_path)  # the JSON file and the offline W&B run's summary
     assert len(found) == 2 and {r["metrics"]["mse"] for r in found} == {rec["metrics"]["mse"]}
 
