@@ -93,23 +93,21 @@ def findings(t: dict, steps: dict) -> list[dict]:
         claim(data, "the regularised optimiser lowers the In-Domain encoder's distortion", r < e,
               f"MSE {r:.4f} vs {e:.4f}")
     if "long" in t:  # 500 steps (the official optimisers' budget), against every method at the study's budget
-        def long(name, key):
-            return t["long"][name]["mean"][key]
-
         for space in ("W", "W+"):
             name, short = f"Optimisation ({space}, 500 steps)", f"Optimisation ({space})"
+            mse, mse100 = m("long", name, "mse"), m("renders", short, "mse")
             for key in ("lec", "p_norm"):
-                above = sorted(n for n in t["renders"] if m("renders", n, key) > long(name, key))
+                v, v100 = m("long", name, key), m("renders", short, key)
+                above = sorted(n for n in t["renders"] if m("renders", n, key) > v)
                 claim("renders", f"{space} optimisation at 500 steps has the worst editability ({key})", not above,
-                      f"{key} {long(name, key):.3g} (100 steps: {m('renders', short, key):.3g}; MSE "
-                      f"{long(name, 'mse'):.4f} vs {m('renders', short, 'mse'):.4f}); "
+                      f"{key} {v:.3g} (100 steps: {v100:.3g}; MSE {mse:.4f} vs {mse100:.4f}); "
                       f"higher: {', '.join(above) or 'none'}")
         reg, unreg = "In-Domain + regularised optimiser (500 steps)", "In-Domain + unregularised optimiser (500 steps)"
         if reg in t["long"] and unreg in t["long"]:
+            (rp, up), (rl, ul), (rm, um) = ((m("long", reg, k), m("long", unreg, k)) for k in ("p_norm", "lec", "mse"))
             claim("renders", "In-Domain's regulariser keeps codes in domain at 500 steps (vs unregularised)",
-                  long(reg, "p_norm") < long(unreg, "p_norm") and long(reg, "lec") < long(unreg, "lec"),
-                  f"P-norm {long(reg, 'p_norm'):.4g} vs {long(unreg, 'p_norm'):.4g}; LEC {long(reg, 'lec'):.3g} vs "
-                  f"{long(unreg, 'lec'):.3g}; MSE {long(reg, 'mse'):.4f} vs {long(unreg, 'mse'):.4f} (seed 0)")
+                  rp < up and rl < ul, f"P-norm {rp:.4g} vs {up:.4g}; LEC {rl:.3g} vs {ul:.3g}; MSE {rm:.4f} vs "
+                  f"{um:.4f} (seed 0)")
     for name, runs in steps.items():
         mean = [sum(r[k] for r in runs) / len(runs) for k in range(len(runs[0]))]
         out.append({"data": "renders", "claim": f"{name} improves over its (3 trained) steps",
