@@ -1,5 +1,5 @@
-"""`ImageGridCallback`: every few validations, inputs | reconstructions of a fixed validation subset as one PNG
-under `<run_dir>/images/` and, under W&B, as a logged image."""
+"""`ImageGridCallback`: every few validations, targets | reconstructions of a fixed validation subset (inverted
+from the task's inputs) as one PNG under `<run_dir>/images/` and, under W&B, as a logged image."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torchvision.utils import make_grid, save_image
 
 from ganinv.checkpoints import atomic_write
 
-from .periodic import EveryValidations, fixed_subset
+from .periodic import EveryValidations, invert_subset
 
 
 class ImageGridCallback(EveryValidations):
@@ -20,11 +20,10 @@ class ImageGridCallback(EveryValidations):
         self.run_dir, self.n_images = Path(run_dir), int(n_images)
 
     def run(self, trainer: pl.Trainer, module) -> None:
-        x = fixed_subset(trainer, self.n_images).to(module.device)
-        with torch.no_grad():
-            rec = module.reconstruct(module.invert(x)).clamp(-1, 1)
-        rec = torch.nn.functional.interpolate(rec, size=x.shape[-2:], mode="area") if rec.shape != x.shape else rec
-        grid = make_grid(torch.cat([x, rec]) * 0.5 + 0.5, nrow=len(x), padding=2)
+        sub = invert_subset(trainer, module, self.n_images)
+        y, rec = sub.y, sub.recs
+        rec = torch.nn.functional.interpolate(rec, size=y.shape[-2:], mode="area") if rec.shape != y.shape else rec
+        grid = make_grid(torch.cat([y, rec]) * 0.5 + 0.5, nrow=len(y), padding=2)
         path = self.run_dir / "images" / f"iteration_{int(module.iteration):06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: save_image(grid, f, format="png"))
@@ -32,5 +31,5 @@ class ImageGridCallback(EveryValidations):
 
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
-                lg.log_image("val/reconstructions", [grid], step=int(module.iteration),
-                             caption=["top: inputs, bottom: reconstructions"])
+                lg.log_image("eval/reconstructions", [grid], step=int(module.iteration),
+                             caption=["top: targets, bottom: reconstructions"])

@@ -1,5 +1,6 @@
 """`InversionMetricsCallback`: every few validations, the distortion and editability metrics of the module on a
-fixed validation subset — to the logger (`val/<metric>`), to a local record (`<run_dir>/metrics.jsonl` and
+fixed validation subset (inverted from the task's inputs, scored against its targets), by the protocol of
+`ganinv-eval` — to the logger (`eval/<metric>`), to a local record (`<run_dir>/metrics.jsonl` and
 `record.json`, so nothing is lost when W&B is unreachable) and, under W&B, a table input | reconstruction | edits
 and a distortion-vs-editability scatter of the run's history."""
 
@@ -16,7 +17,7 @@ from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import make_record, write_record
 from ganinv.metrics.suite import is_toy_generator, toy_directions
 
-from .periodic import EveryValidations, fixed_subset
+from .periodic import EveryValidations, invert_subset
 
 log = logging.getLogger("ganinv")
 
@@ -61,27 +62,28 @@ class InversionMetricsCallback(EveryValidations):
 
     def run(self, trainer: pl.Trainer, module) -> None:
         self.suite = self.suite or self.build(module)
-        images = fixed_subset(trainer, self.n_images).to(module.device)
+        sub = invert_subset(trainer, module, self.n_images)
         with torch.no_grad():
-            metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, images, show=False)
+            metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
+                                                  inverted=(sub.codes, sub.recs, sub.seconds), show=False)
         step = int(module.iteration)
         row = {"iteration": step, **metrics}
         self.history.append(row)
         for lg in trainer.loggers:
-            lg.log_metrics({f"val/{k}": v for k, v in metrics.items()}, step=step)
+            lg.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         record = make_record(f"{type(module).__name__} @ {step}", type(module).__name__, metrics,
                              run=str(self.run_dir), iteration=step, timing=timing,
                              protocol=self.suite.distortion.protocol(),
-                             data={"split": "validation", "n_images": len(images)})
+                             data={"split": "validation", "n_images": len(sub.x)})
         write_record(record, self.run_dir / "record.json")
-        self.log_wandb(trainer, module, images, step, record)
+        self.log_wandb(trainer, module, sub, step, record)
         log.info("iteration %d: %s", step, ", ".join(f"{k} {metrics[k]:.4g}" for k in
                                                        ("mse", "lec", "p_norm", "edit_gain") if k in metrics))
 
-    def log_wandb(self, trainer, module, images, step, record) -> None:
+    def log_wandb(self, trainer, module, sub, step, record) -> None:
         from pytorch_lightning.loggers import WandbLogger
 
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
@@ -90,10 +92,9 @@ class InversionMetricsCallback(EveryValidations):
         import wandb
 
         run = loggers[0].experiment
-        k = min(8, len(images))
+        k = min(8, len(sub.x))
+        images, codes, recs = sub.y[:k], sub.codes[:k], sub.recs[:k]
         with torch.no_grad():
-            codes = module.invert(images[:k])
-            recs = module.reconstruct(codes).clamp(-1, 1)
             d = self.suite.directions
             edits = {n: module.reconstruct(codes + self.alpha * d[n].to(codes)).clamp(-1, 1)
                      for n in (d.names if d else [])}
@@ -101,13 +102,13 @@ class InversionMetricsCallback(EveryValidations):
         def image(x):
             return wandb.Image((x * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).cpu().numpy())
 
-        columns = ["input", "reconstruction", *[f"+{self.alpha:g} {n}" for n in edits]]
+        columns = ["target", "reconstruction", *[f"+{self.alpha:g} {n}" for n in edits]]
         table = wandb.Table(columns=columns, data=[[image(images[i]), image(recs[i]), *[image(e[i]) for e in
                                                                                          edits.values()]]
                                                    for i in range(k)])
         x, y = self.axes
         points = wandb.Table(columns=["iteration", x, y],
                              data=[[r["iteration"], r.get(x), r.get(y)] for r in self.history])
-        run.log({"val/samples": table, "val/tradeoff": wandb.plot.scatter(points, x, y, title=f"{x} vs {y}"),
+        run.log({"eval/samples": table, "eval/tradeoff": wandb.plot.scatter(points, x, y, title=f"{x} vs {y}"),
                  "trainer/global_step": step})
         run.summary["ganinv_record"] = json.loads(json.dumps(record, default=str))

@@ -1,16 +1,56 @@
-"""What the validation-time callbacks share: a fixed validation subset, and running every few validations on
-rank 0 only."""
+"""What the validation-time callbacks share: a fixed validation subset, inverted once per validation from the
+task's inputs `x` and scored against its targets `y`, and running every few validations on rank 0 only."""
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
 
 
-def fixed_subset(trainer: pl.Trainer, n: int) -> torch.Tensor:
-    """The first `n` validation targets (the same images at every evaluation and on every rank)."""
+@dataclass
+class SubsetInversion:
+    """The first images of the validation split: inputs `x` (what the method sees), targets `y`, the codes of `x`,
+    their reconstructions (clamped) and the seconds that inverting took; computed at `iteration`."""
+
+    iteration: int
+    x: torch.Tensor
+    y: torch.Tensor
+    codes: torch.Tensor
+    recs: torch.Tensor
+    seconds: float
+
+    def first(self, n: int) -> SubsetInversion:
+        return SubsetInversion(self.iteration, self.x[:n], self.y[:n], self.codes[:n], self.recs[:n],
+                               self.seconds * min(n, len(self.x)) / max(len(self.x), 1))
+
+
+_LAST: dict[int, SubsetInversion] = {}  # id(trainer) -> the latest inversion, shared by the callbacks
+
+
+def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> SubsetInversion:
+    """The first `n` validation images inverted by `module` (the same images at every evaluation and on every rank),
+    computed once per validation whichever callback asks first."""
+    it = int(module.iteration)
+    cached = _LAST.get(id(trainer))
+    if cached is not None and cached.iteration == it and len(cached.x) >= n:
+        return cached.first(n)
     dataset = trainer.datamodule.val_set
-    return torch.stack([dataset[i]["y"] for i in range(min(n, len(dataset)))])
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    x = torch.stack([i["x"] for i in items]).to(module.device)
+    y = torch.stack([i["y"] for i in items]).to(module.device)
+    codes, recs, seconds = [], [], 0.0
+    with torch.no_grad():
+        for k in range(0, len(x), batch_size):
+            start = time.perf_counter()
+            codes.append(module.invert(x[k : k + batch_size]))
+            seconds += time.perf_counter() - start
+            recs.append(module.reconstruct(codes[-1]).clamp(-1, 1))
+    _LAST.clear()
+    _LAST[id(trainer)] = SubsetInversion(it, x, y, torch.cat(codes), torch.cat(recs), seconds)
+    return _LAST[id(trainer)]
 
 
 class EveryValidations(pl.Callback):

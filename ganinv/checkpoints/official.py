@@ -71,12 +71,9 @@ def load_official(path: str | os.PathLike, generator: nn.Module | None = None) -
     latent_avg = latent_avg.float() if isinstance(latent_avg, torch.Tensor) else None
     encoder = build_encoder(encoder_type, enc_sd, p)
     _load_strict(encoder, enc_sd, p, "encoder", prefix="encoder.")
-    # Files written by ganinv-export also record what the shapes cannot tell: the input size of the pooled W
-    # encoders, and the e4e stage reached (official files run every offset at inference).
+    # Files written by ganinv-export also record what the shapes cannot tell: the pooled W encoders' input size.
     if "input_size" in opts:
         encoder.input_size = int(opts["input_size"])
-    if "progressive_stage" in opts and hasattr(encoder, "progressive_stage"):
-        encoder.progressive_stage = int(opts["progressive_stage"])
     if dec_sd:
         avg_w = None if latent_avg is None else latent_avg.reshape(-1, latent_avg.shape[-1])[0]
         generator = generator_from_state_dict(dec_sd, source=p, latent_avg=avg_w)

@@ -7,7 +7,8 @@ Public: `InversionModule`, `PSPModule`, `E4EModule`, `ReStyleModule`, `IDInvertM
 from .base import InversionModule, TrainingDiverged
 from .e4e import E4EModule
 from .idinvert import IDInvertModule
-from .loading import METHODS, export_official, load_method, method_from_config
+from .export import export_official
+from .loading import METHODS, load_method, method_from_config
 from .optimization import OptimizationModule
 from .psp import PSPModule
 from .restyle import ReStyleModule

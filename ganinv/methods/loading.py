@@ -1,5 +1,5 @@
 """`load_method`: any inversion checkpoint — ours or an official pSp / e4e / ReStyle `.pt` — as an
-`InversionModule` in eval mode; `export_official`: ours in the official layout."""
+`InversionModule` in eval mode."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ganinv.checkpoints import CheckpointError, atomic_save, load_official, load_torch_file, state_hash
+from ganinv.checkpoints import CheckpointError, load_official, load_torch_file, state_hash
 from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
 from ganinv.stylegan2 import Generator
 
@@ -100,30 +100,3 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
 def enc_input_nc(encoder: nn.Module) -> int:
     first = encoder.conv1 if hasattr(encoder, "conv1") else encoder.input_layer[0]
     return int(first.in_channels)
-
-
-OFFICIAL = {PSPModule: "psp", E4EModule: "e4e", ReStyleModule: "restyle"}
-
-
-def export_official(module: InversionModule, path: str | os.PathLike) -> Path:
-    """Write a trained pSp / e4e / ReStyle module as the official code saves it: `state_dict` (`encoder.*`,
-    `decoder.*`), `latent_avg` [n_latent, dim], `opts` with the fields the official loaders read, and e4e's
-    `discriminator_state_dict` when it has a latent discriminator."""
-    kind = OFFICIAL.get(type(module))
-    if kind is None:
-        raise ValueError(f"{type(module).__name__} has no official checkpoint layout; only pSp, e4e and ReStyle do.")
-    sd = {f"encoder.{k}": v for k, v in module.encoder.state_dict().items()}
-    sd |= {f"decoder.{k}": v for k, v in module.generator.state_dict().items()}
-    opts = {"encoder_type": type(module.encoder).__name__, "input_nc": module.input_nc, "label_nc": 0,
-            "output_size": module.generator.size, "stylegan_size": module.generator.size,
-            "start_from_latent_avg": module.start_from == "avg", "n_styles": module.n_latent,
-            "learn_in_w": getattr(module, "space", "w+") == "w", "input_size": module.input_size}
-    if isinstance(module, E4EModule):
-        opts["progressive_stage"] = module.stage
-    if kind == "restyle":
-        opts |= {"input_nc": module.input_nc + 3, "n_iters_per_batch": module.n_iters}
-    obj = {"state_dict": {k: v.detach().cpu() for k, v in sd.items()}, "latent_avg": module.latent_avg.cpu().clone(),
-           "opts": opts}
-    if getattr(module, "regularisers", None) is not None:
-        obj["discriminator_state_dict"] = module.regularisers.discriminator.state_dict()
-    return atomic_save(obj, path)

@@ -40,41 +40,51 @@ class EvaluationSuite:
         return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
 
     def evaluate(self, invert: Callable[[Tensor], Tensor], render: Callable[[Tensor], Tensor], images: Tensor,
-                 true_codes: Tensor | None = None, show: bool = True) -> tuple[dict, dict]:
-        """(metrics, timing) on `images` [N, 3, H, W] in [-1, 1]; `true_codes` (generator samples) adds
-        `code_mse`, the mean squared error to the codes that made the images."""
+                 true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
+                 inverted: tuple[Tensor, Tensor, float] | None = None) -> tuple[dict, dict]:
+        """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
+        reconstructions against `targets` (default: `images`). `inverted`: (codes, reconstructions, seconds)
+        already computed for `images`. `true_codes` (generator samples) adds `code_mse`. LEC, which re-inverts
+        edited images, needs RGB inputs of the generator's domain: it is left out for other inputs."""
+        targets = images if targets is None else targets
         self.distortion.reset()
-        codes, recs, seconds = [], [], 0.0
         steps = len(self._batches(len(images))) * (1 + (len(self.directions.names) if self.directions else 0))
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("evaluating", total=steps)
+            codes, recs, seconds = inverted if inverted is not None else self._invert(invert, render, images, bar,
+                                                                                      task)
             for sl in self._batches(len(images)):
-                start = time.perf_counter()
-                c = invert(images[sl])
-                seconds += time.perf_counter() - start
-                with torch.no_grad():
-                    r = render(c)
-                self.distortion.update(r, images[sl])
-                codes.append(c.detach())
-                recs.append(r.detach().clamp(-1, 1))
-                bar.advance(task)
-            codes, recs = torch.cat(codes), torch.cat(recs)
+                self.distortion.update(recs[sl], targets[sl])
             metrics = self.distortion.compute()
             if true_codes is not None:
                 metrics["code_mse"] = float((codes - true_codes.to(codes)).pow(2).mean())
             if self.w_distribution is not None:
                 metrics.update(self.w_distribution.closeness(codes))
-            edited = self._edits(invert, render, images, codes, recs, metrics, bar, task)
+            lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
+            edited = self._edits(lec, render, images, codes, recs, metrics, bar, task)
         if self.fid_features is not None:
             fakes = {"rec": recs, **({"edit": torch.cat(edited)} if edited else {})}
-            metrics.update(fid_kid(images, fakes, self.fid_features))
+            metrics.update(fid_kid(targets, fakes, self.fid_features))
         timing = {"images": len(images), "seconds_per_image": seconds / len(images),
                   "images_per_second": len(images) / max(seconds, 1e-9)}
         return metrics, timing
 
+    def _invert(self, invert, render, images, bar, task) -> tuple[Tensor, Tensor, float]:
+        """Codes, clamped reconstructions and the seconds spent inverting, batch by batch."""
+        codes, recs, seconds = [], [], 0.0
+        for sl in self._batches(len(images)):
+            start = time.perf_counter()
+            c = invert(images[sl])
+            seconds += time.perf_counter() - start
+            with torch.no_grad():
+                recs.append(render(c).detach().clamp(-1, 1))
+            codes.append(c.detach())
+            bar.advance(task)
+        return torch.cat(codes), torch.cat(recs), seconds
+
     def _edits(self, invert, render, images, codes, recs, metrics, bar, task) -> list[Tensor]:
-        """Per direction: the edits by ±α, LEC on the first `lec_images` (re-inverting the +α edits) and, with
-        attributes, edit quality; returns the +α edits (for FID)."""
+        """Per direction: the edits by ±α, LEC on the first `lec_images` (re-inverting the +α edits with `invert`,
+        unless None) and, with attributes, edit quality; returns the +α edits (for FID)."""
         if self.directions is None:
             return []
         edited, layers = [], self.directions.layers
@@ -87,7 +97,7 @@ class EvaluationSuite:
                     p = render(edit(codes[sl], d, self.alpha, layers)).clamp(-1, 1)
                     m = render(edit(codes[sl], d, -self.alpha, layers)).clamp(-1, 1)
                 plus.append(p)
-                if sl.start < n_lec:
+                if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
                     lec.append(lec_distances(invert, render, images[sl][:k], d, self.alpha, layers,
                                              codes[sl][:k], p[:k]))
@@ -96,11 +106,11 @@ class EvaluationSuite:
                                                self.attribute_names.index(name), self.identity).items():
                         quality.setdefault(key, []).append(v)
                 bar.advance(task)
-            metrics[f"lec_{name}"] = trimmed_mean(torch.cat(lec))
+            if lec:
+                metrics[f"lec_{name}"] = trimmed_mean(torch.cat(lec))
             metrics.update({f"{key}_{name}": float(torch.cat(v).mean()) for key, v in quality.items()})
             edited.append(torch.cat(plus))
-        metrics["lec"] = sum(metrics[f"lec_{n}"] for n in self.directions.names) / len(self.directions.names)
-        for key in ("edit_gain", "edit_others", "edit_id"):
+        for key in ("lec", "edit_gain", "edit_others", "edit_id"):
             vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]
             if vals:
                 metrics[key] = sum(vals) / len(vals)

@@ -183,7 +183,7 @@ def test_load_method_reads_official_files_to_the_fixture_codes(official, fixture
             torch.testing.assert_close(s.latent, restyle_ref[f"{prefix}/latents"][k], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["toy_psp", "toy_psp_w", "toy_e4e", "toy_restyle_e4e"])
+@pytest.mark.parametrize("name", ["toy_psp", "toy_psp_w", "toy_e4e", "toy_restyle_psp", "toy_restyle_e4e"])
 def test_export_round_trips_through_load_official(trained, tmp_path, name):
     module = trained[name][1]
     out = export_official(module, tmp_path / "export.pt")
@@ -191,11 +191,30 @@ def test_export_round_trips_through_load_official(trained, tmp_path, name):
     again = load_method(out)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     torch.testing.assert_close(again.invert(x), module.invert(x), rtol=0, atol=1e-5)
-    assert official.generator is not None and official.kind in ("psp", "e4e", "restyle_e4e")
+    assert official.generator is not None and official.kind == name[4:].replace("_w", "")
     if isinstance(module, E4EModule) and module.regularisers is not None:
         assert official.discriminator is not None
     with pytest.raises(ValueError, match="no official checkpoint layout"):
         export_official(trained["toy_idinvert"][1], tmp_path / "idinvert.pt")
+
+
+def test_ganinv_export_checks_and_never_leaves_a_failed_file(trained, tmp_path, monkeypatch, capsys):
+    from ganinv import export, methods
+
+    last = trained["toy_e4e"][3] / "checkpoints" / "last.ckpt"
+    assert export.main([str(last), str(tmp_path / "good.pt")]) == 0
+    assert "codes differ by 0.00e+00" in capsys.readouterr().out
+    real = methods.load_method
+
+    def drifting(path, generator=None):  # the file read back means something else
+        module = real(path, generator)
+        if str(path).endswith(".pt"):
+            module.latent_avg += 0.1
+        return module
+
+    monkeypatch.setattr(methods, "load_method", drifting)
+    assert export.main([str(last), str(tmp_path / "bad.pt")]) == 1
+    assert "differ by 1.00e-01" in capsys.readouterr().err and not (tmp_path / "bad.pt").exists()
 
 
 def test_load_method_checks_the_generator(trained, tiny_generator):
