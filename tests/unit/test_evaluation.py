@@ -16,8 +16,9 @@ from PIL import Image
 from torchvision.utils import save_image
 
 from ganinv.configs import CONF
-from ganinv.metrics.records import make_record, read_records, wandb_offline_run, write_record
+from ganinv.metrics.records import make_record, read_records, write_record
 from tests.fixtures import examples
+from tests.wandb_files import wandb_offline_run
 
 
 def composed(name: str, *overrides: str):
@@ -70,15 +71,27 @@ def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
     [log] = list((toy_run / "wandb").rglob("run-*.wandb"))
     wb = wandb_offline_run(log)
     logged = {k for row in wb["history"] for k in row}
-    assert {f"val/{k}" for k in expected} <= logged
+    assert {f"eval/{k}" for k in expected} <= logged  # the evaluation protocol, on the fixed subset
+    assert {"val/mse", "val/perceptual", "val/id_sim"} <= logged  # the validation loop, on the whole split
+    for key in ("val/mse", "eval/mse"):  # one value per name and iteration
+        assert [row.get("trainer/global_step") for row in wb["history"] if key in row] != []
+        steps = [row["trainer/global_step"] for row in wb["history"] if key in row]
+        assert len(steps) == len(set(steps)) == 2, (key, steps)
     media = {k: v for row in wb["history"] for k, v in row.items() if isinstance(v, dict)}
-    assert media["val/samples"]["_type"] == "table-file" and media["val/samples"]["nrows"] == 8
-    assert media["val/tradeoff_table"]["_type"] == "table-file"  # the scatter's data
-    assert media["val/reconstructions"]["_type"] == "images/separated"
-    table = json.loads((log.parent / "files" / media["val/samples"]["path"]).read_text())
-    assert table["columns"] == ["input", "reconstruction", "+3 smile", "+3 age", "+3 yaw", "+3 eyes_open"]
+    assert media["eval/samples"]["_type"] == "table-file" and media["eval/samples"]["nrows"] == 8
+    assert media["eval/tradeoff_table"]["_type"] == "table-file"  # the scatter's data
+    assert media["eval/reconstructions"]["_type"] == "images/separated"
+    table = json.loads((log.parent / "files" / media["eval/samples"]["path"]).read_text())
+    assert table["columns"] == ["target", "reconstruction", "+3 smile", "+3 age", "+3 yaw", "+3 eyes_open"]
     assert wb["summary"]["ganinv_record"]["metrics"]["lec"] == pytest.approx(rows[-1]["lec"])
     assert wb["config"]["config"]["method"]["_target_"] == "ganinv.methods.PSPModule"  # the resolved Hydra config
+
+
+def test_a_training_run_is_one_record_on_the_leaderboard(toy_run, tmp_path):
+    from ganinv.leaderboard import leaderboard
+
+    entries = leaderboard(composed("leaderboard", f"input={toy_run}", f"output={tmp_path}", "show=[]"))
+    assert [e.n for e in entries] == [1]  # record.json, not again the same record in the W&B run's files
 
 
 def test_eval_writes_a_complete_record_for_our_checkpoint(toy_run, tmp_path):
@@ -94,8 +107,9 @@ def test_eval_writes_a_complete_record_for_our_checkpoint(toy_run, tmp_path):
     assert {"mse", "psnr", "psnr_dataset"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
     assert rec["config"]["checkpoint"].endswith("last.ckpt") and len(rec["config_hash"]) == 16
     wandb_written()
-    found = read_records(tmp_path)  # the JSON file and the offline W&B run's summary
-    assert len(found) == 2 and {r["metrics"]["mse"] for r in found} == {rec["metrics"]["mse"]}
+    found = read_records(tmp_path)  # the JSON file, not again the offline W&B run beside it
+    assert [r["metrics"]["mse"] for r in found] == [rec["metrics"]["mse"]]
+    assert list(tmp_path.rglob("run-*.wandb"))
 
 
 def test_eval_writes_a_record_for_an_official_checkpoint_on_generator_samples(tmp_path):
