@@ -1,6 +1,8 @@
-"""Ships the top-level `conf/` tree inside the wheel as `ganinv/conf/` (everything else is in pyproject.toml)."""
+"""The packages: ganinv's own (with `ganinv.toy.assets`), and the top-level `conf/` tree shipped as `ganinv.conf`
+with every config group a package of its own, so that setuptools ships their files (package data, declared in
+pyproject.toml)."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
-setup(packages=[*find_packages(include=["ganinv*"]), "ganinv.conf"], package_dir={"ganinv.conf": "conf"},
-      package_data={"ganinv": ["toy/assets/*"], "ganinv.conf": ["*.yaml", "*/*.yaml", "*/*/*.yaml"]})
+groups = [f"ganinv.conf.{p}" for p in find_namespace_packages(where="conf")]
+setup(packages=[*find_namespace_packages(include=["ganinv*"]), "ganinv.conf", *groups])

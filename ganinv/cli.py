@@ -15,10 +15,10 @@ def _user_error(e: BaseException) -> BaseException | None:
     """The ganinv error behind `e` (Hydra wraps errors raised while instantiating a config), if there is one."""
     from ganinv.checkpoints import CheckpointError
     from ganinv.data import DataError
-    from ganinv.methods import TrainingDiverged
+    from ganinv.methods import ConfigError, TrainingDiverged
 
     while e is not None:
-        if isinstance(e, (CheckpointError, DataError, TrainingDiverged)):
+        if isinstance(e, (CheckpointError, ConfigError, DataError, TrainingDiverged)):
             return e
         e = e.__cause__ if isinstance(e, InstantiationException) else None
     return None

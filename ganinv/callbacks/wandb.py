@@ -36,8 +36,11 @@ def wandb_logger(save_dir: str, project: str = "ganinv", entity: str | None = No
 
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     chosen = wandb_mode(mode)
-    return WandbLogger(project=project, entity=entity, group=group, tags=list(tags or []), name=name,
-                       save_dir=save_dir, offline=chosen == "offline", mode=chosen if chosen == "disabled" else None)
+    logger = WandbLogger(project=project, entity=entity, group=group, tags=list(tags or []), name=name,
+                         save_dir=save_dir, offline=chosen == "offline", mode=chosen if chosen == "disabled" else None)
+    # Lightning always passes `anonymous`, a setting wandb >= 0.19 ignores and warns about on every run.
+    logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def init_run(save_dir: str, project: str = "ganinv", entity: str | None = None, group: str | None = None,

@@ -13,6 +13,7 @@ import pickle
 import re
 import tempfile
 import warnings
+import weakref
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -151,14 +152,24 @@ def _is_text(head: bytes) -> bool:
     return False
 
 
+_HASHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def state_hash(module: torch.nn.Module) -> str:
-    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes): e.g. the identity of a generator."""
+    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes): e.g. the identity of a generator.
+    Computed once per module while no tensor of its state is replaced or changed in place."""
+    state = module.state_dict()
+    key = tuple((k, v.data_ptr(), v._version, v.device) for k, v in state.items())
+    cached = _HASHES.get(module)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     h = hashlib.sha256()
-    for k, v in module.state_dict().items():
+    for k, v in state.items():
         t = v.detach().cpu().contiguous()
         h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    _HASHES[module] = key, h.hexdigest()
+    return _HASHES[module][1]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

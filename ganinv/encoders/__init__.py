@@ -17,15 +17,13 @@ from .restyle import (
     ProgressiveBackboneEncoder,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
-    ReStyleStep,
-    restyle_iterations,
 )
 
 __all__ = [
     "BackboneEncoder", "BackboneEncoderUsingLastLayerIntoW", "BackboneEncoderUsingLastLayerIntoWPlus",
     "BottleneckIR", "DomainGuidedEncoder", "Encoder4Editing", "GradualStyleBlock", "GradualStyleEncoder",
-    "INFERENCE_STAGE", "LatentCodesDiscriminator", "ProgressiveBackboneEncoder", "ReStyleStep",
+    "INFERENCE_STAGE", "LatentCodesDiscriminator", "ProgressiveBackboneEncoder",
     "ResNetBackboneEncoder", "ResNetProgressiveBackboneEncoder", "SEModule", "make_body",
-    "make_input_layer", "restyle_iterations",
+    "make_input_layer",
 ]
 

@@ -1,4 +1,4 @@
-"""ReStyle (Alaluf et al. 2021): residual encoders on [image, current reconstruction], and the step loop.
+"""ReStyle (Alaluf et al. 2021): residual encoders on [image, current reconstruction] (the loop: `ReStyleModule`).
 
 All map2style heads read the final 1/16 feature map (no FPN). The IR-SE backbone keeps pSp's key names; the
 ResNet34 backbone keeps torchvision's (`conv1`, `bn1`, `relu` = PReLU, `body.{i}` = BasicBlocks, no max-pool).
@@ -7,10 +7,8 @@ ResNet34 backbone keeps torchvision's (`conv1`, `bn1`, `relu` = PReLU, `body.{i}
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
@@ -100,45 +98,3 @@ def _resnet_units(widths: Sequence[int], blocks: Sequence[int]) -> list[nn.Modul
             units.append(BasicBlock(in_ch, width, stride, down))
             in_ch = width
     return units
-
-
-@dataclass
-class ReStyleStep:
-    """One ReStyle iteration: the encoder's residual, the updated code, the decoded image (generator size)."""
-
-    delta: torch.Tensor
-    latent: torch.Tensor
-    image: torch.Tensor
-
-
-def restyle_iterations(encoder: nn.Module, generator: nn.Module, x: torch.Tensor, latent_avg: torch.Tensor,
-                       n_iters: int, resize_to: int | None = 256, randomize_noise: bool = False,
-                       detach: bool = False) -> list[ReStyleStep]:
-    """Run ReStyle's feedback loop: step t feeds cat([x, y_hat_{t-1}]) and adds the residual to w_{t-1}.
-
-    y_hat_{-1} is the image of `latent_avg` (stored noise buffers) and w_{-1} = latent_avg; every y_hat is
-    average-pooled to `resize_to` (the official `face_pool`) before it is fed back. `detach=True` cuts the graph
-    between steps, as ReStyle trains.
-    """
-    b = x.shape[0]
-    avg = latent_avg.to(x)
-    if avg.ndim == 1:
-        avg = avg.expand(generator.n_latent, -1)
-    with torch.no_grad():
-        avg_image, _ = generator([avg.unsqueeze(0)], input_is_latent=True, randomize_noise=False)
-    y_hat = _resize(avg_image, resize_to).expand(b, -1, -1, -1)
-    latent = avg.unsqueeze(0).expand(b, -1, -1)
-    steps = []
-    for _ in range(n_iters):
-        delta = encoder(torch.cat([x, y_hat], dim=1))
-        latent = latent + delta
-        image, _ = generator([latent], input_is_latent=True, randomize_noise=randomize_noise)
-        steps.append(ReStyleStep(delta, latent, image))
-        y_hat = _resize(image, resize_to)
-        if detach:
-            y_hat, latent = y_hat.detach(), latent.detach()
-    return steps
-
-
-def _resize(img: torch.Tensor, size: int | None) -> torch.Tensor:
-    return img if size is None or img.shape[-1] == size else F.adaptive_avg_pool2d(img, (size, size))

@@ -19,6 +19,10 @@ from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
 
 
+class ConfigError(ValueError):
+    """A method's configuration is wrong (a missing or unknown loss weight, a network it needs); names the key."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss term became NaN or infinite; the message names the iteration and the term."""
 
@@ -58,15 +62,19 @@ class InversionModule(IterationModule):
     """image -> code (W+) -> frozen StyleGAN2 -> reconstruction; subclasses add `build_encoder`, `encode` and
     their training step.
 
-    `loss` is a `conf/loss/*.yaml` dict: `weights` and the `perceptual` / `identity` networks (a term whose weight
-    is 0 is not built). `optimizer` is a Hydra `_partial_` config. `start_from: avg | zero`: codes are offsets from
-    the generator's average code, or absolute.
+    `loss` is a `conf/loss/*.yaml` dict whose `weights` name every term the method computes (`loss_terms()`; 0
+    switches a term off) and nothing else; `loss_nets` are the networks and objects it names, built by the caller
+    (`build_loss_nets`): `perceptual` and `identity` (needed when their weight is > 0), e4e's and In-Domain's `r1`.
+    No `loss` at all makes an inference-only module. `optimizer` is a Hydra `_partial_` config.
+    `start_from: avg | zero`: codes are offsets from the generator's average code, or absolute.
     """
+
+    TERMS: tuple[str, ...] = ("l2", "perceptual", "id")
 
     def __init__(self, generator: nn.Module, encoder: Mapping[str, Any] | nn.Module | None = None,
                  loss: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
                  input_nc: int = 3, input_size: int = 256, start_from: str = "avg", max_iterations: int = 100_000,
-                 generator_hash: str | None = None):
+                 generator_hash: str | None = None, loss_nets: Mapping[str, Any] | None = None):
         super().__init__(max_iterations)
         if start_from not in ("avg", "zero"):
             raise ValueError(f"start_from={start_from!r} is not one of avg, zero")
@@ -74,7 +82,7 @@ class InversionModule(IterationModule):
         if generator_hash is not None and generator_hash != hash_now:
             raise ValueError("the generator does not match the one this module was trained with (content hash "
                              f"{hash_now[:12]} vs {generator_hash[:12]}); pass the generator the run used.")
-        skip = ["generator", "encoder"] if isinstance(encoder, nn.Module) else ["generator"]
+        skip = ["generator", "encoder", "loss_nets"] if isinstance(encoder, nn.Module) else ["generator", "loss_nets"]
         self.save_hyperparameters(ignore=skip)
         self.hparams["generator_hash"] = hash_now
         self.hparams["generator_config"] = {k: v for k, v in generator.config.items() if v is not None}
@@ -83,20 +91,25 @@ class InversionModule(IterationModule):
         self.register_buffer("latent_avg", avg.expand(generator.n_latent, -1).clone())  # [n_latent, style_dim]
         self.n_latent, self.style_dim = generator.n_latent, generator.style_dim
         self.input_nc, self.input_size, self.start_from = int(input_nc), int(input_size), start_from
-        self.weights = {k: float(v) for k, v in dict((loss or {}).get("weights", {})).items()}
+        self.weights = check_weights(type(self).__name__, self.loss_terms(), loss)
+        self.loss_objects = dict(loss_nets or {})
         self.nets = FrozenNets()
         for name, key in (("perceptual", "perceptual"), ("identity", "id")):
-            cfg = (loss or {}).get(name)
-            if self.weights.get(key, 0) > 0 and cfg:
-                from hydra.utils import instantiate
-
-                setattr(self.nets, name, instantiate(cfg))
+            if self.weights.get(key, 0) > 0:
+                if not isinstance(self.loss_objects.get(name), nn.Module):
+                    raise ConfigError(f"loss.weights.{key} is {self.weights[key]} but no {name} network was given: "
+                                     f"set loss/{name}=<net>, or weight 0 (loss_nets: build_loss_nets(loss))")
+                setattr(self.nets, name, self.loss_objects[name])
         self.optimizer_cfg = dict(optimizer or {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-4})
         if isinstance(encoder, nn.Module):
             self.encoder = encoder
         else:  # latent optimisation has none
             self.encoder = self.build_encoder(dict(encoder or {})) if self.has_encoder else None
         self.register_load_state_dict_post_hook(_ignore_frozen_nets)
+
+    def loss_terms(self) -> tuple[str, ...]:
+        """The loss terms this method computes, each of which `loss.weights` must name."""
+        return self.TERMS
 
     has_encoder = True  # False for latent optimisation
 
@@ -146,7 +159,7 @@ class InversionModule(IterationModule):
                 raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {int(self.iteration)}; "
                                        "training stopped, the last checkpoint is the last good state. Lower the "
                                        "learning rate or that term's weight.")
-        loss = sum(self.weights.get(name, 1.0) * value for name, value in terms.items())
+        loss = sum(self.weights[name] * value for name, value in terms.items())
         self.log_dict({f"{prefix}/{k}": v.detach() for k, v in {**terms, "loss": loss}.items()},
                       prog_bar=prefix == "train")
         return loss
@@ -186,6 +199,20 @@ class InversionModule(IterationModule):
         super().train(mode)
         self.generator.eval()  # frozen on purpose: noise buffers and any BN stay fixed
         return self
+
+
+def check_weights(method: str, terms: tuple[str, ...], loss: Mapping[str, Any] | None) -> dict[str, float]:
+    """`loss.weights` as floats, naming exactly `terms`; a missing or unknown weight is an error naming the key."""
+    if loss is None:
+        return {}
+    weights = {k: float(v) for k, v in dict(loss.get("weights") or {}).items()}
+    missing, unknown = [t for t in terms if t not in weights], [k for k in weights if k not in terms]
+    if missing or unknown:
+        what = (f"loss.weights.{missing[0]} is missing" if missing else
+                f"loss.weights.{unknown[0]} is not a term of {method}")
+        raise ConfigError(f"{what}: {method} computes {', '.join(terms)}; give each a weight (0 switches a term off) "
+                         "and no other.")
+    return weights
 
 
 def match_size(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

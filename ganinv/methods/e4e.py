@@ -52,12 +52,10 @@ class LatentRegularisers(nn.Module):
     """What keeps e4e's codes editable, shared with ReStyle-e4e: the latent discriminator D(w) trained on mapped
     w = f(z) against the encoded codes of the active layers, its lazy R1, and the pools."""
 
-    def __init__(self, style_dim: int, r1: dict | None, pool_size: int, lr: float):
+    def __init__(self, style_dim: int, r1, pool_size: int, lr: float):
         super().__init__()
-        from hydra.utils import instantiate
-
         self.discriminator = LatentCodesDiscriminator(style_dim, 4)
-        self.r1 = instantiate(r1) if r1 else None
+        self.r1 = r1
         self.real_pool, self.fake_pool = LatentPool(pool_size, style_dim), LatentPool(pool_size, style_dim)
         self.lr = float(lr)
 
@@ -89,13 +87,16 @@ class E4EModule(InversionModule):
     """Encoder4Editing trained progressively (`progressive_start`, `progressive_step_every`; `None` trains every
     offset from the start), with delta regularisation and the latent discriminator (manual optimisation)."""
 
+    TERMS = (*InversionModule.TERMS, "delta_norm", "w_discriminator")
+
     def __init__(self, *args, progressive_start: int | None = 20_000, progressive_step_every: int = 2_000,
                  **kwargs):
         self.progressive_start, self.progressive_step_every = progressive_start, int(progressive_step_every)
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
         loss = kwargs.get("loss") or {}
-        self.regularisers = LatentRegularisers(self.style_dim, loss.get("r1"), int(loss.get("w_pool_size", 50)),
+        self.regularisers = LatentRegularisers(self.style_dim, self.loss_objects.get("r1"),
+                                               int(loss.get("w_pool_size", 50)),
                                                float(loss.get("discriminator_lr", 2e-5))) \
             if self.weights.get("w_discriminator", 0) > 0 else None
         self.delta_norm_p = float(loss.get("delta_norm_p", 2))

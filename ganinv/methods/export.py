@@ -111,8 +111,8 @@ def encoder_state(module: InversionModule) -> dict[str, torch.Tensor]:
 
 def export_official(module: InversionModule, path: str | os.PathLike, task: str = "inversion") -> Path:
     """Write a trained pSp / e4e / ReStyle module as the official code saves it: `state_dict` (`encoder.*`,
-    `decoder.*`), `latent_avg` ([n_latent, dim]; [1, dim] in W, as pSp's `learn_in_w`), the full `opts` (see `official_opts`), and e4e's
-    `discriminator_state_dict` when it has a latent discriminator."""
+    `decoder.*`), `latent_avg` ([n_latent, dim]; [1, dim] in W, as pSp's `learn_in_w` adds it), the full `opts`
+    (`official_opts`), and e4e's `discriminator_state_dict` when it has a latent discriminator."""
     opts = official_opts(module, task)
     sd = {f"encoder.{k}": v for k, v in encoder_state(module).items()}
     sd |= {f"decoder.{k}": v.detach().cpu() for k, v in module.generator.state_dict().items()}

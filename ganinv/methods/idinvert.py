@@ -21,6 +21,8 @@ class IDInvertModule(InversionModule):
     """DomainGuidedEncoder + StyleGAN2 image discriminator (logistic loss, R1); `refine` sets the regularised
     optimiser (`steps`, `lr`, `feature_weight` λ_feat, `encoder_weight` λ_enc)."""
 
+    TERMS = (*InversionModule.TERMS, "adversarial")
+
     def __init__(self, *args, discriminator: dict | None = None, discriminator_lr: float = 1e-4,
                  refine: dict | None = None, **kwargs):
         self.discriminator_lr, self.refine = float(discriminator_lr), {**REFINE, **(refine or {})}
@@ -28,10 +30,7 @@ class IDInvertModule(InversionModule):
         self.automatic_optimization = False
         d = {"channel_multiplier": 1, "channel_max": 512, **(discriminator or {})}
         self.discriminator = Discriminator(self.generator.size, **d)
-        from hydra.utils import instantiate
-
-        r1 = (kwargs.get("loss") or {}).get("r1")
-        self.r1 = instantiate(r1) if r1 else None
+        self.r1 = self.loss_objects.get("r1")
 
     def build_encoder(self, cfg: dict) -> nn.Module:
         return DomainGuidedEncoder(self.input_size, self.input_nc, self.n_latent, self.style_dim, **cfg)
@@ -73,8 +72,8 @@ class IDInvertModule(InversionModule):
         x = resize(images.to(self.latent_avg), self.input_size)
         init = self.invert(x) if init is None else init.to(self.latent_avg)
 
-        def domain(codes: torch.Tensor) -> torch.Tensor:
-            again = self.encode(resize(self.reconstruct(codes), self.input_size))
+        def domain(codes: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+            again = self.encode(resize(image, self.input_size))
             return o["encoder_weight"] * (codes - again).pow(2).flatten(1).mean(1).sum()
 
         return optimize_codes(self, resize(images.to(self.latent_avg), self.generator.size), init, o["steps"],

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -12,7 +14,7 @@ from ganinv.checkpoints import CheckpointError, load_official, load_torch_file, 
 from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
 from ganinv.stylegan2 import Generator
 
-from .base import InversionModule
+from .base import ConfigError, InversionModule
 from .e4e import E4EModule
 from .idinvert import IDInvertModule
 from .optimization import OptimizationModule
@@ -22,15 +24,34 @@ from .restyle import ReStyleModule
 METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, OptimizationModule)}
 
 
+def build_loss_nets(loss: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The objects a `conf/loss` node configures: the `perceptual` and `identity` networks (built only when their
+    weight is > 0) and `r1` (lazy R1 of e4e's and In-Domain's discriminators)."""
+    from hydra.utils import instantiate
+
+    loss = dict(loss or {})
+    weights, built = dict(loss.get("weights") or {}), {}
+    for name, key in (("perceptual", "perceptual"), ("identity", "id")):
+        if float(weights.get(key, 0)) > 0:
+            if not loss.get(name):
+                raise ConfigError(f"loss.weights.{key} is {weights[key]} but loss.{name} is none: choose "
+                                  f"loss/{name}=<net> or set loss.weights.{key}=0")
+            built[name] = instantiate(loss[name])
+    if loss.get("r1"):
+        built["r1"] = instantiate(loss["r1"])
+    return built
+
+
 def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> InversionModule:
     """A method module from a `conf/method` node and a `conf/loss` node (DictConfigs or dicts), plus `kwargs`
-    (input channels and size, iteration budget); hyperparameters are kept as plain data."""
+    (input channels and size, iteration budget); hyperparameters are kept as plain data, loss networks built here."""
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
     options = OmegaConf.to_container(OmegaConf.create(method_cfg), resolve=True)
     loss = OmegaConf.to_container(OmegaConf.create(loss_cfg), resolve=True)
-    return get_class(options.pop("_target_"))(generator=generator, loss=loss, **options, **kwargs)
+    cls = get_class(options.pop("_target_"))
+    return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
 
 
 def load_method(path: str | os.PathLike, generator: nn.Module | None = None) -> InversionModule:
@@ -64,8 +85,13 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
             raise CheckpointError(p, "was trained with another generator (content hash differs).",
                                   "Pass the generator the run used, or none: the checkpoint carries it.")
     try:
-        module = METHODS[name](generator=generator, **hp)
-        module.load_state_dict(sd, strict=True)
+        module = METHODS[name](generator=generator, loss_nets=build_loss_nets(hp.get("loss")), **hp)
+        # The generator holds its weights already (read above, or the caller's, checked by hash): the rest only.
+        result = module.load_state_dict({k: v for k, v in sd.items() if not k.startswith("generator.")},
+                                        strict=False)
+        missing = [k for k in result.missing_keys if not k.startswith("generator.")]
+        if missing or result.unexpected_keys:
+            raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {result.unexpected_keys[:5]}")
     except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(p, f"does not rebuild as {name} ({str(e).splitlines()[0][:300]}).",
                               "The file is damaged or from an incompatible ganinv version.") from None

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
-from .base import InversionModule, match_size
+from .base import ConfigError, InversionModule, match_size
 
 SPACES = ("w", "w+")
 NOISE = ("fixed", "optimize")
@@ -21,10 +21,11 @@ NOISE_REGULARIZE = 1e5  # rosinality's projector default
 
 def optimize_codes(module: InversionModule, images: torch.Tensor, init: torch.Tensor, steps: int, lr: float,
                    weights: dict[str, float], space: str = "w+",
-                   regulariser: Callable[[torch.Tensor], torch.Tensor] | None = None, show: bool = False,
+                   regulariser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, show: bool = False,
                    noise: bool = False) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """Adam on the codes (one per image, or per image and layer in W+) — and with `noise`, per-image noise maps —
-    minimising `weights["l2"]` · MSE + `weights["perceptual"]` · the module's perceptual net + `regulariser(codes)`,
+    minimising `weights["l2"]` · MSE + `weights["perceptual"]` · the module's perceptual net
+    + `regulariser(codes, image)` (the step's rendered image, generator size: one generator pass per step),
     each image on its own (losses summed over the batch); returns W+ codes [B, n_latent, dim] and the noise maps
     (or None)."""
     y = images.to(module.latent_avg)
@@ -36,12 +37,13 @@ def optimize_codes(module: InversionModule, images: torch.Tensor, init: torch.Te
         task = bar.add_task("optimising codes", total=steps)
         for _ in range(steps):
             codes = param.unsqueeze(1).expand(-1, module.n_latent, -1) if space == "w" else param
-            y_hat = match_size(module.reconstruct(codes, maps), y)
-            loss = weights.get("l2", 1.0) * F.mse_loss(y_hat, y, reduction="none").flatten(1).mean(1).sum()
+            image = module.reconstruct(codes, maps)
+            y_hat = match_size(image, y)
+            loss = weights["l2"] * F.mse_loss(y_hat, y, reduction="none").flatten(1).mean(1).sum()
             if hasattr(module.nets, "perceptual") and weights.get("perceptual", 0) > 0:
                 loss = loss + weights["perceptual"] * _per_image(module.nets.perceptual, y_hat, y)
             if regulariser is not None:
-                loss = loss + regulariser(codes)
+                loss = loss + regulariser(codes, image)
             if maps is not None:
                 loss = loss + NOISE_REGULARIZE * noise_regularization(maps)
             opt.zero_grad(set_to_none=True)
@@ -84,6 +86,7 @@ class OptimizationModule(InversionModule):
     `reconstruct(codes, noise)` uses them)."""
 
     has_encoder = False
+    TERMS = ("l2", "perceptual")
 
     def __init__(self, *args, space: str = "w+", steps: int = 500, lr: float = 0.01, noise: str = "fixed",
                  **kwargs):
@@ -91,6 +94,8 @@ class OptimizationModule(InversionModule):
             raise ValueError(f"space={space!r}, noise={noise!r}: choose space in {SPACES} and noise in {NOISE}")
         self.space, self.steps, self.lr, self.noise = space, int(steps), float(lr), noise
         super().__init__(*args, **kwargs)
+        if not self.weights:
+            raise ConfigError("latent optimisation needs its losses: pass loss (conf/loss/optim_wplus.yaml)")
 
     def fit(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Codes (and, with `noise=optimize`, noise maps) fitted to images of any size, at the generator's."""

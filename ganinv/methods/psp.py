@@ -17,6 +17,8 @@ SPACES = ("w+", "w")
 class PSPModule(InversionModule):
     """`space: w+` (GradualStyleEncoder, one code per layer) or `w` (pSp's `learn_in_w`: one code for all)."""
 
+    TERMS = (*InversionModule.TERMS, "w_norm")
+
     def __init__(self, *args, space: str = "w+", **kwargs):
         if space not in SPACES:
             raise ValueError(f"space={space!r} is not one of {', '.join(SPACES)}")
@@ -38,7 +40,7 @@ class PSPModule(InversionModule):
     def train_step(self, batch: dict) -> torch.Tensor:
         codes = self.encode(batch["x"])
         terms = self.image_losses(self.reconstruct(codes), batch["y"])
-        if self.weights.get("w_norm", 0) > 0:
+        if self.weights["w_norm"] > 0:
             terms["w_norm"] = w_norm(codes, self.latent_avg if self.start_from == "avg" else None)
         return self.total(terms)
 

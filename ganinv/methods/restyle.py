@@ -5,6 +5,8 @@ variant adds e4e's progressive offsets, delta regularisation and latent discrimi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,13 +16,23 @@ from ganinv.encoders import (
     ProgressiveBackboneEncoder,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
-    ReStyleStep,
 )
+from ganinv.losses import w_norm
 
+from .base import InversionModule
 from .e4e import E4EModule
 
 ENCODERS = {("psp", "irse"): BackboneEncoder, ("psp", "resnet"): ResNetBackboneEncoder,
             ("e4e", "irse"): ProgressiveBackboneEncoder, ("e4e", "resnet"): ResNetProgressiveBackboneEncoder}
+
+
+@dataclass
+class ReStyleStep:
+    """One refinement step: the encoder's residual, the updated code, its image (generator size)."""
+
+    delta: torch.Tensor
+    latent: torch.Tensor
+    image: torch.Tensor
 
 
 class ReStyleModule(E4EModule):
@@ -37,6 +49,10 @@ class ReStyleModule(E4EModule):
             kwargs.setdefault("progressive_start", None)
         super().__init__(*args, **kwargs)
 
+    def loss_terms(self) -> tuple[str, ...]:
+        """pSp's terms for the pSp variant (W-norm of the refined code), e4e's for the e4e variant."""
+        return (*InversionModule.TERMS, "w_norm") if self.variant == "psp" else E4EModule.TERMS
+
     def build_encoder(self, cfg: dict) -> nn.Module:
         cls = ENCODERS[(self.variant, self.backbone)]
         return cls(input_nc=self.input_nc + 3, n_styles=self.n_latent, style_dim=self.style_dim,
@@ -45,9 +61,11 @@ class ReStyleModule(E4EModule):
     def start(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The average code [B, n_latent, dim] and its image at the encoder's input size, ŷ_0."""
         avg = self.latent_avg.unsqueeze(0)
-        with torch.no_grad():
-            image = F.adaptive_avg_pool2d(self.reconstruct(avg), self.input_size)
-        return avg.expand(len(x), -1, -1), image.expand(len(x), -1, -1, -1)
+        key = (avg.data_ptr(), avg._version, avg.device)  # rendered again only when latent_avg changes
+        if getattr(self, "_avg_image", (None,))[0] != key:
+            with torch.no_grad():
+                self._avg_image = key, F.adaptive_avg_pool2d(self.reconstruct(avg), self.input_size)
+        return avg.expand(len(x), -1, -1), self._avg_image[1].expand(len(x), -1, -1, -1)
 
     def step(self, x: torch.Tensor, latent: torch.Tensor, y_hat: torch.Tensor) -> ReStyleStep:
         """w_t = w_{t-1} + E([x, ŷ_{t-1}]) and its image."""
@@ -83,6 +101,8 @@ class ReStyleModule(E4EModule):
             if t == 0:
                 self.train_latent_discriminator(s.latent)
             terms = {**self.image_losses(s.image, y), **self.e4e_terms(s.latent, stage)}
+            if self.weights.get("w_norm", 0) > 0:
+                terms["w_norm"] = w_norm(s.latent, self.latent_avg)
             self.manual_backward(self.total(terms, "train" if t == self.n_iters - 1 else f"train/step{t}"))
             latent, y_hat = s.latent, F.adaptive_avg_pool2d(s.image, self.input_size)
         opt.step()  # the gradients of every step, accumulated, as the official training does

@@ -14,12 +14,9 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
-from torchmetrics.functional.image import (
-    multiscale_structural_similarity_index_measure,
-    structural_similarity_index_measure,
-)
 
 from ganinv.data.transforms import resize
 
@@ -71,17 +68,51 @@ def psnr(preds: Tensor, target: Tensor) -> Tensor:
     return 10 * torch.log10(1 / (mse(preds, target) / 4).clamp_min(1e-10))
 
 
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
+
+
+def _gaussian_window(channels: int, like: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = (g / g.sum()).to(like)
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size)
+
+
+def _ssim_maps(x: Tensor, y: Tensor, k1: float = 0.01, k2: float = 0.03) -> tuple[Tensor, Tensor]:
+    """The SSIM and contrast-structure maps of [0, 1] images over the valid region (no padding): the window only
+    where it fits inside the image, as Wang et al.'s code and scikit-image average it."""
+    c1, c2 = k1**2, k2**2
+    w = _gaussian_window(x.shape[1], x)
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(t, w, groups=x.shape[1])
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    cs = (2 * cov + c2) / (vx + vy + c2)
+    return (2 * mx * my + c1) / (mx**2 + my**2 + c1) * cs, cs
+
+
 def ssim(preds: Tensor, target: Tensor) -> Tensor:
-    """Per-image SSIM on [0, 1] pixels: 11-px Gaussian window, sigma 1.5, K = (0.01, 0.03) (Wang et al. 2004)."""
-    return structural_similarity_index_measure((preds + 1) / 2, (target + 1) / 2, data_range=1.0, reduction="none")
+    """Per-image SSIM of [-1, 1] images, computed on [0, 1]: 11-px Gaussian window, sigma 1.5, K = (0.01, 0.03),
+    the map averaged over its valid region and the channels (Wang et al. 2004; scikit-image's
+    `structural_similarity(gaussian_weights=True, use_sample_covariance=False)`)."""
+    return _ssim_maps((preds.double() + 1) / 2, (target.double() + 1) / 2)[0].flatten(1).mean(1).float()
 
 
 def ms_ssim(preds: Tensor, target: Tensor) -> Tensor:
-    """Per-image MS-SSIM on [0, 1] pixels, five scales with Wang et al.'s weights (sides of 161 px and more)."""
+    """Per-image MS-SSIM of [-1, 1] images on [0, 1]: five scales (2x2 average pooling between them), Wang et al.'s
+    weights, each scale's maps averaged over their valid region; negative terms count as 0 (sides of 161 px on)."""
     if min(preds.shape[-2:]) < MS_SSIM_MIN_SIZE:
         raise ValueError(f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIZE} px, got {preds.shape[-1]} px")
-    return multiscale_structural_similarity_index_measure((preds + 1) / 2, (target + 1) / 2, data_range=1.0,
-                                                          reduction="none")
+    x, y = (preds.double() + 1) / 2, (target.double() + 1) / 2
+    out = torch.ones(len(x), dtype=torch.float64, device=x.device)
+    for i, weight in enumerate(MS_SSIM_WEIGHTS):
+        full, cs = _ssim_maps(x, y)
+        last = i == len(MS_SSIM_WEIGHTS) - 1
+        out = out * ((full if last else cs).flatten(1).mean(1).clamp_min(0) ** weight)
+        x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return out.float()
 
 
 class DistortionMetrics(nn.Module):
@@ -129,8 +160,9 @@ class DistortionMetrics(nn.Module):
         text = {"mse": "mean squared error on [-1, 1] pixels, per image, averaged",
                 "psnr": "10 log10(1/MSE) on [0, 1] pixels (peak 1, RGB), per image, averaged; -6.02 dB on [-1, 1]",
                 "psnr_dataset": "10 log10(1/mean MSE) on [0, 1] pixels (the data set's MSE first)",
-                "ssim": "Gaussian 11 px, sigma 1.5, K1 0.01, K2 0.03, on [0, 1], per image, averaged",
-                "ms_ssim": "5 scales, Wang et al. 2003 weights, on [0, 1], per image, averaged",
+                "ssim": "Gaussian 11 px, sigma 1.5, K1 0.01, K2 0.03, on [0, 1], map averaged over its valid "
+                        "region (no padding; Wang et al., scikit-image), per image, averaged",
+                "ms_ssim": "5 scales, Wang et al. 2003 weights, on [0, 1], valid-region maps, per image, averaged",
                 "id_sim": "cosine similarity of identity embeddings, per image, averaged"}
         out = {k: f"{text.get(k, 'per-image distance of ' + k + ' on [-1, 1] images, averaged')}; {where}"
                for k in [*self.metrics, "psnr_dataset"]}

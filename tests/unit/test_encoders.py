@@ -19,7 +19,6 @@ from ganinv.encoders import (
     ProgressiveBackboneEncoder,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
-    restyle_iterations,
 )
 from ganinv.stylegan2 import Generator
 
@@ -177,14 +176,3 @@ def test_gradients_reach_the_encoder_and_never_the_frozen_generator(tiny_generat
         assert all(p.grad is None for p in tiny_generator.parameters())
 
 
-def test_restyle_loop_trains_through_the_last_step_only_when_detached(tiny_generator):
-    small = {"widths": (8, 8, 12, 16), "style_dim": 64, "n_styles": 8, "input_size": 32}
-    enc = ResNetBackboneEncoder(**small).train()
-    x = torch.randn(2, 3, 32, 32)
-    steps = restyle_iterations(enc, tiny_generator, x, tiny_generator.latent_avg, 3, resize_to=32, detach=True)
-    assert [s.latent.shape for s in steps] == [(2, 8, 64)] * 3 and steps[-1].image.shape == (2, 3, 32, 32)
-    assert not steps[1].latent.requires_grad or steps[1].latent.grad_fn is not None
-    torch.testing.assert_close(steps[2].latent, steps[1].latent.detach() + steps[2].delta)
-    steps[-1].image.mean().backward()
-    assert enc.conv1.weight.grad is not None
-    assert all(p.grad is None for p in tiny_generator.parameters())

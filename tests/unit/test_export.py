@@ -15,7 +15,8 @@ from ganinv.methods import E4EModule, PSPModule, ReStyleModule, export_official,
 from ganinv.methods.export import DATASET_TYPES
 
 NARROW = {"widths": [8, 8, 12, 16]}
-E4E_LOSS = {"weights": {"l2": 1.0, "w_discriminator": 0.1, "delta_norm": 2e-4}, "r1": {"gamma": 5.0, "every": 8},
+E4E_LOSS = {"weights": {"l2": 1.0, "perceptual": 0, "id": 0, "w_discriminator": 0.1, "delta_norm": 2e-4},
+            "r1": {"gamma": 5.0, "every": 8},
             "w_pool_size": 0, "discriminator_lr": 3e-5}
 # What a run sets, so the export says what it used; every other option keeps the official default.
 SET_BY_RUN = {"encoder_type", "dataset_type", "start_from_latent_avg", "max_steps", "output_size", "stylegan_size",

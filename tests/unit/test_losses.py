@@ -15,6 +15,7 @@ from torch import nn
 from torch.testing import assert_close
 
 from ganinv.checkpoints import CheckpointError
+from ganinv.configs import CONF
 from ganinv.encoders import LatentCodesDiscriminator, make_body, make_input_layer
 from ganinv.losses import (
     LPIPS,
@@ -300,3 +301,24 @@ def test_toy_loss_config_builds_the_toy_perceptual_and_identity_terms():
     (perceptual(y_hat, other) + identity(y_hat, other)).backward()
     assert y_hat.grad.abs().sum() > 0  # gradients reach the reconstruction through both frozen nets
     assert not any(p.requires_grad for p in [*perceptual.parameters(), *identity.parameters()])
+
+
+@pytest.mark.parametrize("method", ["psp", "e4e", "restyle_psp"])
+def test_the_configured_ranger_reproduces_the_official_one(fixtures_dir, method):
+    """20 steps of the official `training/ranger.py` (tests/fixtures/ranger_ref.pt: RAdam, gradient centralisation,
+    Lookahead every 6 steps) from the same parameters and gradients, to 1e-6."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    ref = torch.load(fixtures_dir / "ranger_ref.pt", weights_only=True)
+    opt_cfg = OmegaConf.load(Path(CONF) / "method" / f"{method}.yaml").optimizer
+    params = [p.clone().requires_grad_(True) for p in ref["params"]]
+    opt = instantiate(opt_cfg, lr=ref["lr"])(params)
+    for step in range(len(ref["grads"][0])):
+        for p, g in zip(params, ref["grads"]):
+            p.grad = g[step].clone()
+        opt.step()
+    worst = max(float((p.detach() - a).abs().max()) for p, a in zip(params, ref["after"]))
+    assert worst <= 1e-6, worst
+    moved = max(float((p - a).abs().max()) for p, a in zip(ref["params"], ref["after"]))
+    assert moved > 1e-4  # the reference did move the parameters

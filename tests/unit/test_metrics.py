@@ -39,6 +39,31 @@ def test_identical_images_score_perfectly():
     assert out["psnr"] == pytest.approx(100)  # the 1e-10 floor
 
 
+def test_ssim_is_the_valid_region_definition_of_scikit_image():
+    """Toy renders against blurred, noisy and shifted versions: scikit-image's SSIM (Gaussian weights, population
+    covariance, the map cropped to where the window fits) to 1e-5; torchmetrics' padded map differs at 64 px."""
+    from skimage.metrics import structural_similarity
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    from ganinv.metrics.distortion import ssim
+    from ganinv.toy import render
+
+    y = render(4, 64, 11).images
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.nn.functional.avg_pool2d(y[0:1], 3, 1, 1)[0], (y[1] + 0.1 * torch.randn(y[1].shape,
+                     generator=g)).clamp(-1, 1), y[2].roll(2, -1), y[3] * 0.8])
+    ours = ssim(x, y)
+
+    def unit(t):
+        return ((t + 1) / 2).permute(1, 2, 0).double().numpy()
+
+    theirs = torch.tensor([structural_similarity(unit(a), unit(b), channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                                 use_sample_covariance=False, data_range=1.0) for a, b in zip(x, y)])
+    assert torch.allclose(ours.double(), theirs, atol=1e-5, rtol=0), (ours, theirs)
+    padded = structural_similarity_index_measure((x + 1) / 2, (y + 1) / 2, data_range=1.0, reduction="none")
+    assert (padded - ours).abs().max() > 1e-3
+
+
 def test_psnr_of_a_known_offset():
     """A constant offset of 0.1 on [-1, 1] is 0.05 on [0, 1]: MSE 0.0025, PSNR 10·log10(400) = 26.02 dB."""
     x = images()

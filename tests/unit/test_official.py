@@ -20,8 +20,8 @@ from ganinv.encoders import (
     ProgressiveBackboneEncoder,
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
-    restyle_iterations,
 )
+from ganinv.methods import load_method
 from ganinv.stylegan2 import Generator
 from tests.fixtures import examples
 
@@ -146,7 +146,7 @@ def test_restyle_checkpoints_reproduce_the_three_step_loop(prefix, checkpoints, 
     n_iters = int(ref["n_iters"])
     with torch.no_grad():
         avg_image, _ = m.generator([m.latent_avg.unsqueeze(0)], input_is_latent=True, randomize_noise=False)
-        steps = restyle_iterations(m.encoder, m.generator, x, m.latent_avg, n_iters)
+        steps = load_method(checkpoints[prefix]).invert_steps(x, n_iters)  # the loop users run
     assert_close(avg_image[0], ref[f"{prefix}/avg_image_32"], rtol=0, atol=RESTYLE_IMAGES_ATOL)
     assert len(steps) == n_iters == 3
     for t, step in enumerate(steps):
