@@ -11,12 +11,12 @@ from ganinv.configs import CONF
 
 
 def edit_grid(cfg) -> Path:
-    from torchvision.utils import make_grid, save_image
-
     from ganinv.checkpoints import CheckpointError, atomic_write
-    from ganinv.data import ImageFolderDataset
+    from ganinv.data import DataError, ImageFolderDataset
+    from ganinv.data.datasets import check_image
     from ganinv.data.transforms import load_image, resize
     from ganinv.editing import edit, interpolate, load_directions
+    from ganinv.editing.grid import labelled_grid
     from ganinv.invert import inverse, inverter, refiner_for
     from ganinv.metrics.suite import toy_directions
 
@@ -33,14 +33,19 @@ def edit_grid(cfg) -> Path:
     if cfg.interpolate:
         if len(cfg.interpolate) != 2:
             raise CheckpointError(None, f"interpolate= takes two images, got {len(cfg.interpolate)}.")
+        for p in cfg.interpolate:
+            if why := check_image(Path(p), "full") if Path(p).is_file() else "no such file":
+                raise DataError(f"{p}: {why}. interpolate= takes two readable image files.")
         x = torch.stack([load_image(Path(p), size, "center") for p in cfg.interpolate])
         codes = invert(x)
         row = show(interpolate(codes[0], codes[1], int(cfg.steps)))
-        tiles, ncol = torch.cat([x[:1], row, x[1:]]), int(cfg.steps) + 2
+        ts = torch.linspace(0, 1, int(cfg.steps)).tolist()
+        tiles, columns = torch.cat([x[:1], row, x[1:]]), ["a", *[f"t = {t:.2g}" for t in ts], "b"]
+        row_labels = [f"{Path(cfg.interpolate[0]).stem} → {Path(cfg.interpolate[1]).stem}"]
     else:
         if not cfg.input:
             raise CheckpointError(None, "give input=<folder of images> (or interpolate=[a,b]).")
-        folder = ImageFolderDataset(cfg.input, resolution=size, check="full")
+        folder = ImageFolderDataset(cfg.input, resolution=size, check="full", root_key="input", bad_key=None)
         files = folder.files[: int(cfg.max_images)]
         x = torch.stack([load_image(f, size, folder.crop) for f in files])
         if cfg.directions:
@@ -55,18 +60,19 @@ def edit_grid(cfg) -> Path:
         if missing:
             raise CheckpointError(cfg.directions, f"has no direction {missing[0]!r}; it has "
                                   f"{', '.join(directions.names[:12])}.", "Set edits= to some of those names.")
-        codes, rows = invert(x), []
+        codes, rows, row_labels = invert(x), [], []
         strengths = [float(s) for s in cfg.strengths]
         for i in range(len(x)):
             for name in cfg.edits:
                 d = directions[name]
                 stepped = torch.cat([edit(codes[i : i + 1], d, a, directions.layers) for a in strengths])
                 rows += [x[i : i + 1], show(codes[i : i + 1]), show(stepped)]
-        tiles, ncol = torch.cat(rows), len(strengths) + 2
-    grid = make_grid(tiles * 0.5 + 0.5, nrow=ncol, padding=2, pad_value=1.0)
+                row_labels.append(f"{files[i].stem}: {name}")
+        tiles, columns = torch.cat(rows), ["input", "reconstruction", *[f"α = {a:+g}" for a in strengths]]
+    grid = labelled_grid(tiles, columns, row_labels)
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: save_image(grid, f, format="png"))
+    atomic_write(out, lambda f: grid.save(f, format="png"))
     what = (f"image a, {cfg.steps} codes from a to b, image b" if cfg.interpolate else
             f"{len(x)} images x {', '.join(cfg.edits)}; columns: input, reconstruction, strengths "
             f"{list(cfg.strengths)}")
@@ -77,9 +83,12 @@ def edit_grid(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.cli import check_command_line, user_errors
 
-    hydra.main(config_path=CONF, config_name="edit", version_base=None)(user_errors("ganinv-edit")(edit_grid))()
+    check_command_line("ganinv-edit", config_name="edit")
+
+    hydra.main(config_path=CONF, config_name="edit", version_base=None)(
+        user_errors("ganinv-edit", ("output",), ("output",))(edit_grid))()
 
 
 if __name__ == "__main__":

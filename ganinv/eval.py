@@ -14,21 +14,32 @@ from ganinv.configs import CONF
 log = logging.getLogger("ganinv")
 
 
-def held_out(cfg, generator) -> dict[str, torch.Tensor]:
-    """The first `n_images` of the data set's validation split: "y" (targets) and, where the source has them,
-    "w" (true codes of generator samples)."""
+def held_out(cfg, module) -> dict[str, torch.Tensor]:
+    """The first `n_images` of the data set's validation split: "x" (the task's inputs, at the method's input size
+    unless set), "y" (targets, unless set at 256 px or the generator's size if smaller) and, where the source has
+    them, "w" (true codes of generator samples)."""
     from hydra.utils import instantiate
 
     from ganinv.checkpoints import CheckpointError
+    from ganinv.methods import ConfigError
 
-    dm = instantiate(cfg.data, **({"generator": generator} if cfg.data.source == "generated" else {}))
+    generator = module.generator
+    kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
+    sizes = {"input_size": module.input_size, "target_size": min(256, generator.size)}
+    kwargs |= {k: v for k, v in sizes.items() if cfg.data.get(k) is None}
+    target = cfg.data.get("target_size") or sizes["target_size"]
+    if target != generator.size and cfg.metrics.get("size") is None:
+        raise ConfigError(f"data.target_size={target} but the generator makes {generator.size}-px images and these "
+                          "metrics compare at the images' own size: leave data.target_size unset (it follows the "
+                          "generator) or choose metrics with a size.")
+    dm = instantiate(cfg.data, **kwargs)
     dm.setup("validate")
     if dm.val_set is None:
         raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
                               "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
     n = min(int(cfg.n_images), len(dm.val_set))
     items = [dm.val_set[i] for i in range(n)]
-    out = {"y": torch.stack([it["y"] for it in items])}
+    out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}
     if "w" in items[0]:
         out["w"] = torch.stack([it["w"] for it in items])
     return out
@@ -66,8 +77,8 @@ def evaluate(cfg) -> Path:
     from omegaconf import OmegaConf
 
     from ganinv.checkpoints import state_hash
-    from ganinv.invert import inverse, inverter, refiner_for
-    from ganinv.metrics.records import make_record, write_record
+    from ganinv.invert import inverse, inverter, record_name, refiner_for
+    from ganinv.metrics.records import experiment_key, make_record, write_record
 
     torch.manual_seed(int(cfg.seed))
     if str(cfg.fid) not in ("toy", "inception", "none"):
@@ -75,19 +86,22 @@ def evaluate(cfg) -> Path:
     module = inverter(cfg)
     refiner = refiner_for(cfg, module)
     generator = module.generator
-    data = held_out(cfg, generator)
+    data = held_out(cfg, module)
     suite = build_suite(cfg, generator)
 
     invert = inverse(module, refiner)
 
     log.info("evaluating %s on %d held-out images of %s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
              cfg.data.source)
-    metrics, timing = suite.evaluate(invert, module.reconstruct, data["y"], data.get("w"))
-    method = type(module).__name__ if cfg.checkpoint else f"{type(module).__name__}({module.space})"
-    name = cfg.name or (method + (" + refine" if refiner is not None else ""))
+    metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"])
+    method = type(module).__name__
+    name = cfg.name or record_name(module, refiner)
     config = OmegaConf.to_container(cfg, resolve=True)
+    paths = ("checkpoint", "refine_checkpoint", "output", "name", "wandb", "weights_dir", "use_generator")
+    group = experiment_key(dict(module.hparams), {k: v for k, v in config.items() if k not in paths},
+                           refiner.refine if refiner is not None else None)
     record = make_record(
-        name, method, metrics, checkpoint=cfg.checkpoint, refine=cfg.refine,
+        name, method, metrics, group=group, checkpoint=cfg.checkpoint, refine=cfg.refine,
         generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
         data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},
         protocol={**suite.distortion.protocol(), "editability": f"alpha {suite.alpha}, directions "
@@ -112,9 +126,12 @@ def evaluate(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.cli import check_command_line, user_errors
 
-    hydra.main(config_path=CONF, config_name="eval", version_base=None)(user_errors("ganinv-eval")(evaluate))()
+    check_command_line("ganinv-eval", config_name="eval")
+
+    hydra.main(config_path=CONF, config_name="eval", version_base=None)(
+        user_errors("ganinv-eval", ("output",), ("output",))(evaluate))()
 
 
 if __name__ == "__main__":

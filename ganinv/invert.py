@@ -50,6 +50,11 @@ def refiner_for(cfg, module):
     return refiner
 
 
+def record_name(module, refiner) -> str:
+    """The default name of a record: the method and what changes it, plus the refiner and its options."""
+    return module.label() + (f" + {refiner.refine_label()}" if refiner is not None else "")
+
+
 def inverse(module, refiner):
     """images -> codes: the module's inversion, then the refiner's regularised optimisation when there is one."""
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -71,7 +76,8 @@ def invert(cfg) -> Path:
     refiner = refiner_for(cfg, module)
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
     folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
-                                max_bad_fraction=float(cfg.max_bad_fraction))
+                                max_bad_fraction=float(cfg.max_bad_fraction), root_key="input",
+                                bad_key="max_bad_fraction")
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, torch.Tensor] = {}
@@ -107,9 +113,11 @@ def invert(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.cli import check_command_line, user_errors
 
-    hydra.main(config_path=CONF, config_name="invert", version_base=None)(user_errors("ganinv-invert")(invert))()
+    check_command_line("ganinv-invert", ("input", "output"), ("output",), "invert")
+    hydra.main(config_path=CONF, config_name="invert", version_base=None)(
+        user_errors("ganinv-invert", ("input", "output"), ("output",))(invert))()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ def leaderboard(cfg) -> list:
     from rich.table import Table
 
     from ganinv.checkpoints import CheckpointError
+    from ganinv.cli import OptionError
     from ganinv.metrics import report
 
     records = load(str(cfg.input))
@@ -28,8 +29,7 @@ def leaderboard(cfg) -> list:
     try:
         entries = report.rank(report.aggregate(records), str(cfg.distortion), str(cfg.editability))
     except KeyError as err:
-        raise CheckpointError(cfg.input, f"{err.args[0]}.", "Choose distortion= / editability= among the "
-                              "metrics every record has (see docs/evaluation.md).") from None
+        raise OptionError(f"{err.args[0]} (docs/evaluation.md).") from None
     cols = report.columns(entries, cfg.distortion, cfg.editability)
     if cfg.show != "all":  # the terminal's table; the files keep every metric
         cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
@@ -40,6 +40,8 @@ def leaderboard(cfg) -> list:
         table.add_row(str(i), e.name, str(e.n), *[report.cell(e, k) for k in cols], "✓" if e.pareto else "",
                       style="bold" if e.pareto else None)
     Console(width=max(160, Console().width)).print(table)
+    if note := report.image_counts_note(entries):
+        print(note)
     if cfg.output:
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
@@ -56,10 +58,12 @@ def leaderboard(cfg) -> list:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.cli import check_command_line, user_errors
+
+    check_command_line("ganinv-leaderboard", config_name="leaderboard")
 
     hydra.main(config_path=CONF, config_name="leaderboard", version_base=None)(
-        user_errors("ganinv-leaderboard")(leaderboard))()
+        user_errors("ganinv-leaderboard", ("input",), ("output",))(leaderboard))()
 
 
 if __name__ == "__main__":

@@ -21,10 +21,19 @@ def build(cfg):
     """(method module, datamodule) from a composed config: the generator, data and losses wired together."""
     from hydra.utils import get_class, instantiate
 
-    from ganinv.methods import method_from_config
+    from ganinv.methods import ConfigError, method_from_config
+    from ganinv.metrics.suite import is_toy_generator
 
     generator = instantiate(cfg.generator)
     data_kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
+    # Unset sizes follow the generator: the official 256 px (pSp's face_pool of a 1024-px generator), or its own
+    # size when smaller.
+    size = min(256, generator.size)
+    data_kwargs |= {k: size for k in ("input_size", "target_size") if cfg.data.get(k) is None}
+    target = cfg.data.get("target_size") or size
+    if target != generator.size and is_toy_generator(generator):
+        raise ConfigError(f"data.target_size={target} but the toy generator makes {generator.size}-px images, at "
+                          "which the toy metrics compare: leave data.target_size unset (it follows the generator).")
     datamodule = instantiate(cfg.data, **data_kwargs)
     datamodule.setup("fit")  # bad folders and files are reported before any training starts
     cls = get_class(cfg.method._target_)
@@ -44,8 +53,9 @@ def train(cfg) -> Path:
 
     from ganinv.callbacks import ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
-    from ganinv.training import make_trainer, quiet_lightning, resume_path
+    from ganinv.training import check_same_run, check_trainer_options, make_trainer, quiet_lightning, resume_path
 
+    check_trainer_options(OmegaConf.to_container(cfg.trainer, resolve=True))
     quiet_lightning()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -54,6 +64,8 @@ def train(cfg) -> Path:
     run = Path(cfg.run_dir)
     model, datamodule = build(cfg)
     ckpt = resume_path(run / "checkpoints", str(cfg.resume), model)
+    if ckpt is not None and str(cfg.resume) in ("auto", "last") and (run / "config.yaml").is_file():
+        check_same_run(run / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
     run.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write(run / "config.yaml", lambda f: f.write(text.encode()))
@@ -78,9 +90,11 @@ def train(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.cli import check_command_line, user_errors
 
-    hydra.main(config_path=CONF, config_name="train", version_base=None)(user_errors("ganinv-train")(train))()
+    check_command_line("ganinv-train", writable=("run_dir",), config_name="train")
+    hydra.main(config_path=CONF, config_name="train", version_base=None)(
+        user_errors("ganinv-train", writable=("run_dir",), run_dir="run_dir")(train))()
 
 
 if __name__ == "__main__":

@@ -46,12 +46,58 @@ def resume_path(out_dir: Path, resume: str, module: pl.LightningModule) -> str |
     return str(check_training_checkpoint(path, module))
 
 
+# What may change when a run is continued: its budget and how it is watched, never what it trains.
+CONTINUABLE = ("trainer.max_steps", "resume", "threads", "logger", "trainer.enable_progress_bar",
+               "trainer.enable_model_summary", "callbacks.log_every")
+
+
+def check_same_run(saved: Path, config: dict) -> None:
+    """Refuse to continue the run whose resolved `saved` config.yaml differs from `config` in anything but
+    `CONTINUABLE` keys: one error naming the differing keys and the way out."""
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import CheckpointError
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in (d or {}).items():
+            key = f"{prefix}{k}"
+            out |= flat(v, key + ".") if isinstance(v, dict) and v else {key: v}
+        return out
+
+    before, now = flat(OmegaConf.to_container(OmegaConf.load(saved))), flat(config)
+    differ = sorted(k for k in set(before) | set(now) if before.get(k, "<unset>") != now.get(k, "<unset>")
+                    and not any(k == c or k.startswith(c + ".") for c in CONTINUABLE))
+    if differ:
+        shown = ", ".join(f"{k} ({before.get(k, '<unset>')!r} there, {now.get(k, '<unset>')!r} now)"
+                          for k in differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise CheckpointError(saved.parent, f"holds another run: its config differs in {shown}.",
+                              "Continue it with its own settings (only trainer.max_steps may grow), or start "
+                              "afresh with resume=never or another run_dir.")
+
+
+def check_trainer_options(trainer_cfg: dict[str, Any]) -> None:
+    """Every `trainer.*` key is an argument of Lightning's Trainer; else one error with the closest one."""
+    import difflib
+    import inspect
+
+    from ganinv.methods import ConfigError
+
+    known = set(inspect.signature(pl.Trainer).parameters) - {"self", "callbacks", "logger", "default_root_dir"}
+    for key in trainer_cfg:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ConfigError(f"trainer.{key} is not an option of Lightning's Trainer"
+                              + (f"; did you mean trainer.{close[0]}?" if close else "."))
+
+
 def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: int, logger: Any,
                  monitor: str | None = None, mode: str = "min", log_every: int = 50,
                  extra: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer counted in iterations, with our atomic checkpoints in `out_dir` (`best.ckpt` by `monitor`),
     RNG state, iteration progress bar and the `extra` callbacks."""
     cfg = dict(trainer_cfg)
+    check_trainer_options(cfg)
     show = bool(cfg.pop("enable_progress_bar", True))
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
                  IterationProgress(log_every, show=show), *(extra or [])]

@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
-from ganinv.metrics.records import make_record, write_record
+from ganinv.metrics.records import experiment_key, make_record, write_record
 from ganinv.metrics.suite import is_toy_generator, toy_directions
 
 from .periodic import EveryValidations, invert_subset
@@ -74,10 +74,11 @@ class InversionMetricsCallback(EveryValidations):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-        record = make_record(f"{type(module).__name__} @ {step}", type(module).__name__, metrics,
-                             run=str(self.run_dir), iteration=step, timing=timing,
+        data = {"split": "validation", "n_images": len(sub.x)}
+        record = make_record(module.label(), type(module).__name__, metrics, run=str(self.run_dir),
+                             group=experiment_key(dict(module.hparams), data, step), iteration=step, timing=timing,
                              protocol=self.suite.distortion.protocol(),
-                             data={"split": "validation", "n_images": len(sub.x)})
+                             data=data)
         write_record(record, self.run_dir / "record.json")
         self.log_wandb(trainer, module, sub, step, record)
         log.info("iteration %d: %s", step, ", ".join(f"{k} {metrics[k]:.4g}" for k in

@@ -107,12 +107,14 @@ def check_choice(value: Any, choices: Sequence[str], key: str) -> None:
 class StyleGAN2DataModule(pl.LightningDataModule):
     """Batches `{"x": input, "y": target, "index", ...}` in [-1, 1] from `images`, `generated` or `toy` data.
 
-    `x` is the task's input at `input_size` (the encoder's), `y` the target at `target_size` (the losses').
+    `x` is the task's input at `input_size` (the encoder's), `y` the target at `target_size` (the losses'); None
+    is the official 256 px (`ganinv-train` and `ganinv-eval` fill unset sizes from the generator and method).
     Source options go in the dict named after the source; task options (`factors`, `coverage`, `n_classes`)
     in `task_options`. Every option is checked here, once: an unknown key or value is a DataError naming it.
     """
 
-    def __init__(self, source: str = "toy", task: str = "inversion", input_size: int = 64, target_size: int = 64,
+    def __init__(self, source: str = "toy", task: str = "inversion", input_size: int | None = 64,
+                 target_size: int | None = 64,
                  batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
                  pin_memory: bool = True, persistent_workers: bool = True, flip: bool = True, seed: int = 0,
                  task_options: Mapping[str, Any] | None = None, images: Mapping[str, Any] | None = None,
@@ -122,7 +124,7 @@ class StyleGAN2DataModule(pl.LightningDataModule):
         check_keys(unknown, [k for k in inspect.signature(type(self).__init__).parameters if k not in
                              ("self", "unknown")], "data")
         check_choice(source, SOURCES, "data.source")
-        self.source, self.input_size, self.target_size = source, int(input_size), int(target_size)
+        self.source, self.input_size, self.target_size = source, int(input_size or 256), int(target_size or 256)
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
         self.persistent_workers, self.flip, self.seed = bool(persistent_workers), bool(flip), int(seed)

@@ -28,12 +28,17 @@ class DataError(ValueError):
     """A data folder or file that cannot be used; the message names it and the fix."""
 
 
-def list_images(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> list[Path]:
-    """All image files under `root` (recursive, any case of extension), sorted; errors name the folder."""
+ROOT_KEYS = "data.images.root, or data.images.train_root / data.images.test_root"
+
+
+def list_images(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                root_key: str = ROOT_KEYS) -> list[Path]:
+    """All image files under `root` (recursive, any case of extension), sorted; errors name the folder and the
+    option that set it (`root_key`)."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DataError(f"{root}: image folder does not exist. Point the data root (data.images.root, or "
-                        "data.images.train_root / data.images.test_root) at a folder of .jpg / .png / .webp images.")
+        raise DataError(f"{root}: image folder does not exist. Point {root_key} at a folder of .jpg / .png / .webp "
+                        "images.")
     if not root.is_dir():
         raise DataError(f"{root}: is a file, not a folder. Point the data root at the folder that holds the images.")
     exts = {e.lower() for e in extensions}
@@ -61,19 +66,22 @@ def check_image(path: Path, level: str) -> str | None:
     return None
 
 
-def report_bad(bad: dict[Path, str], total: int, max_bad_fraction: float, where: str) -> None:
+def report_bad(bad: dict[Path, str], total: int, max_bad_fraction: float, where: str,
+               bad_key: str | None = "data.images.max_bad_fraction") -> None:
     """One warning listing every unusable file; an error if too large a fraction is unusable.
 
-    `where` names what `total` counts, e.g. "/data/ffhq (training split)" or "/data/ffhq"."""
+    `where` names what `total` counts, e.g. "/data/ffhq (training split)" or "/data/ffhq"; `bad_key` is the option
+    that sets the fraction (None: the command has none)."""
     if not bad:
         return
     lines = [f"  {p}: {why}" for p, why in list(bad.items())[:50]]
     more = f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else ""
     listing = "\n".join(lines) + more
     if len(bad) > max_bad_fraction * total:
-        raise DataError(f"{where}: {len(bad)} of its {total} image files are unusable (more than "
-                        f"data.images.max_bad_fraction={max_bad_fraction}):\n{listing}\nRe-copy or delete them, "
-                        "or raise data.images.max_bad_fraction if skipping them is acceptable.")
+        limit = f"{bad_key}={max_bad_fraction}" if bad_key else f"{max_bad_fraction:g} of them"
+        fix = f", or raise {bad_key} if skipping them is acceptable" if bad_key else ""
+        raise DataError(f"{where}: {len(bad)} of its {total} image files are unusable (more than {limit}):\n"
+                        f"{listing}\nRe-copy or delete them{fix}.")
     warn(f"{where}: skipping {len(bad)} of its {total} image files, which are unusable:\n{listing}")
 
 
@@ -90,17 +98,18 @@ class ImageFolderDataset(Dataset):
     def __init__(self, root: str | os.PathLike, resolution: int = 256, crop: str = "center",
                  files: Sequence[Path] | None = None, check: str = "header", max_bad_fraction: float = 0.05,
                  maps_root: str | os.PathLike | None = None, map_kind: str | None = None,
-                 extensions: Sequence[str] = IMAGE_EXTENSIONS, split: str | None = None):
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS, split: str | None = None,
+                 root_key: str = ROOT_KEYS, bad_key: str | None = "data.images.max_bad_fraction"):
         if check not in CHECKS:
             raise DataError(f"check={check!r} is not one of {', '.join(CHECKS)} (data.images.check).")
         if crop not in CROPS:
             raise DataError(f"crop={crop!r} is not one of {', '.join(CROPS)} (data.images.crop).")
         self.root, self.resolution, self.crop = Path(root).expanduser(), int(resolution), crop
-        self.max_bad_fraction = max_bad_fraction
+        self.max_bad_fraction, self.bad_key = max_bad_fraction, bad_key
         self.where = f"{self.root} ({split} split)" if split else str(self.root)
-        candidates = list(files) if files is not None else list_images(self.root, extensions)
+        candidates = list(files) if files is not None else list_images(self.root, extensions, root_key)
         bad = {p: why for p in candidates if (why := check_image(p, check)) is not None}
-        report_bad(bad, len(candidates), max_bad_fraction, self.where)
+        report_bad(bad, len(candidates), max_bad_fraction, self.where, bad_key)
         self.files = [p for p in candidates if p not in bad]
         self.total, self.bad = len(candidates), dict(bad)
         self.map_kind, self.maps = map_kind, None
@@ -125,7 +134,7 @@ class ImageFolderDataset(Dataset):
                 self.bad[path] = f"{type(e).__name__}: {e}"
                 report_bad({path: self.bad[path]}, self.total, 1.0, self.where)
                 if len(self.bad) > self.max_bad_fraction * self.total:
-                    report_bad(self.bad, self.total, self.max_bad_fraction, self.where)
+                    report_bad(self.bad, self.total, self.max_bad_fraction, self.where, self.bad_key)
                 continue
             item = {"image": image, "y": image, "index": index}
             if self.maps is not None:

@@ -111,6 +111,10 @@ class InversionModule(IterationModule):
         """The loss terms this method computes, each of which `loss.weights` must name."""
         return self.TERMS
 
+    def label(self) -> str:
+        """What a record calls this method by default: the paper's name and what changes it (space, variant)."""
+        return type(self).__name__
+
     has_encoder = True  # False for latent optimisation
 
     # ---- what a method provides -------------------------------------------------------------------------

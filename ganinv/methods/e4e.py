@@ -111,6 +111,9 @@ class E4EModule(InversionModule):
         return progressive_stage(int(self.iteration), self.progressive_start, self.progressive_step_every,
                                  self.n_latent)
 
+    def label(self) -> str:
+        return "e4e"
+
     def build_encoder(self, cfg: dict) -> nn.Module:
         return Encoder4Editing(input_nc=self.input_nc, n_styles=self.n_latent, style_dim=self.style_dim,
                                input_size=self.input_size, **cfg)

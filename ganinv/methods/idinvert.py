@@ -32,6 +32,17 @@ class IDInvertModule(InversionModule):
         self.discriminator = Discriminator(self.generator.size, **d)
         self.r1 = self.loss_objects.get("r1")
 
+    def label(self) -> str:
+        return "In-Domain encoder"
+
+    def refine_label(self) -> str:
+        """The regularised optimisation as a record names it: without its regulariser when `encoder_weight` is 0,
+        and every option that differs from the official ones."""
+        o = self.refine
+        changed = [f"{k} {o[k]:g}" for k in REFINE if o[k] != REFINE[k] and (k, o[k]) != ("encoder_weight", 0)]
+        return ("In-Domain optimiser" + (" without regulariser" if o["encoder_weight"] == 0 else "")
+                + (f" ({', '.join(changed)})" if changed else ""))
+
     def build_encoder(self, cfg: dict) -> nn.Module:
         return DomainGuidedEncoder(self.input_size, self.input_nc, self.n_latent, self.style_dim, **cfg)
 

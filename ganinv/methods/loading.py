@@ -48,8 +48,10 @@ def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> 
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
-    options = OmegaConf.to_container(OmegaConf.create(method_cfg), resolve=True)
-    loss = OmegaConf.to_container(OmegaConf.create(loss_cfg), resolve=True)
+    def plain(node):  # resolved where it stands in its config (interpolations may point outside the node)
+        return OmegaConf.to_container(node if OmegaConf.is_config(node) else OmegaConf.create(node), resolve=True)
+
+    options, loss = plain(method_cfg), plain(loss_cfg)
     cls = get_class(options.pop("_target_"))
     return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
 
@@ -86,12 +88,7 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
                                   "Pass the generator the run used, or none: the checkpoint carries it.")
     try:
         module = METHODS[name](generator=generator, loss_nets=build_loss_nets(hp.get("loss")), **hp)
-        # The generator holds its weights already (read above, or the caller's, checked by hash): the rest only.
-        result = module.load_state_dict({k: v for k, v in sd.items() if not k.startswith("generator.")},
-                                        strict=False)
-        missing = [k for k in result.missing_keys if not k.startswith("generator.")]
-        if missing or result.unexpected_keys:
-            raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {result.unexpected_keys[:5]}")
+        module.load_state_dict(sd, strict=True)
     except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(p, f"does not rebuild as {name} ({str(e).splitlines()[0][:300]}).",
                               "The file is damaged or from an incompatible ganinv version.") from None

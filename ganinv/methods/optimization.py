@@ -97,6 +97,10 @@ class OptimizationModule(InversionModule):
         if not self.weights:
             raise ConfigError("latent optimisation needs its losses: pass loss (conf/loss/optim_wplus.yaml)")
 
+    def label(self) -> str:
+        noise = ", noise fitted" if self.noise == "optimize" else ""
+        return f"Optimisation ({self.space.upper()}, {self.steps} steps, lr {self.lr:g}{noise})"
+
     def fit(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Codes (and, with `noise=optimize`, noise maps) fitted to images of any size, at the generator's."""
         from ganinv.data.transforms import resize

@@ -25,6 +25,9 @@ class PSPModule(InversionModule):
         self.space = space
         super().__init__(*args, **kwargs)
 
+    def label(self) -> str:
+        return f"pSp ({self.space.upper()})"
+
     def build_encoder(self, cfg: dict) -> torch.nn.Module:
         common = {"input_nc": self.input_nc, "style_dim": self.style_dim, "input_size": self.input_size, **cfg}
         if self.space == "w":

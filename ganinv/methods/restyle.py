@@ -53,6 +53,10 @@ class ReStyleModule(E4EModule):
         """pSp's terms for the pSp variant (W-norm of the refined code), e4e's for the e4e variant."""
         return (*InversionModule.TERMS, "w_norm") if self.variant == "psp" else E4EModule.TERMS
 
+    def label(self) -> str:
+        backbone = " (ResNet34)" if self.backbone == "resnet" else ""
+        return f"ReStyle-{'pSp' if self.variant == 'psp' else 'e4e'}{backbone}"
+
     def build_encoder(self, cfg: dict) -> nn.Module:
         cls = ENCODERS[(self.variant, self.backbone)]
         return cls(input_nc=self.input_nc + 3, n_styles=self.n_latent, style_dim=self.style_dim,

@@ -1,8 +1,9 @@
 """Evaluation records: one JSON file per evaluation (what `ganinv-eval` and the metrics callback write), read back
 from folders or, online, from the summaries of a W&B project's runs. A run is one record: its `record.json`.
 
-A record: {"ganinv_record": 1, "name", "method", "checkpoint", "generator": {"hash", "config"}, "data",
-"metrics": {name: value}, "protocol": {name: text}, "timing", "config", "config_hash", "created"}.
+A record: {"ganinv_record": 1, "name", "method", "group" (`experiment_key`), "checkpoint", "generator": {"hash",
+"config"}, "data", "metrics": {name: value}, "protocol": {name: text}, "timing", "config", "config_hash",
+"created"}.
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ def make_record(name: str, method: str, metrics: dict, **fields) -> dict:
             "metrics": {k: float(v) for k, v in metrics.items()}, **fields,
             "config_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def experiment_key(*parts) -> str:
+    """What makes runs repeats of one experiment: a hash of `parts` (configs, hyperparameters) with every key named
+    `seed` left out; records with the same name and key are one leaderboard row (mean ± std over seeds)."""
+
+    def unseeded(x):
+        if isinstance(x, dict):
+            return {str(k): unseeded(v) for k, v in x.items() if k != "seed"}
+        return [unseeded(v) for v in x] if isinstance(x, (list, tuple)) else x
+
+    text = json.dumps(unseeded(list(parts)), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def write_record(record: dict, path: str | os.PathLike) -> Path:

@@ -1,6 +1,6 @@
-"""The leaderboard: records grouped by name (mean ± std over seeds), ranked on a distortion metric, with Pareto
-flags against an editability metric; written as Markdown, CSV, a PNG of the trade-off and a self-contained HTML
-page."""
+"""The leaderboard: records grouped by name and experiment (mean ± std over seeds), ranked on a distortion metric,
+with Pareto flags against an editability metric; written as Markdown, CSV, a PNG of the trade-off and a
+self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def higher_is_better(metric: str) -> bool:
 
 @dataclass
 class Entry:
-    """One leaderboard row: the records sharing a name."""
+    """One leaderboard row: the records sharing a name and an experiment key (repeats over seeds)."""
 
     name: str
     method: str
@@ -34,15 +34,18 @@ class Entry:
     std: dict[str, float]
     samples: list[str] = field(default_factory=list)
     pareto: bool = False
+    images: set[int] = field(default_factory=set)  # the numbers of images its records were measured on
 
 
 def aggregate(records: list[dict]) -> list[Entry]:
-    """Entries by record name; metrics (and `seconds_per_image`) averaged, with the sample std (0 for one)."""
-    groups: dict[str, list[dict]] = {}
+    """Entries by record name and experiment key (`group`): metrics (and `seconds_per_image`) averaged, with the
+    sample std (none for one run). Two experiments under one name are told apart by their key's start."""
+    groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        groups.setdefault(r["name"], []).append(r)
+        groups.setdefault((r["name"], str(r.get("group") or "")), []).append(r)
+    names = [name for name, _ in groups]
     out = []
-    for name, recs in groups.items():
+    for (name, group), recs in groups.items():
         values: dict[str, list[float]] = {}
         for r in recs:
             row = {**r["metrics"], **{k: v for k, v in (r.get("timing") or {}).items() if k != "images"}}
@@ -53,15 +56,35 @@ def aggregate(records: list[dict]) -> list[Entry]:
         std = {k: (sum((x - mean[k]) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
                for k, v in values.items()}
         samples = [s for r in recs for s in r.get("samples", [])]
-        out.append(Entry(name, recs[0]["method"], len(recs), mean, std, samples))
+        label = f"{name} [{group[:6] or 'no key'}]" if names.count(name) > 1 else name
+        images = {int((r.get("data") or {}).get("n_images", 0)) for r in recs} - {0}
+        out.append(Entry(label, recs[0]["method"], len(recs), mean, std, samples, images=images))
     return out
+
+
+def image_counts_note(entries: list[Entry]) -> str | None:
+    """A warning line when the rows were measured on different numbers of images, else None."""
+    counts = sorted({n for e in entries for n in e.images})
+    if len(counts) < 2:
+        return None
+    by = {n: [e.name for e in entries if n in e.images] for n in counts}
+    return "note: these records were measured on different numbers of images: " + "; ".join(
+        f"{n} ({', '.join(names)})" for n, names in by.items())
 
 
 def rank(entries: list[Entry], distortion: str, editability: str) -> list[Entry]:
     """Sorted best-first on `distortion`; `pareto` set on entries no other entry beats on both axes."""
-    missing = [e.name for e in entries if distortion not in e.mean or editability not in e.mean]
-    if missing:
-        raise KeyError(f"records of {', '.join(missing)} have no {distortion!r} or {editability!r} metric")
+    import difflib
+
+    known = sorted({k for e in entries for k in e.mean})
+    for option, metric in (("distortion", distortion), ("editability", editability)):
+        missing = [e.name for e in entries if metric not in e.mean]
+        if missing:
+            close = difflib.get_close_matches(metric, known, n=1)
+            hint = f"did you mean {option}={close[0]}? " if close else ""
+            raise KeyError(f"{option}={metric}: " + ("no record has this metric" if len(missing) == len(entries)
+                                                     else f"the records of {', '.join(missing)} lack it")
+                           + f"; {hint}they have: {', '.join(known)}")
 
     def score(e: Entry, metric: str) -> float:  # lower is better
         return -e.mean[metric] if higher_is_better(metric) else e.mean[metric]
@@ -78,21 +101,22 @@ def columns(entries: list[Entry], distortion: str, editability: str) -> list[str
     return [distortion, editability, *[k for k in SHOWN if k in seen and k not in (distortion, editability)]]
 
 
-def cell(e: Entry, k: str) -> str:
+def cell(e: Entry, k: str, sep: str = " ") -> str:
     if k not in e.mean:
         return "–"
     v, s = e.mean[k], e.std[k]
-    return f"{v:.4g}" + (f" ± {s:.2g}" if e.n > 1 else "")
+    return f"{v:.4g}" + (f"{sep}± {s:.2g}" if e.n > 1 else "")
 
 
 def markdown(entries: list[Entry], distortion: str, editability: str) -> str:
     cols = columns(entries, distortion, editability)
+    note = image_counts_note(entries)
     head = ["rank", "method", "runs", *cols, "pareto"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, e in enumerate(entries, 1):
         lines.append("| " + " | ".join([str(i), e.name, str(e.n), *[cell(e, k) for k in cols],
                                         "✓" if e.pareto else ""]) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
 
 
 def write_csv(entries: list[Entry], distortion: str, editability: str, path: Path) -> Path:
@@ -113,17 +137,18 @@ def plot(entries: list[Entry], distortion: str, editability: str, path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    for e in entries:
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=120)
+    for rank_, e in enumerate(entries, 1):  # points carry their rank (no name can overlap); the key names them
         ax.errorbar(e.mean[distortion], e.mean[editability], xerr=e.std[distortion], yerr=e.std[editability],
-                    fmt="o" if e.pareto else "s", color="C3" if e.pareto else "C0", capsize=3, ms=6)
-        ax.annotate(e.name, (e.mean[distortion], e.mean[editability]), textcoords="offset points", xytext=(5, 5),
-                    fontsize=8)
+                    fmt="o" if e.pareto else "s", color="C3" if e.pareto else "C0", capsize=3, ms=6,
+                    label=f"{rank_}  {e.name}")
+        ax.annotate(str(rank_), (e.mean[distortion], e.mean[editability]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8, weight="bold")
     front = sorted((e for e in entries if e.pareto), key=lambda e: e.mean[distortion])
     if len(front) > 1:
         ax.plot([e.mean[distortion] for e in front], [e.mean[editability] for e in front], "--", color="C3",
                 lw=1, label="Pareto front")
-        ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False, handletextpad=0.3)
     arrow = {True: "higher is better", False: "lower is better"}
     ax.set_xlabel(f"distortion: {distortion} ({arrow[higher_is_better(distortion)]})")
     ax.set_ylabel(f"editability: {editability} ({arrow[higher_is_better(editability)]})")
@@ -144,16 +169,21 @@ def html_page(entries: list[Entry], distortion: str, editability: str, plot_png:
     cols = columns(entries, distortion, editability)
     rows = "".join(
         "<tr" + (' class="front"' if e.pareto else "") + f"><td>{i}</td><td>{html.escape(e.name)}</td><td>{e.n}</td>"
-        + "".join(f"<td>{html.escape(cell(e, k))}</td>" for k in cols) + f"<td>{'✓' if e.pareto else ''}</td></tr>"
+        + "".join(f"<td>{html.escape(cell(e, k, chr(10))).replace('± ', '±&nbsp;')}</td>" for k in cols)
+        + f"<td>{'✓' if e.pareto else ''}</td></tr>"
         for i, e in enumerate(entries, 1))
     grids = "".join(f"<figure>{img(s)}<figcaption>{html.escape(e.name)}: {html.escape(Path(s).stem)}"
                     "</figcaption></figure>" for e in entries for s in e.samples if Path(s).is_file())
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["rank", "method", "runs", *cols, "pareto"])
+    note = image_counts_note(entries)
+    note = f"<p><b>{html.escape(note)}</b></p>" if note else ""
+    head = "".join(f"<th>{html.escape(k).replace('_', '_<wbr>')}</th>" for k in ["rank", "method", "runs", *cols,
+                                                                                  "pareto"])
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>
-body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(2){{text-align:left}}
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}.scroll{{overflow-x:auto}}
+table{{border-collapse:collapse;font-size:12px}}th{{font-size:11px}}
+td,th{{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:pre-line}}td:nth-child(2){{text-align:left}}
 tr.front{{background:#fdecea}}img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>Ranked on <b>{html.escape(distortion)}</b>; Pareto front against
-<b>{html.escape(editability)}</b> (highlighted). Mean ± std over runs.</p>
-<table><tr>{head}</tr>{rows}</table><h2>Trade-off</h2>{img(plot_png)}
+<b>{html.escape(editability)}</b> (highlighted). Mean ± std over runs.</p>{note}
+<div class="scroll"><table><tr>{head}</tr>{rows}</table></div><h2>Trade-off</h2>{img(plot_png)}
 {"<h2>Samples</h2>" + grids if grids else ""}</body></html>"""

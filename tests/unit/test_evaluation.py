@@ -160,12 +160,14 @@ def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path,
 
 
 def test_leaderboard_names_a_missing_metric(tmp_path):
-    from ganinv.checkpoints import CheckpointError
+    from ganinv.cli import OptionError
     from ganinv.leaderboard import leaderboard
 
     synthetic(tmp_path)
-    with pytest.raises(CheckpointError, match="'fid_rec'"):
+    with pytest.raises(OptionError, match="editability=fid_rec: no record has this metric; they have: lec, mse"):
         leaderboard(composed("leaderboard", f"input={tmp_path}", "editability=fid_rec"))
+    with pytest.raises(OptionError, match="distortion=msee: no record has this metric; did you mean distortion=mse"):
+        leaderboard(composed("leaderboard", f"input={tmp_path}", "distortion=msee"))
 
 
 def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
@@ -174,13 +176,16 @@ def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
     ckpt = toy_run / "checkpoints" / "last.ckpt"
     grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={renders}", f"output={tmp_path / 'g.png'}",
                               "edits=[smile,age]", "strengths=[-3,0,3]", "max_images=2"))
-    w, h = Image.open(grid).size
-    assert (w, h) == (5 * 66 + 2, 4 * 66 + 2)  # 2 images x 2 edits rows; input, reconstruction, 3 strengths
+    ink = np.asarray(Image.open(grid).convert("L")) < 128
+    left = ink.shape[1] - 5 * 130  # 64-px tiles shown at 128 px: input, reconstruction, 3 strengths
+    assert ink.shape[0] == 22 + 4 * 130 and left > 40  # 2 images x 2 edits rows, under a band of column labels
+    assert all(ink[:22, left + j * 130 : left + j * 130 + 128].any() for j in range(5))  # each column is labelled
+    assert all(ink[22 + i * 130 : 22 + i * 130 + 128, :left].any() for i in range(4))  # and each row
     faces = sorted(renders.glob("*.png"))
     row = edit_grid(composed("edit", f"checkpoint={ckpt}", f"interpolate=[{faces[0]},{faces[1]}]", "steps=5",
                              f"output={tmp_path / 'i.png'}"))
-    assert Image.open(row).size == (7 * 66 + 2, 66 + 2)
-    assert np.asarray(Image.open(row).convert("L")).std() > 1  # not blank
+    img = np.asarray(Image.open(row).convert("L"))
+    assert img.shape[0] == 22 + 130 and (img.shape[1] - 7 * 130) > 40 and img.std() > 1  # not blank
 
 
 def test_metric_and_logger_configs_instantiate(tmp_path, monkeypatch):

@@ -47,12 +47,13 @@ def val_mse(module, datamodule) -> float:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Each toy experiment trained for 30 iterations at batch 8: name -> (module before, after, datamodule, run)."""
+    """Each toy experiment trained for 60 iterations at batch 4 with its recipe's optimiser (Ranger, the official
+    one, for pSp / e4e / ReStyle; Adam for In-Domain): name -> (module before, after, datamodule, run)."""
     out = {}
     for name in EXPERIMENTS:
         run = tmp_path_factory.mktemp(name)
         extra = ["method.n_iters_per_batch=2"] if "restyle" in name else []
-        cfg = config(name, run, 30, "trainer.val_check_interval=30", "data.batch_size=8", *extra)
+        cfg = config(name, run, 60, "trainer.val_check_interval=60", "data.batch_size=4", *extra)
         torch.manual_seed(0)
         before, dm = build(cfg)
         train(cfg)
@@ -62,12 +63,12 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_each_method_learns_on_held_out_data(trained, name):
-    """30 iterations at batch 8 cut the held-out reconstruction MSE by at least 25% (measured: by 34% (In-Domain) to
-    63% (pSp); at batch 16 and 60 iterations by 61-77%)."""
+    """60 iterations at batch 4 cut the held-out reconstruction MSE by at least 25% (measured with Ranger: by 60%
+    (pSp W) to 68% (ReStyle-pSp); RAdam's warm-up is why the recipes give Ranger 4x Adam's toy learning rate)."""
     before, after, dm, _ = trained[name]
     b, a = val_mse(before, dm), val_mse(after, dm)
     assert a < 0.75 * b, (name, b, a)
-    assert int(after.iteration) == 30 and not after.training
+    assert int(after.iteration) == 60 and not after.training
 
 
 def test_in_domain_optimiser_lowers_distortion_and_stays_in_domain(trained):
@@ -325,7 +326,7 @@ def test_unknown_names_list_the_available_ones(tmp_path):
 def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
     from omegaconf import OmegaConf
 
-    from ganinv.methods import OptimizationModule
+    from ganinv.methods import OptimizationModule, build_loss_nets
     from ganinv.toy import load_generator, render
 
     with initialize_config_dir(CONF, version_base=None):
@@ -333,7 +334,8 @@ def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
     g, x = load_generator(), render(3, 64, seed=4).images
     err = {}
     for space, noise in (("w", "fixed"), ("w+", "fixed"), ("w+", "optimize")):
-        m = OptimizationModule(generator=g, loss=loss, space=space, steps=40, lr=0.05, noise=noise).eval()
+        m = OptimizationModule(generator=g, loss=loss, loss_nets=build_loss_nets(loss), space=space, steps=40, lr=0.05,
+                               noise=noise).eval()
         codes, maps = m.fit(x)
         with torch.no_grad():
             err[space, noise] = float(F.mse_loss(m.reconstruct(codes, maps), x))

@@ -32,7 +32,8 @@ SLOW = ["n_images=16", "editability.lec_images=4"]
 # and, to isolate the regulariser, without it (the same optimisation, encoder_weight 0).
 REFINE = {"idinvert_refine": ("In-Domain + regularised optimiser", []),
           "idinvert_unreg": ("In-Domain + unregularised optimiser", ["refine_options.encoder_weight=0"])}
-# The check of optimisation's editability at the official budget: 500 steps, renders of data seed 7.
+# The check of optimisation's editability at a longer budget: 500 steps (ganinv's default for the W / W+
+# optimisers), renders of data seed 7, one run each.
 LONG_STEPS = 500
 
 

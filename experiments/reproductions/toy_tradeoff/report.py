@@ -92,7 +92,7 @@ def findings(t: dict, steps: dict) -> list[dict]:
         r, e = m(data, "In-Domain + regularised optimiser", "mse"), m(data, "In-Domain encoder", "mse")
         claim(data, "the regularised optimiser lowers the In-Domain encoder's distortion", r < e,
               f"MSE {r:.4f} vs {e:.4f}")
-    if "long" in t:  # 500 steps (the official optimisers' budget), against every method at the study's budget
+    if "long" in t:  # 500 steps (ganinv's default optimiser budget; single runs) against the study's budget
         for space in ("W", "W+"):
             name, short = f"Optimisation ({space}, 500 steps)", f"Optimisation ({space})"
             mse, mse100 = m("long", name, "mse"), m("renders", short, "mse")

@@ -1,0 +1,190 @@
+"""What a new user types: record names that say what ran, a leaderboard row per experiment, resume that refuses
+another run, errors before the work that name the key or path (and leave no empty folder), sizes that follow the
+method and its generator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from ganinv.configs import CONF
+from ganinv.metrics.records import experiment_key, make_record, write_record
+
+TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_val=8", "logger=none", "threads=2",
+        "callbacks.metrics.every=0", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false"]
+
+
+def composed(name: str, *overrides: str):
+    with initialize_config_dir(CONF, version_base=None):
+        return compose(name, overrides=list(overrides))
+
+
+def command(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"ganinv.{name}", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def one_line_error(run: subprocess.CompletedProcess, prog: str, *expected: str) -> None:
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.startswith(f"{prog}: error: ") and all(e in run.stderr for e in expected), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """pSp in W+ and in W, 2 iterations each on the toy domain."""
+    from ganinv.train import train
+
+    out = {}
+    for name in ("psp", "psp_w"):
+        run = tmp_path_factory.mktemp(name)
+        train(composed("train", f"experiment=toy_{name}", "trainer.max_steps=2", f"run_dir={run}", *TINY))
+        out[name] = run / "checkpoints" / "last.ckpt"
+    return out
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Six 256-px images, as a user's folder of real photos would be."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_records_are_named_after_what_ran_and_rows_group_repeats(runs, tmp_path, capsys):
+    from ganinv.eval import evaluate
+    from ganinv.leaderboard import leaderboard
+
+    small = ["n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none"]
+    for name, ckpt in runs.items():
+        for seed in (7, 8):  # the same evaluation on two held-out sets: one row, two runs
+            evaluate(composed("eval", f"checkpoint={ckpt}", f"output={tmp_path}/{name}_{seed}.json", f"seed={seed}",
+                              *small))
+    records = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
+    assert sorted({r["name"] for r in records}) == ["pSp (W)", "pSp (W+)"]
+    entries = leaderboard(composed("leaderboard", f"input={tmp_path}", "show=[]"))
+    assert sorted((e.name, e.n) for e in entries) == [("pSp (W)", 2), ("pSp (W+)", 2)]
+    evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={tmp_path}/renamed.json", "name=mine", *small))
+    assert json.loads((tmp_path / "renamed.json").read_text())["name"] == "mine"
+
+
+def test_default_names_say_what_changes_the_method(tiny_generator):
+    from ganinv.invert import record_name
+    from ganinv.methods import IDInvertModule, OptimizationModule, ReStyleModule
+
+    loss = {"weights": {"l2": 1.0, "perceptual": 0.0}}
+    assert OptimizationModule(tiny_generator, loss=loss, space="w", steps=100, lr=0.05).label() == \
+        "Optimisation (W, 100 steps, lr 0.05)"
+    assert ReStyleModule(tiny_generator, variant="e4e", backbone="resnet", encoder={"widths": [8, 8, 12, 16]},
+                         input_size=32).label() == "ReStyle-e4e (ResNet34)"
+    domain = IDInvertModule(tiny_generator, encoder={"channel_base": 4, "channel_max": 8}, input_size=32)
+    assert record_name(domain, domain) == "In-Domain encoder + In-Domain optimiser"
+    domain.refine = {**domain.refine, "encoder_weight": 0.0}
+    assert record_name(domain, domain) == "In-Domain encoder + In-Domain optimiser without regulariser"
+    domain.refine = {**domain.refine, "steps": 500}
+    assert record_name(domain, domain) == "In-Domain encoder + In-Domain optimiser without regulariser (steps 500)"
+
+
+def test_leaderboard_separates_experiments_and_says_when_image_counts_differ(tmp_path, capsys):
+    from ganinv.leaderboard import leaderboard
+
+    def record(name, group, seed, mse, n):
+        rec = make_record(name, "PSPModule", {"mse": mse, "lec": 10.0}, group=experiment_key({"lr": group}),
+                          data={"n_images": n, "seed": seed})
+        write_record(rec, tmp_path / f"{name}_{group}_{seed}.json")
+
+    record("pSp (W+)", 1, 0, 0.02, 32)
+    record("pSp (W+)", 1, 1, 0.03, 32)
+    record("pSp (W+)", 2, 0, 0.05, 32)  # another learning rate under the same name
+    record("Optimisation (W+, 100 steps, lr 0.05)", 3, 0, 0.01, 16)
+    entries = leaderboard(composed("leaderboard", f"input={tmp_path}", "show=[]"))
+    rows = {e.name: e for e in entries}
+    assert len(rows) == 3 and sorted(e.n for e in entries) == [1, 1, 2]
+    assert all(name.startswith("pSp (W+) [") for name in rows if name.startswith("pSp"))
+    printed = capsys.readouterr().out
+    assert "different numbers of images: 16 (Optimisation" in printed and "32 (pSp (W+) [" in printed
+    assert "± 0" not in printed.split("Optimisation")[1].splitlines()[0]  # no std for a single run
+
+
+def test_resume_refuses_another_seeds_run_and_multirun_jobs_get_their_own_folder(tmp_path):
+    args = ["-m", "experiment=toy_psp", "seed=0,1", "trainer.max_steps=1", *TINY]
+    same = command("train", *args, f"run_dir={tmp_path / 'one'}", cwd=tmp_path)
+    assert same.returncode == 2, same.stderr[-3000:]
+    assert "holds another run: its config differs in data.seed (0 there, 1 now), seed (0 there, 1 now)" in \
+        same.stderr and "resume=never or another run_dir" in same.stderr
+    own = command("train", *args, cwd=tmp_path)
+    assert own.returncode == 0, own.stderr[-3000:]
+    jobs = sorted(p.parent.parent for p in (tmp_path / "multirun").glob("*/*/checkpoints/last.ckpt"))
+    assert [j.name.split("seed=")[1].split(",")[0] for j in jobs] == ["0", "1"]
+    assert all((j / ".hydra").is_dir() and (j / "config.yaml").is_file() for j in jobs)
+
+
+def test_commands_fail_before_the_work_naming_the_key_or_path(runs, photos, tmp_path):
+    ckpt = str(runs["psp"])
+    cases = [
+        ("eval", [f"checkpoint={ckpt}"], "ganinv-eval", ["output= is required"]),
+        ("eval", [f"checkpoint={ckpt}", "output=/proc/x.json"], "ganinv-eval", ["output=/proc/x.json: cannot write"]),
+        ("eval", [f"checkpoint={ckpt}", f"output={photos / 'p0.png'}/r.json"], "ganinv-eval", ["p0.png is a file"]),
+        ("invert", [f"checkpoint={ckpt}", f"output={tmp_path / 'out'}"], "ganinv-invert", ["input= is required"]),
+        ("invert", [f"checkpoint={ckpt}", f"input={tmp_path / 'nope'}", f"output={tmp_path / 'out'}"],
+         "ganinv-invert", ["nope: image folder does not exist. Point input at"]),
+        ("edit", [f"checkpoint={ckpt}", f"input={photos}", "output=/proc/g.png"], "ganinv-edit", ["output=/proc"]),
+        ("edit", [f"checkpoint={ckpt}", f"interpolate=[{photos / 'p0.png'},{tmp_path / 'bad.png'}]",
+                  f"output={tmp_path / 'i.png'}"], "ganinv-edit", ["bad.png: ", "interpolate= takes two readable"]),
+        ("leaderboard", [], "ganinv-leaderboard", ["input= is required"]),
+        ("train", ["run_dir=/proc/x"], "ganinv-train", ["run_dir=/proc/x: cannot write in /proc"]),
+        ("train", ["experiment=toy_psp", "trainer.max_step=10"], "ganinv-train",
+         ["trainer.max_step is not an option; did you mean trainer.max_steps?"]),
+        ("train", ["experiment=toy_psp", "data=images", "data.images.rooot=x"], "ganinv-train",
+         ["data.images.rooot is not an option; did you mean data.images.root?"]),
+        ("train", ["experiment=toy_psp", "+trainer.max_step=10", f"run_dir={tmp_path / 'run'}"], "ganinv-train",
+         ["trainer.max_step is not an option of Lightning's Trainer; did you mean trainer.max_steps?"]),
+    ]
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    for name, args, prog, expected in cases:
+        one_line_error(command(name, *args, cwd=tmp_path), prog, *expected)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()  # no empty folders left behind
+
+
+def test_invert_names_its_own_bad_image_option(runs, photos, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in sorted(photos.glob("*.png"))[:2]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG broken")
+    run = command("invert", f"checkpoint={runs['psp']}", f"input={folder}", f"output={tmp_path / 'out'}", cwd=tmp_path)
+    assert run.returncode == 2 and run.stderr.startswith("ganinv-invert: error: ") and "broken.png" in run.stderr
+    assert "raise max_bad_fraction if skipping" in run.stderr and "data.images" not in run.stderr  # its own key
+    assert "Traceback" not in run.stderr
+
+
+def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
+    """A 64-px toy checkpoint on a folder of 256-px photos: trains and evaluates at the generator's size; a target
+    size the toy metrics cannot compare at is one line at start."""
+    from ganinv.eval import evaluate
+    from ganinv.methods import ConfigError
+    from ganinv.train import train
+
+    images = ["data=images", f"data.images.root={photos}", "data.images.val_fraction=0.5", "data.num_workers=0"]
+    run = tmp_path / "run"
+    train(composed("train", "experiment=toy_psp", "trainer.max_steps=1", "trainer.val_check_interval=1",
+                   f"run_dir={run}", *[t for t in TINY if "metrics.every" not in t and "toy.n_val" not in t],
+                   "callbacks.metrics.every=1", "callbacks.metrics.n_images=2", "callbacks.metrics.lec_images=1",
+                   "callbacks.metrics.p_norm_samples=500", *images))
+    assert json.loads((run / "record.json").read_text())["data"]["n_images"] == 2
+    out = tmp_path / "r.json"
+    evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={out}", "n_images=2", "fid=none",
+                      "editability.lec_images=1", "editability.p_norm_samples=500", *images))
+    assert json.loads(out.read_text())["data"]["n_images"] == 2
+    with pytest.raises(ConfigError, match="data.target_size=256 but the generator makes 64-px images"):
+        evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={out}", "data.target_size=256", *images))
