@@ -8,6 +8,7 @@ import functools
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,6 +122,17 @@ def user_errors(prog: str, required: tuple[str, ...] = (), writable: tuple[str, 
         def run(cfg):
             from omegaconf import OmegaConf
 
+            from ganinv.warn import GaninvWarning
+
+            shown = warnings.showwarning
+
+            def one_line(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, GaninvWarning):
+                    print(f"{prog}: warning: {message}", file=sys.stderr)
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = one_line  # ganinv's own warnings as the command's lines, not Python's
             try:
                 for key in required:
                     if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, ""):

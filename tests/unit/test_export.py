@@ -26,24 +26,24 @@ SET_BY_RUN = {"encoder_type", "dataset_type", "start_from_latent_avg", "max_step
               "w_pool_size", "w_discriminator_lr"}
 
 
-def modules(g) -> dict:
+def official_module(g, name: str):
+    """A module of the official kind `name`, its heads non-zero and, for the e4e family, at stage 3 of 7."""
     torch.manual_seed(0)
-    mods = {"psp_train": PSPModule(g, encoder=NARROW, input_size=64),
-            "e4e_train": E4EModule(g, encoder=NARROW, input_size=64, loss=E4E_LOSS, progressive_start=0,
-                                   progressive_step_every=1),
-            "restyle_psp_train": ReStyleModule(g, encoder=NARROW, input_size=64, n_iters_per_batch=2),
-            "restyle_e4e_train": ReStyleModule(g, encoder=NARROW, input_size=64, variant="e4e", loss=E4E_LOSS,
-                                               n_iters_per_batch=2, progressive_start=0, progressive_step_every=1)}
-    for m in mods.values():
-        for p in m.encoder.parameters():  # every head non-zero, so that an active offset moves the code
-            p.data.add_(torch.randn_like(p) * 0.05)
-        m.iteration.fill_(2)  # e4e family: stage 3 of 7, offsets 4..7 still off
-    return mods
+    e4e = {"loss": E4E_LOSS, "progressive_start": 0, "progressive_step_every": 1}
+    m = {"psp_train": lambda: PSPModule(g, encoder=NARROW, input_size=64),
+         "e4e_train": lambda: E4EModule(g, encoder=NARROW, input_size=64, **e4e),
+         "restyle_psp_train": lambda: ReStyleModule(g, encoder=NARROW, input_size=64, n_iters_per_batch=2),
+         "restyle_e4e_train": lambda: ReStyleModule(g, encoder=NARROW, input_size=64, variant="e4e",
+                                                    n_iters_per_batch=2, **e4e)}[name]()
+    for p in m.encoder.parameters():  # every head non-zero, so that an active offset moves the code
+        p.data.add_(torch.randn_like(p) * 0.05)
+    m.iteration.fill_(2)  # e4e family: stage 3, offsets 4..7 still off
+    return m
 
 
 @pytest.mark.parametrize("official", ["psp_train", "e4e_train", "restyle_psp_train", "restyle_e4e_train"])
 def test_export_writes_every_option_the_official_scripts_read(tiny_generator, tmp_path, fixtures_dir, official):
-    module = modules(tiny_generator)[official]
+    module = official_module(tiny_generator, official)
     opts = torch.load(export_official(module, tmp_path / "x.pt"), weights_only=True)["opts"]
     reference = json.loads((fixtures_dir / "official_opts" / f"{official}.json").read_text())
     assert not set(reference) - set(opts), set(reference) - set(opts)
@@ -58,7 +58,7 @@ def test_export_writes_every_option_the_official_scripts_read(tiny_generator, tm
 
 
 def test_export_dataset_type_follows_the_task(tiny_generator, tmp_path):
-    module = modules(tiny_generator)["psp_train"]
+    module = official_module(tiny_generator, "psp_train")
     for task, dataset_type in DATASET_TYPES.items():
         opts = torch.load(export_official(module, tmp_path / "x.pt", task), weights_only=True)["opts"]
         assert opts["dataset_type"] == dataset_type
@@ -70,7 +70,7 @@ def test_export_dataset_type_follows_the_task(tiny_generator, tmp_path):
 def test_export_means_the_same_with_every_offset_active(tiny_generator, tmp_path, name):
     """The official inference runs every offset; an export made at stage 3 has the inactive heads zeroed, so the
     file read with every offset active (as the official code and load_method read it) gives the run's codes."""
-    module = modules(tiny_generator)[name].eval()
+    module = official_module(tiny_generator, name).eval()
     out = export_official(module, tmp_path / "x.pt")
     encoder = load_official(out).encoder
     assert (getattr(encoder, "progressive_stage", None) or 99) >= module.n_latent - 1  # every offset active

@@ -32,6 +32,21 @@ def command(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+def in_process(name: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`ganinv-<name> args` run by its `main()` in this process (no interpreter start-up), as a finished process."""
+    import importlib
+
+    monkeypatch.setattr(sys, "argv", [f"ganinv-{name}", *args])
+    capsys.readouterr()
+    code = 0
+    try:
+        importlib.import_module(f"ganinv.{name}").main()
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 def one_line_error(run: subprocess.CompletedProcess, prog: str, *expected: str) -> None:
     assert run.returncode == 2, run.stderr[-3000:]
     assert run.stderr.startswith(f"{prog}: error: ") and all(e in run.stderr for e in expected), run.stderr[-3000:]
@@ -129,7 +144,7 @@ def test_resume_refuses_another_seeds_run_and_multirun_jobs_get_their_own_folder
     assert all((j / ".hydra").is_dir() and (j / "config.yaml").is_file() for j in jobs)
 
 
-def test_commands_fail_before_the_work_naming_the_key_or_path(runs, photos, tmp_path):
+def test_commands_fail_before_the_work_naming_the_key_or_path(runs, photos, tmp_path, monkeypatch, capsys):
     ckpt = str(runs["psp"])
     cases = [
         ("eval", [f"checkpoint={ckpt}"], "ganinv-eval", ["output= is required"]),
@@ -151,8 +166,9 @@ def test_commands_fail_before_the_work_naming_the_key_or_path(runs, photos, tmp_
          ["trainer.max_step is not an option of Lightning's Trainer; did you mean trainer.max_steps?"]),
     ]
     (tmp_path / "bad.png").write_bytes(b"not an image")
+    monkeypatch.chdir(tmp_path)
     for name, args, prog, expected in cases:
-        one_line_error(command(name, *args, cwd=tmp_path), prog, *expected)
+        one_line_error(in_process(name, *args, monkeypatch=monkeypatch, capsys=capsys), prog, *expected)
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()  # no empty folders left behind
 
 
@@ -166,6 +182,11 @@ def test_invert_names_its_own_bad_image_option(runs, photos, tmp_path):
     assert run.returncode == 2 and run.stderr.startswith("ganinv-invert: error: ") and "broken.png" in run.stderr
     assert "raise max_bad_fraction if skipping" in run.stderr and "data.images" not in run.stderr  # its own key
     assert "Traceback" not in run.stderr
+    run = command("invert", f"checkpoint={runs['psp']}", f"input={folder}", f"output={tmp_path / 'out'}",
+                  "max_bad_fraction=0.5", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    said = [line for line in run.stderr.splitlines() if "skipping" in line]
+    assert said and said[0].startswith("ganinv-invert: warning: ") and "UserWarning" not in run.stderr
 
 
 def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
