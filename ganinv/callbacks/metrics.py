@@ -1,7 +1,7 @@
 """`InversionMetricsCallback`: every few validations, the distortion and editability metrics of the module on a
 fixed validation subset (inverted from the task's inputs, scored against its targets), by the protocol of
 `ganinv-eval` — to the logger (`eval/<metric>`), to a local record (`<run_dir>/metrics.jsonl` and
-`record.json`, so nothing is lost when W&B is unreachable) and, under W&B, a table input | reconstruction | edits
+`record.json`, so nothing is lost when W&B is unreachable) and, under W&B, a table target | reconstruction | edits
 and a distortion-vs-editability scatter of the run's history."""
 
 from __future__ import annotations
