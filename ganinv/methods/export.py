@@ -86,7 +86,7 @@ def official_opts(module: InversionModule, task: str = "inversion") -> dict:
         key = "moco_lambda" if term == "id" and "moco" in identity else LAMBDAS.get(term)
         if key in opts:
             opts[key] = weight
-    if isinstance(module, E4EModule) and kind != "restyle_psp":
+    if kind in ("e4e", "restyle_e4e"):
         r1, pool = hp.get("r1") or {}, int(hp.get("w_pool_size", opts["w_pool_size"]))
         opts |= {"progressive_start": module.progressive_start,
                  "progressive_step_every": module.progressive_step_every,
