@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from .degradations import Task, make_task
 from .transforms import CROPS, TaskTransform
 
 SOURCES = ("images", "generated", "toy")
+log = logging.getLogger("ganinv")
 
 
 class TaskDataset(Dataset):
@@ -107,6 +109,8 @@ def check_choice(value: Any, choices: Sequence[str], key: str) -> None:
 class StyleGAN2DataModule(pl.LightningDataModule):
     """Batches `{"x": input, "y": target, "index", ...}` in [-1, 1] from `images`, `generated` or `toy` data.
 
+    `batch_size` (and `val_batch_size`) are global: each of the N processes loads batch_size / N images
+    (/ the accumulated steps), so a config means the same optimisation on any number of processes.
     `x` is the task's input at `input_size` (the encoder's), `y` the target at `target_size` (the losses'); None
     is the official 256 px (`ganinv-train` and `ganinv-eval` fill unset sizes from the generator and method).
     Source options go in the dict named after the source; task options (`factors`, `coverage`, `n_classes`)
@@ -245,18 +249,35 @@ class StyleGAN2DataModule(pl.LightningDataModule):
             return self.trainer.global_rank, self.trainer.world_size
         return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
+    def per_process(self, batch_size: int, key: str, accumulate: int = 1) -> int:
+        """A global `batch_size` (option `key`) split over the processes and `accumulate` steps; it must divide."""
+        world = self._rank()[1]
+        parts = world * accumulate
+        if batch_size % parts:
+            raise DataError(f"{key}={batch_size} is the global batch: it must divide over {world} processes "
+                            f"(trainer.devices x trainer.num_nodes) x {accumulate} accumulated steps "
+                            f"(trainer.accumulate_grad_batches). Choose a multiple of {parts}.")
+        return batch_size // parts
+
     def train_dataloader(self) -> DataLoader:
         self.setup()
         rank, world = self._rank()
+        accumulate = int(getattr(self.trainer, "accumulate_grad_batches", 1) or 1)
+        batch = self.per_process(self.batch_size, "data.batch_size", accumulate)
+        if rank == 0:
+            log.info("global batch %d = %d process(es) x %d image(s)%s", self.batch_size, world, batch,
+                     f" x {accumulate} accumulated steps" if accumulate > 1 else "")
         sampler = EpochSampler(self.train_set, world, rank, self.seed)
         if self._resume is not None:  # restored from a checkpoint taken mid-epoch
-            sampler.resume_at(self._resume["epoch"], self._resume["batches"] * self.batch_size)
+            sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch)
             self._resume = None
-        return self._loader(self.train_set, self.batch_size, sampler)
+        return self._loader(self.train_set, batch, sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         self.setup()
-        return [] if self.val_set is None else self._loader(self.val_set, self.val_batch_size)
+        if self.val_set is None:
+            return []
+        return self._loader(self.val_set, self.per_process(self.val_batch_size, "data.val_batch_size"))
 
     def test_dataloader(self) -> DataLoader | list:
         return self.val_dataloader()

@@ -225,6 +225,24 @@ def test_two_ddp_ranks_shard_and_agree(tmp_path):
     assert torch.equal(other[1]["x"], dm.val_set[1]["x"])
 
 
+def test_batch_size_is_global_over_processes_and_accumulation():
+    """data.batch_size=16 on 2 processes: 8 images each, and the two first batches are the one process's first
+    batch; a batch that does not divide is refused naming the keys."""
+    from types import SimpleNamespace
+
+    def first_batch(world: int, rank: int, accumulate: int = 1) -> list[int]:
+        dm = StyleGAN2DataModule("toy", input_size=16, target_size=16, batch_size=16, toy={"n_train": 64,
+                                 "resolution": 16})
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=world, accumulate_grad_batches=accumulate)
+        return next(iter(dm.train_dataloader()))["index"].tolist()
+
+    one, ranks = first_batch(1, 0), [first_batch(2, r) for r in (0, 1)]
+    assert len(one) == 16 and [len(r) for r in ranks] == [8, 8] and sorted(ranks[0] + ranks[1]) == sorted(one)
+    assert len(first_batch(2, 0, accumulate=2)) == 4
+    with pytest.raises(DataError, match="data.batch_size=16 is the global batch: it must divide over 3 processes"):
+        first_batch(3, 0)
+
+
 def test_root_split_is_fixed_and_disjoint(tmp_path):
     write_images(tmp_path, 20)
     a = StyleGAN2DataModule("images", images={"root": tmp_path, "val_fraction": 0.25})
