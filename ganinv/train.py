@@ -53,7 +53,14 @@ def train(cfg) -> Path:
 
     from ganinv.callbacks import ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
-    from ganinv.training import check_same_run, check_trainer_options, make_trainer, quiet_lightning, resume_path
+    from ganinv.training import (
+        check_resources,
+        check_same_run,
+        check_trainer_options,
+        make_trainer,
+        quiet_lightning,
+        resume_path,
+    )
 
     check_trainer_options(OmegaConf.to_container(cfg.trainer, resolve=True))
     quiet_lightning()
@@ -63,6 +70,7 @@ def train(cfg) -> Path:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run = Path(cfg.run_dir)
     model, datamodule = build(cfg)
+    check_resources(OmegaConf.to_container(cfg.trainer, resolve=True), run, model)
     ckpt = resume_path(run / "checkpoints", str(cfg.resume), model)
     if ckpt is not None and str(cfg.resume) in ("auto", "last") and (run / "config.yaml").is_file():
         check_same_run(run / "config.yaml", OmegaConf.to_container(cfg, resolve=True))

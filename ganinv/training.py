@@ -76,6 +76,32 @@ def check_same_run(saved: Path, config: dict) -> None:
                               "afresh with resume=never or another run_dir.")
 
 
+def check_resources(trainer_cfg: dict[str, Any], run_dir: Path, module: pl.LightningModule) -> None:
+    """Before training: the GPUs asked for exist, and the run folder's disk holds a checkpoint (the module's state
+    plus three optimiser buffers per trained parameter, Ranger's most) twice, as an atomic replace needs."""
+    import shutil
+
+    import torch
+
+    from ganinv.methods import ConfigError
+
+    devices, accelerator = trainer_cfg.get("devices", 1), str(trainer_cfg.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and isinstance(devices, int) and devices > torch.cuda.device_count():
+        raise ConfigError(f"trainer.devices={devices} but this machine has {torch.cuda.device_count()} GPU(s): ask "
+                          "for fewer, or trainer.accelerator=cpu for CPU processes (gloo).")
+    state = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    trained = sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
+    need = 2 * (state + 3 * trained)
+    existing = run_dir.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < need:
+        raise ConfigError(f"run_dir={run_dir}: {free / 2**20:.0f} MiB free on its disk, but writing a checkpoint "
+                          f"needs about {need / 2**20:.0f} MiB (twice, while it replaces the last one): free space or "
+                          "choose another run_dir.")
+
+
 def check_trainer_options(trainer_cfg: dict[str, Any]) -> None:
     """Every `trainer.*` key is an argument of Lightning's Trainer; else one error with the closest one."""
     import difflib

@@ -209,3 +209,22 @@ def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
     assert json.loads(out.read_text())["data"]["n_images"] == 2
     with pytest.raises(ConfigError, match="data.target_size=256 but the generator makes 64-px images"):
         evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={out}", "data.target_size=256", *images))
+
+
+def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+
+    from ganinv.methods import ConfigError
+    from ganinv.train import train
+
+    args = ["experiment=toy_psp", "trainer.max_steps=1", f"run_dir={tmp_path / 'run'}", *TINY]
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="trainer.devices=2 but this machine has 0 GPU"):
+            train(composed("train", *args, "trainer.accelerator=gpu", "trainer.devices=2"))
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1 << 20))  # 1 MiB left
+    with pytest.raises(ConfigError, match=r"1 MiB free on its disk, but writing a checkpoint needs about \d+ MiB"):
+        train(composed("train", *args))
+    assert not (tmp_path / "run" / "checkpoints").exists()
