@@ -2,7 +2,9 @@
 
 The run folder (`run_dir`) receives `config.yaml` (the resolved configuration), `checkpoints/last.ckpt` (every
 `callbacks.checkpoint_every` iterations and at the last one; resumed exactly by the next run with the same
-`run_dir`), `checkpoints/best.ckpt` (best `callbacks.monitor`), the logger's files and `train.log`.
+`run_dir`), `checkpoints/best.ckpt` (best `callbacks.monitor`), the logger's files and `train.log`. SIGTERM or
+SIGUSR2 end the batch in progress, save `last.ckpt` and exit with 128 + the signal (143, 140), so a scheduler sees
+an interrupted job; the same command continues it.
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ def train(cfg) -> Path:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from ganinv.callbacks import ImageGridCallback, InversionMetricsCallback
+    from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
     from ganinv.training import (
         check_resources,
@@ -87,10 +90,18 @@ def train(cfg) -> Path:
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, cb.monitor,
                            cb.monitor_mode, int(cb.log_every), extra)
     log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    except SIGTERMException:  # Lightning's own stop after the batch; our checkpoint is already written
+        pass
     for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete
         if type(lg).__name__ == "WandbLogger" and trainer.is_global_zero:
             lg.experiment.finish()
+    stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
+    if stopped is not None:
+        log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
+                 int(model.iteration), run / "checkpoints" / "last.ckpt")
+        raise SystemExit(128 + int(stopped))
     log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
     return run
 

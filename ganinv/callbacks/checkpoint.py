@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -16,7 +17,8 @@ class AtomicCheckpoint(pl.Callback):
     With `monitor` (e.g. "val/mse"), `<dir>/best.ckpt` after each validation that improves it (`mode` min | max).
 
     Saving after the training batch (not at train end) keeps the loops' mid-epoch state, so a resumed run continues
-    with exactly the next batch; the final iteration is saved once.
+    with exactly the next batch; the final iteration is saved once. SIGTERM or SIGUSR2 end the batch in progress,
+    save `last.ckpt` and stop training (`stopped_by` says which; `ganinv-train` then exits 128 + the signal).
     """
 
     def __init__(self, out_dir: str | os.PathLike, every: int = 500, monitor: str | None = None, mode: str = "min"):
@@ -24,13 +26,26 @@ class AtomicCheckpoint(pl.Callback):
             raise ValueError(f"monitor mode {mode!r} is not one of min, max")
         self.dir, self.every, self.monitor, self.mode = Path(out_dir), int(every), monitor, mode
         self.best = math.inf if mode == "min" else -math.inf
+        self.stopped_by: signal.Signals | None = None  # SIGTERM or SIGUSR2, once training stopped on it
+
+    def on_train_start(self, trainer, module) -> None:
+        # SIGUSR2 stops like SIGTERM (Lightning flags SIGTERM itself): the batch in progress ends, then a save.
+        def stop(signum, frame) -> None:
+            self.stopped_by = signal.Signals(signum)
+
+        if hasattr(signal, "SIGUSR2"):
+            signal.signal(signal.SIGUSR2, stop)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         it = int(module.iteration)
-        if it % self.every == 0 or it >= module.max_iterations:
+        if trainer.received_sigterm and self.stopped_by is None:
+            self.stopped_by = signal.SIGTERM
+        if it % self.every == 0 or it >= module.max_iterations or self.stopped_by is not None:
             self.save(trainer, module, "last.ckpt")
             if trainer.is_global_zero and hasattr(module, "export"):
                 module.export(self.dir)
+        if self.stopped_by is not None:
+            trainer.should_stop = True
 
     def on_validation_end(self, trainer, module) -> None:
         value = trainer.callback_metrics.get(self.monitor) if self.monitor else None

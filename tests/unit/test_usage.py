@@ -228,3 +228,37 @@ def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, mo
     with pytest.raises(ConfigError, match=r"1 MiB free on its disk, but writing a checkpoint needs about \d+ MiB"):
         train(composed("train", *args))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR2"])
+def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly(tmp_path, sig):
+    """A scheduler's SIGTERM (or SIGUSR2) mid-run: the batch ends, last.ckpt is written, exit 143 (140); run again,
+    the same command continues and ends with the weights of an uninterrupted run."""
+    import signal
+    import time
+
+    import torch
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "ganinv.train", "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",
+            "callbacks.checkpoint_every=4", *TINY]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    err, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + getattr(signal, sig), err[-3000:]
+    stopped = int(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["iteration"])
+    assert 4 <= stopped < 400 and f"stopped by {sig} at iteration {stopped}" in err
+    if sig == "SIGUSR2":
+        return
+    from ganinv.train import train
+
+    again = [a for a in args[3:] if not a.startswith("trainer.max_steps")] + [f"trainer.max_steps={stopped + 2}"]
+    train(composed("train", *again))
+    whole = tmp_path / "whole"
+    train(composed("train", *[a if not a.startswith("run_dir") else f"run_dir={whole}" for a in again]))
+    a, b = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run, whole))
+    assert int(a["iteration"]) == stopped + 2
+    assert max(float((a[k].float() - b[k].float()).abs().max()) for k in b) <= 1e-6
