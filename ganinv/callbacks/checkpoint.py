@@ -34,7 +34,12 @@ class AtomicCheckpoint(pl.Callback):
             self.stopped_by = signal.Signals(signum)
 
         if hasattr(signal, "SIGUSR2"):
-            signal.signal(signal.SIGUSR2, stop)
+            self._previous = signal.signal(signal.SIGUSR2, stop)
+
+    def on_train_end(self, trainer, module) -> None:
+        if getattr(self, "_previous", None) is not None:
+            signal.signal(signal.SIGUSR2, self._previous)
+            self._previous = None
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         it = int(module.iteration)
