@@ -67,22 +67,19 @@ def unknown_key(config_name: str, overrides: list[str]) -> OptionError | None:
     return OptionError(f"{key} is not an option; {hint}{parent or 'the config'} has: {', '.join(keys)}.")
 
 
-def check_command_line(prog: str, required: tuple[str, ...] = (), writable: tuple[str, ...] = (),
-                       config_name: str | None = None, argv: list[str] | None = None) -> None:
-    """Before Hydra makes any folder: the `required` options are on the command line, no override names a key the
-    config lacks (`config_name`), and the `writable` ones can be written; else `prog: error: ...` and exit 2.
-    `--help` / `--cfg` / `--info` are left to Hydra, and so is a multirun's composition."""
+def check_command_line(prog: str, config_name: str, writable: tuple[str, ...] = (),
+                       argv: list[str] | None = None) -> None:
+    """Before Hydra composes or makes any folder: no override names a key the config lacks, and the `writable`
+    options (folders Hydra makes) can be written; else `prog: error: ...` and exit 2. `--help` / `--cfg` /
+    `--info` are left to Hydra, and so is a multirun's composition."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a.split("=")[0] in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in argv):
         return
     given = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
-        if config_name and not multirun and (err := unknown_key(config_name, [a for a in argv if "=" in a])):
+        if not multirun and (err := unknown_key(config_name, [a for a in argv if "=" in a])):
             raise err
-        for key in required:
-            if key not in given:
-                raise OptionError(f"{key}= is required (see {prog} --help).")
         for key in writable:
             if key in given:
                 for value in given[key].split(","):  # a multirun sweep lists several

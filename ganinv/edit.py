@@ -34,7 +34,8 @@ def edit_grid(cfg) -> Path:
         if len(cfg.interpolate) != 2:
             raise CheckpointError(None, f"interpolate= takes two images, got {len(cfg.interpolate)}.")
         for p in cfg.interpolate:
-            if why := check_image(Path(p), "full") if Path(p).is_file() else "no such file":
+            why = check_image(Path(p), "full") if Path(p).is_file() else "no such file"
+            if why:
                 raise DataError(f"{p}: {why}. interpolate= takes two readable image files.")
         x = torch.stack([load_image(Path(p), size, "center") for p in cfg.interpolate])
         codes = invert(x)
@@ -85,7 +86,7 @@ def main() -> None:
 
     from ganinv.cli import check_command_line, user_errors
 
-    check_command_line("ganinv-edit", config_name="edit")
+    check_command_line("ganinv-edit", "edit")
 
     hydra.main(config_path=CONF, config_name="edit", version_base=None)(
         user_errors("ganinv-edit", ("output",), ("output",))(edit_grid))()

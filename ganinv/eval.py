@@ -128,7 +128,7 @@ def main() -> None:
 
     from ganinv.cli import check_command_line, user_errors
 
-    check_command_line("ganinv-eval", config_name="eval")
+    check_command_line("ganinv-eval", "eval")
 
     hydra.main(config_path=CONF, config_name="eval", version_base=None)(
         user_errors("ganinv-eval", ("output",), ("output",))(evaluate))()

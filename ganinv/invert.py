@@ -115,7 +115,7 @@ def main() -> None:
 
     from ganinv.cli import check_command_line, user_errors
 
-    check_command_line("ganinv-invert", ("input", "output"), ("output",), "invert")
+    check_command_line("ganinv-invert", "invert")
     hydra.main(config_path=CONF, config_name="invert", version_base=None)(
         user_errors("ganinv-invert", ("input", "output"), ("output",))(invert))()
 

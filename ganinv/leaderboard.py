@@ -60,7 +60,7 @@ def main() -> None:
 
     from ganinv.cli import check_command_line, user_errors
 
-    check_command_line("ganinv-leaderboard", config_name="leaderboard")
+    check_command_line("ganinv-leaderboard", "leaderboard")
 
     hydra.main(config_path=CONF, config_name="leaderboard", version_base=None)(
         user_errors("ganinv-leaderboard", ("input",), ("output",))(leaderboard))()

@@ -65,7 +65,8 @@ def train(cfg) -> Path:
         resume_path,
     )
 
-    check_trainer_options(OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -73,7 +74,7 @@ def train(cfg) -> Path:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     run = Path(cfg.run_dir)
     model, datamodule = build(cfg)
-    check_resources(OmegaConf.to_container(cfg.trainer, resolve=True), run, model)
+    check_resources(trainer_cfg, run, model)
     ckpt = resume_path(run / "checkpoints", str(cfg.resume), model)
     if ckpt is not None and str(cfg.resume) in ("auto", "last") and (run / "config.yaml").is_file():
         check_same_run(run / "config.yaml", OmegaConf.to_container(cfg, resolve=True))
@@ -83,7 +84,6 @@ def train(cfg) -> Path:
     logger = instantiate(cfg.logger) if cfg.logger and cfg.logger.get("_target_") else False
     if logger:
         logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
     extra = [InversionMetricsCallback(str(run), **cb.metrics), ImageGridCallback(str(run), **cb.images)]
@@ -111,7 +111,7 @@ def main() -> None:
 
     from ganinv.cli import check_command_line, user_errors
 
-    check_command_line("ganinv-train", writable=("run_dir",), config_name="train")
+    check_command_line("ganinv-train", "train", writable=("run_dir",))
     hydra.main(config_path=CONF, config_name="train", version_base=None)(
         user_errors("ganinv-train", writable=("run_dir",), run_dir="run_dir")(train))()
 

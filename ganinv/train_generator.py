@@ -24,8 +24,10 @@ def train(cfg) -> Path:
     from omegaconf import OmegaConf
     from pytorch_lightning.loggers import CSVLogger
 
-    from ganinv.training import make_trainer, quiet_lightning, resume_path
+    from ganinv.training import check_trainer_options, make_trainer, quiet_lightning, resume_path
 
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -37,7 +39,7 @@ def train(cfg) -> Path:
     model, datamodule = instantiate(cfg.model), instantiate(cfg.data)
     datamodule.setup("fit")  # bad folders and files are reported before any training starts
     ckpt = resume_path(out, str(cfg.resume), model)
-    trainer = make_trainer(OmegaConf.to_container(cfg.trainer, resolve=True), out, int(cfg.checkpoint_every),
+    trainer = make_trainer(trainer_cfg, out, int(cfg.checkpoint_every),
                            CSVLogger(str(out), name="logs"))
     log.info("run folder %s%s", out, f", resuming from {ckpt}" if ckpt else "")
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)

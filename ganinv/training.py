@@ -123,7 +123,6 @@ def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: i
     """A Trainer counted in iterations, with our atomic checkpoints in `out_dir` (`best.ckpt` by `monitor`),
     RNG state, iteration progress bar and the `extra` callbacks."""
     cfg = dict(trainer_cfg)
-    check_trainer_options(cfg)
     show = bool(cfg.pop("enable_progress_bar", True))
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
                  IterationProgress(log_every, show=show), *(extra or [])]

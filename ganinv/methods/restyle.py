@@ -19,8 +19,8 @@ from ganinv.encoders import (
 )
 from ganinv.losses import w_norm
 
-from .base import InversionModule
 from .e4e import E4EModule
+from .psp import PSPModule
 
 ENCODERS = {("psp", "irse"): BackboneEncoder, ("psp", "resnet"): ResNetBackboneEncoder,
             ("e4e", "irse"): ProgressiveBackboneEncoder, ("e4e", "resnet"): ResNetProgressiveBackboneEncoder}
@@ -51,7 +51,7 @@ class ReStyleModule(E4EModule):
 
     def loss_terms(self) -> tuple[str, ...]:
         """pSp's terms for the pSp variant (W-norm of the refined code), e4e's for the e4e variant."""
-        return (*InversionModule.TERMS, "w_norm") if self.variant == "psp" else E4EModule.TERMS
+        return PSPModule.TERMS if self.variant == "psp" else E4EModule.TERMS
 
     def label(self) -> str:
         backbone = " (ResNet34)" if self.backbone == "resnet" else ""
