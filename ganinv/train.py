@@ -88,7 +88,7 @@ def train(cfg) -> Path:
     cb = cfg.callbacks
     extra = [InversionMetricsCallback(str(run), **cb.metrics), ImageGridCallback(str(run), **cb.images)]
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, cb.monitor,
-                           cb.monitor_mode, int(cb.log_every), extra)
+                           cb.monitor_mode, int(cb.log_every), extra, model)
     log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)

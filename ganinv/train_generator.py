@@ -40,7 +40,7 @@ def train(cfg) -> Path:
     datamodule.setup("fit")  # bad folders and files are reported before any training starts
     ckpt = resume_path(out, str(cfg.resume), model)
     trainer = make_trainer(trainer_cfg, out, int(cfg.checkpoint_every),
-                           CSVLogger(str(out), name="logs"))
+                           CSVLogger(str(out), name="logs"), module=model)
     log.info("run folder %s%s", out, f", resuming from {ckpt}" if ckpt else "")
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     log.info("finished at iteration %d; wrote %s", int(model.iteration), out / "last.ckpt")

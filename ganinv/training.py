@@ -119,11 +119,27 @@ def check_trainer_options(trainer_cfg: dict[str, Any]) -> None:
 
 def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: int, logger: Any,
                  monitor: str | None = None, mode: str = "min", log_every: int = 50,
-                 extra: list[pl.Callback] | None = None) -> pl.Trainer:
+                 extra: list[pl.Callback] | None = None, module: pl.LightningModule | None = None) -> pl.Trainer:
     """A Trainer counted in iterations, with our atomic checkpoints in `out_dir` (`best.ckpt` by `monitor`),
-    RNG state, iteration progress bar and the `extra` callbacks."""
+    RNG state, iteration progress bar and the `extra` callbacks.
+
+    `strategy: ddp` searches for unused parameters only where `module` says it must; `sync_batchnorm: true`
+    normalises over the global batch on CPU processes too (`module`'s BatchNorms become `GlobalBatchNorm`s;
+    torch's SyncBatchNorm on GPUs)."""
+    import torch
+    from pytorch_lightning.strategies import DDPStrategy
+
+    from ganinv.distributed import use_global_batchnorm
+
     cfg = dict(trainer_cfg)
     show = bool(cfg.pop("enable_progress_bar", True))
+    if cfg.get("strategy") == "ddp":
+        cfg["strategy"] = DDPStrategy(find_unused_parameters=bool(getattr(module, "find_unused_parameters", True)))
+    accelerator = cfg.get("accelerator", "auto")
+    on_cpu = accelerator == "cpu" or accelerator == "auto" and not torch.cuda.is_available()
+    if cfg.get("sync_batchnorm") and on_cpu and module is not None:  # torch's SyncBatchNorm needs GPUs
+        cfg["sync_batchnorm"] = False
+        use_global_batchnorm(module)
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
                  IterationProgress(log_every, show=show), *(extra or [])]
     return pl.Trainer(**cfg, default_root_dir=str(out_dir), enable_checkpointing=False, enable_progress_bar=False,

@@ -6,9 +6,13 @@ from __future__ import annotations
 import math
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+
+from ganinv.distributed import rank_disagreement
+from ganinv.warn import GaninvWarning
 
 
 class AtomicCheckpoint(pl.Callback):
@@ -27,6 +31,7 @@ class AtomicCheckpoint(pl.Callback):
         self.dir, self.every, self.monitor, self.mode = Path(out_dir), int(every), monitor, mode
         self.best = math.inf if mode == "min" else -math.inf
         self.stopped_by: signal.Signals | None = None  # SIGTERM or SIGUSR2, once training stopped on it
+        self.disagreement: float | None = None  # under DDP, measured at each save
 
     def on_train_start(self, trainer, module) -> None:
         # SIGUSR2 stops like SIGTERM (Lightning flags SIGTERM itself): the batch in progress ends, then a save.
@@ -62,11 +67,21 @@ class AtomicCheckpoint(pl.Callback):
             self.save(trainer, module, "best.ckpt")
 
     def save(self, trainer: pl.Trainer, module: pl.LightningModule, name: str) -> None:
+        if trainer.world_size > 1 and hasattr(module, "synced_parameters"):
+            self.disagreement = rank_disagreement(module.synced_parameters())  # collective: every rank is here
+            if self.disagreement > 0 and trainer.is_global_zero:
+                warnings.warn(f"the ranks' weights differ by up to {self.disagreement:.3g} at iteration "
+                              f"{int(module.iteration)}: {name} holds rank 0's. Something in the training step "
+                              "runs differently per rank (docs/scaling.md).", GaninvWarning, stacklevel=1)
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".{name}.tmp"
         trainer.save_checkpoint(tmp, weights_only=False)  # collective under DDP: every rank calls it
         if trainer.is_global_zero:
             os.replace(tmp, self.dir / name)
+
+    def on_save_checkpoint(self, trainer, module, checkpoint: dict) -> None:
+        if self.disagreement is not None:  # the largest difference between any rank's weights and rank 0's
+            checkpoint.setdefault("ganinv", {})["rank_disagreement"] = self.disagreement
 
     def state_dict(self) -> dict:
         return {"best": self.best}

@@ -8,6 +8,8 @@ encoder, the image loss terms with their weights (`conf/loss/*.yaml`), the publi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from itertools import chain
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,6 +19,7 @@ from torch import nn
 
 from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
+from ganinv.distributed import keyed_generator, rank_and_world, seed
 
 
 class ConfigError(ValueError):
@@ -29,12 +32,52 @@ class TrainingDiverged(RuntimeError):
 
 class IterationModule(pl.LightningModule):
     """Training counted in iterations (one per batch) up to `max_iterations`, kept in the `iteration` buffer (so
-    checkpoints carry it); a run resumed after its last iteration trains nothing more."""
+    checkpoints carry it); a run resumed after its last iteration trains nothing more.
+
+    Under DDP: the parameters and buffers under `ddp_ignore` (frozen networks, per-rank state) stay out of DDP's
+    gradient buckets and buffer broadcast; `find_unused_parameters` says whether DDP must search each backward's
+    graph (needed where one backward reaches only some parameters: two players, progressive heads); randomness
+    comes from `keyed` generators and `sample_normal`, never from the global RNG, which every rank seeds alike."""
+
+    ddp_ignore: tuple[str, ...] = ()
 
     def __init__(self, max_iterations: int):
         super().__init__()
         self.max_iterations = int(max_iterations)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+
+    @property
+    def find_unused_parameters(self) -> bool:
+        return not self.automatic_optimization
+
+    def setup(self, stage: str) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        names = [n for n, _ in chain(self.named_parameters(), self.named_buffers()) if n.startswith(self.ddp_ignore)]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
+
+    def keyed(self, purpose: str) -> torch.Generator:
+        """A generator for this process's own random choices at this iteration, keyed by (seed, rank, iteration,
+        purpose): ranks draw differently, a resumed run draws what an uninterrupted one would."""
+        return keyed_generator(seed(), rank_and_world()[0], int(self.iteration), purpose)
+
+    def sample_normal(self, purpose: str, n: int, dim: int) -> torch.Tensor:
+        """`n` rows of N(0, I) for this process: its rows of one draw for the global batch (n × world rows, keyed
+        by seed, iteration and purpose), so ranks draw different samples and N processes together draw what one
+        process draws for the same global batch."""
+        rank, world = rank_and_world()
+        rows = torch.randn(n * world, dim, generator=keyed_generator(seed(), int(self.iteration), purpose))
+        return rows[rank * n:(rank + 1) * n].to(self.device, self.dtype)
+
+    def synced_parameters(self) -> list[torch.Tensor]:
+        """The parameters DDP keeps equal on every rank (all but those under `ddp_ignore`)."""
+        return [p for n, p in self.named_parameters() if not n.startswith(self.ddp_ignore)]
+
+    def local_gradients(self, keep: bool = True) -> AbstractContextManager:
+        """While `keep`: backward passes add to this process's gradients without DDP's all-reduce (the next synced
+        backward reduces the sum), as gradient accumulation does."""
+        block = getattr(self.trainer.strategy, "block_backward_sync", None) if keep else None
+        return block() if block is not None else nullcontext()
 
     def on_train_batch_start(self, batch, batch_idx):
         if int(self.iteration) >= self.max_iterations:
@@ -70,6 +113,7 @@ class InversionModule(IterationModule):
     """
 
     TERMS: tuple[str, ...] = ("l2", "perceptual", "id")
+    ddp_ignore = ("generator.", "nets.")  # frozen: no gradients to reduce, nothing to broadcast
 
     def __init__(self, generator: nn.Module, encoder: Mapping[str, Any] | nn.Module | None = None,
                  loss: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
@@ -197,7 +241,7 @@ class InversionModule(IterationModule):
         return self.make_optimizer(self.encoder.parameters())
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["ganinv"] = {"method": type(self).__name__}  # what load_method rebuilds
+        checkpoint.setdefault("ganinv", {})["method"] = type(self).__name__  # what load_method rebuilds
 
     def train(self, mode: bool = True) -> InversionModule:
         super().train(mode)

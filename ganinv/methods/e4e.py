@@ -30,7 +30,7 @@ class LatentPool(nn.Module):
         self.register_buffer("codes", torch.zeros(self.size, dim))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         if self.size == 0:
             return w
         out = []
@@ -39,8 +39,8 @@ class LatentPool(nn.Module):
             if n < self.size:
                 self.codes[n], self.count = code, self.count + 1
                 out.append(code)
-            elif float(torch.rand(())) > 0.5:
-                k = int(torch.randint(self.size, ()))
+            elif float(torch.rand((), generator=gen)) > 0.5:
+                k = int(torch.randint(self.size, (), generator=gen))
                 out.append(self.codes[k].clone())
                 self.codes[k] = code
             else:
@@ -63,7 +63,8 @@ class LatentRegularisers(nn.Module):
                            opt, iteration: int) -> dict:
         """One D update on pooled real vs fake codes, then the lazy R1 update when it is due."""
         d = self.discriminator.requires_grad_(True)
-        real_w, fake_w = self.real_pool(real_w), self.fake_pool(fake_w)
+        real_w = self.real_pool(real_w, module.keyed("real pool"))
+        fake_w = self.fake_pool(fake_w, module.keyed("fake pool"))
         loss = d_logistic_loss(d(real_w), d(fake_w))
         opt.zero_grad(set_to_none=True)
         module.manual_backward(loss)
@@ -88,6 +89,7 @@ class E4EModule(InversionModule):
     offset from the start), with delta regularisation and the latent discriminator (manual optimisation)."""
 
     TERMS = (*InversionModule.TERMS, "delta_norm", "w_discriminator")
+    ddp_ignore = (*InversionModule.ddp_ignore, "regularisers.real_pool.", "regularisers.fake_pool.")  # per rank
 
     def __init__(self, *args, progressive_start: int | None = 20_000, progressive_step_every: int = 2_000,
                  **kwargs):
@@ -144,7 +146,7 @@ class E4EModule(InversionModule):
         if self.regularisers is None:
             return
         with torch.no_grad():
-            z = torch.randn(len(fake_codes), self.style_dim, device=self.device)
+            z = self.sample_normal("latent discriminator", len(fake_codes), self.style_dim)
             real_w = self.generator.get_latent(z)
         logs = self.regularisers.discriminator_step(self, real_w, fake_codes[:, 0].detach(), self.optimizers()[1],
                                                     int(self.iteration))

@@ -38,6 +38,8 @@ class StyleGAN2GAN(IterationModule):
         self.g_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.register_buffer("mean_path_length", torch.zeros(()))
 
+    ddp_ignore = ("g_ema.",)  # the average of the (identical) generators, updated on every rank
+
     def configure_optimizers(self):
         hp = self.hparams
         # Lazy regularisation: rescale lr and betas so the regulariser's interval does not change the dynamics.
@@ -54,6 +56,9 @@ class StyleGAN2GAN(IterationModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         real, hp, it = batch["y"], self.hparams, int(self.iteration)
+        # z, style mixing and noise come from the global RNG, which every rank seeds alike: key it to this rank
+        # and iteration, so that ranks draw different samples (and a resumed run the same ones).
+        torch.manual_seed(self.keyed("generator step").initial_seed())
         b = real.shape[0]
         g_opt, d_opt = self.optimizers()
 

@@ -53,6 +53,11 @@ class ReStyleModule(E4EModule):
         """pSp's terms for the pSp variant (W-norm of the refined code), e4e's for the e4e variant."""
         return PSPModule.TERMS if self.variant == "psp" else E4EModule.TERMS
 
+    @property
+    def find_unused_parameters(self) -> bool:
+        """Only the e4e variant: its latent discriminator's own backward and its inactive heads."""
+        return self.regularisers is not None or self.progressive_start is not None
+
     def label(self) -> str:
         backbone = " (ResNet34)" if self.backbone == "resnet" else ""
         return f"ReStyle-{'pSp' if self.variant == 'psp' else 'e4e'}{backbone}"
@@ -107,7 +112,9 @@ class ReStyleModule(E4EModule):
             terms = {**self.image_losses(s.image, y), **self.e4e_terms(s.latent, stage)}
             if self.weights.get("w_norm", 0) > 0:
                 terms["w_norm"] = w_norm(s.latent, self.latent_avg)
-            self.manual_backward(self.total(terms, "train" if t == self.n_iters - 1 else f"train/step{t}"))
+            last = t == self.n_iters - 1
+            with self.local_gradients(keep=not last):  # one all-reduce, of every step's gradients
+                self.manual_backward(self.total(terms, "train" if last else f"train/step{t}"))
             latent, y_hat = s.latent, F.adaptive_avg_pool2d(s.image, self.input_size)
         opt.step()  # the gradients of every step, accumulated, as the official training does
         if self.progressive_start is not None:

@@ -1,0 +1,49 @@
+"""Short toy trainings on 1 or N CPU processes (gloo), for the DDP parity tests and the scaling benchmark."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+# Small encoders and few iterations: what parity needs is every loss term and optimiser at work, not quality.
+SMALL = {
+    "toy_psp": ["method.encoder.widths=[8,8,12,16]"],
+    "toy_psp_w": ["method.encoder.widths=[8,8,12,16]"],
+    "toy_e4e": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
+                "loss.r1.every=2"],
+    "toy_restyle_psp": ["method.encoder.widths=[8,8,12,16]"],
+    "toy_restyle_e4e": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1",
+                        "method.progressive_step_every=1", "loss.r1.every=2"],
+    "toy_idinvert": ["method.encoder.channel_max=32", "method.discriminator.channel_max=32", "loss.r1.every=2"],
+}
+EXPERIMENTS = tuple(SMALL)
+
+
+def train(run_dir: Path, experiment: str, processes: int, steps: int = 3, batch: int = 8,
+          extra: tuple[str, ...] = (), timeout: int = 600) -> dict[str, torch.Tensor]:
+    """Train `experiment` for `steps` iterations of the global `batch` on `processes` CPU processes; the state
+    dict of its last checkpoint (with the checkpoint's `ganinv` metadata under `"ganinv"`)."""
+    overrides = [f"experiment={experiment}", f"run_dir={run_dir}", f"trainer.max_steps={steps}",
+                 f"data.batch_size={batch}", f"callbacks.checkpoint_every={steps}", "trainer.val_check_interval=1000",
+                 "data.toy.n_train=64", "data.toy.n_val=8", "threads=1", "logger=none", "resume=never",
+                 "callbacks.metrics.every=0", "callbacks.images.every=0",
+                 *SMALL[experiment], *extra]
+    if processes > 1:
+        overrides += ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={processes}"]
+    run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,
+                         timeout=timeout)
+    if run.returncode != 0:
+        raise AssertionError(f"{experiment} on {processes} process(es) failed:\n{run.stderr[-4000:]}")
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    return {**ckpt["state_dict"], "ganinv": ckpt.get("ganinv", {})}
+
+
+def max_difference(a: dict, b: dict, prefixes: tuple[str, ...] = ("encoder.", "regularisers.discriminator.",
+                                                                  "discriminator.")) -> float:
+    """The largest absolute difference between the trained parameters of two state dicts."""
+    keys = [k for k in a if k.startswith(prefixes) and torch.is_floating_point(a[k])]
+    assert keys and set(keys) <= set(b)
+    return max(float((a[k] - b[k]).abs().max()) for k in keys)

@@ -1,0 +1,37 @@
+"""DDP parity (make test-all): N processes train the same model as one process.
+
+Each method runs 3 iterations of a global batch of 8, once on one process and once on two CPU processes (gloo)
+with 4 images each, `trainer.sync_batchnorm=true` (BatchNorm over the global batch) and in float64: in float32
+the same images at a batch of 4 rather than 8 round differently inside the generator (relative 3e-4 on the
+codes' gradient through the perceptual net, with or without DDP), which Adam's per-element normalisation turns
+into weight differences of up to its learning rate; docs/scaling.md gives the float32 figures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ddp_runs import EXPERIMENTS, max_difference, train
+
+EXACT = ("trainer.sync_batchnorm=true", "trainer.precision=64-true")
+# e4e's pools of past codes are per-rank state by design (each rank pools its own codes): switched off where one
+# process is compared with two, kept on where the ranks are compared with each other.
+NO_POOL = ("loss.w_pool_size=0",)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_two_processes_train_what_one_process_trains(tmp_path, experiment):
+    same = (*EXACT, *(NO_POOL if "e4e" in experiment else ()))
+    one = train(tmp_path / "one", experiment, 1, extra=same)
+    two = train(tmp_path / "two", experiment, 2, extra=same)
+    assert two["ganinv"]["rank_disagreement"] == 0.0  # (a) every rank holds the same weights
+    assert max_difference(one, two) <= 1e-9  # (b) 2 x 4 images == 1 x 8 images
+
+
+@pytest.mark.slow
+def test_e4e_ranks_keep_their_own_pools_and_the_same_weights(tmp_path):
+    # A pool of 4 codes is full after the first iteration; from then on each rank draws from its own.
+    two = train(tmp_path / "two", "toy_e4e", 2, extra=("loss.w_pool_size=4",))
+    assert two["ganinv"]["rank_disagreement"] == 0.0
+    assert int(two["regularisers.real_pool.count"]) == 4
