@@ -81,7 +81,9 @@ def train(cfg) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write(run / "config.yaml", lambda f: f.write(text.encode()))
-    logger = instantiate(cfg.logger) if cfg.logger and cfg.logger.get("_target_") else False
+    target = str(cfg.logger.get("_target_", "")) if cfg.logger else ""
+    continued = {"resume": ckpt is not None} if target.endswith("wandb_logger") else {}  # the same W&B run
+    logger = instantiate(cfg.logger, **continued) if target else False
     if logger:
         logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)

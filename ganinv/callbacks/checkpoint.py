@@ -21,7 +21,9 @@ class AtomicCheckpoint(pl.Callback):
     With `monitor` (e.g. "val/mse"), `<dir>/best.ckpt` after each validation that improves it (`mode` min | max).
 
     Saving after the training batch (not at train end) keeps the loops' mid-epoch state, so a resumed run continues
-    with exactly the next batch; the final iteration is saved once. SIGTERM or SIGUSR2 end the batch in progress,
+    with exactly the next batch; at an iteration that validates, after the validation, so that the checkpoint holds
+    the callbacks' state after it (their histories, counters) and a resumed run neither repeats nor skips it. The
+    final iteration is saved once. SIGTERM or SIGUSR2 end the batch in progress,
     save `last.ckpt` and stop training (`stopped_by` says which; `ganinv-train` then exits 128 + the signal).
     """
 
@@ -32,6 +34,7 @@ class AtomicCheckpoint(pl.Callback):
         self.best = math.inf if mode == "min" else -math.inf
         self.stopped_by: signal.Signals | None = None  # SIGTERM or SIGUSR2, once training stopped on it
         self.disagreement: float | None = None  # under DDP, measured at each save
+        self.pending = False  # a save of last.ckpt waits for the end of this iteration's validation
 
     def on_train_start(self, trainer, module) -> None:
         # SIGUSR2 stops like SIGTERM (Lightning flags SIGTERM itself): the batch in progress ends, then a save.
@@ -50,21 +53,30 @@ class AtomicCheckpoint(pl.Callback):
         it = int(module.iteration)
         if trainer.received_sigterm and self.stopped_by is None:
             self.stopped_by = signal.SIGTERM
-        if it % self.every == 0 or it >= module.max_iterations or self.stopped_by is not None:
-            self.save(trainer, module, "last.ckpt")
-            if trainer.is_global_zero and hasattr(module, "export"):
-                module.export(self.dir)
         if self.stopped_by is not None:
+            self.save_last(trainer, module)
             trainer.should_stop = True
+        elif it % self.every == 0 or it >= module.max_iterations:
+            if validates_at(trainer, it):  # after the validation: its callbacks' state is then in the checkpoint
+                self.pending = True
+            else:
+                self.save_last(trainer, module)
+
+    def save_last(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.pending = False
+        self.save(trainer, module, "last.ckpt")
+        if trainer.is_global_zero and hasattr(module, "export"):
+            module.export(self.dir)
 
     def on_validation_end(self, trainer, module) -> None:
-        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
-        if value is None or trainer.sanity_checking:
+        if trainer.sanity_checking:
             return
-        value = float(value)
-        if value < self.best if self.mode == "min" else value > self.best:
-            self.best = value
+        value = trainer.callback_metrics.get(self.monitor) if self.monitor else None
+        if value is not None and (float(value) < self.best if self.mode == "min" else float(value) > self.best):
+            self.best = float(value)
             self.save(trainer, module, "best.ckpt")
+        if self.pending:
+            self.save_last(trainer, module)
 
     def save(self, trainer: pl.Trainer, module: pl.LightningModule, name: str) -> None:
         if trainer.world_size > 1 and hasattr(module, "synced_parameters"):
@@ -82,9 +94,24 @@ class AtomicCheckpoint(pl.Callback):
     def on_save_checkpoint(self, trainer, module, checkpoint: dict) -> None:
         if self.disagreement is not None:  # the largest difference between any rank's weights and rank 0's
             checkpoint.setdefault("ganinv", {})["rank_disagreement"] = self.disagreement
+        rows = [lg.recent_rows() for lg in trainer.loggers if hasattr(lg, "recent_rows")]
+        if rows:  # what the logger may not have written yet when the process dies
+            checkpoint.setdefault("ganinv", {})["logged_rows"] = rows[0]
+
+    def on_load_checkpoint(self, trainer, module, checkpoint: dict) -> None:
+        rows = checkpoint.get("ganinv", {}).get("logged_rows")
+        for lg in trainer.loggers if rows else ():
+            if hasattr(lg, "replay"):
+                lg.replay([(int(step), row) for step, row in rows])
 
     def state_dict(self) -> dict:
         return {"best": self.best}
 
     def load_state_dict(self, state: dict) -> None:
         self.best = float(state.get("best", self.best))
+
+
+def validates_at(trainer: pl.Trainer, iteration: int) -> bool:
+    """Whether the validation loop runs after this iteration's batch (`trainer.val_check_interval` iterations)."""
+    every = trainer.val_check_batch
+    return bool(trainer.enable_validation) and isinstance(every, int) and every > 0 and iteration % every == 0

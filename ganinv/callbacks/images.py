@@ -31,5 +31,5 @@ class ImageGridCallback(EveryValidations):
 
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
-                lg.log_image("eval/reconstructions", [grid], step=int(module.iteration),
+                lg.log_image("eval/reconstructions", [grid], step=int(module.iteration) - 1,
                              caption=["top: targets, bottom: reconstructions"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from ganinv.checkpoints import atomic_write
 from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import experiment_key, make_record, write_record
 from ganinv.metrics.suite import is_toy_generator, toy_directions
@@ -60,6 +61,21 @@ class InversionMetricsCallback(EveryValidations):
         return EvaluationSuite(distortion, w_distribution, directions, self.alpha, attributes, names, identity,
                                features, self.lec_images, batch_size=16)
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.history = list(state.get("history", []))
+
+    def on_train_start(self, trainer: pl.Trainer, module) -> None:
+        # A continued run rewinds metrics.jsonl to its checkpoint: evaluations after it (a killed run's) go, as
+        # they are done again.
+        if trainer.is_global_zero:
+            text = "".join(json.dumps(row) + "\n" for row in self.history)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.run_dir / "metrics.jsonl", lambda f: f.write(text.encode()))
+
     def run(self, trainer: pl.Trainer, module) -> None:
         self.suite = self.suite or self.build(module)
         sub = invert_subset(trainer, module, self.n_images)
@@ -70,7 +86,7 @@ class InversionMetricsCallback(EveryValidations):
         row = {"iteration": step, **metrics}
         self.history.append(row)
         for lg in trainer.loggers:
-            lg.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+            lg.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step - 1)  # Lightning's 0-based step
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -88,7 +104,7 @@ class InversionMetricsCallback(EveryValidations):
         from pytorch_lightning.loggers import WandbLogger
 
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-        if not loggers:
+        if not loggers or not getattr(loggers[0], "logs", lambda s: True)(step):
             return
         import wandb
 
@@ -111,5 +127,5 @@ class InversionMetricsCallback(EveryValidations):
         points = wandb.Table(columns=["iteration", x, y],
                              data=[[r["iteration"], r.get(x), r.get(y)] for r in self.history])
         run.log({"eval/samples": table, "eval/tradeoff": wandb.plot.scatter(points, x, y, title=f"{x} vs {y}"),
-                 "trainer/global_step": step})
+                 "trainer/global_step": step}, step=step)
         run.summary["ganinv_record"] = json.loads(json.dumps(record, default=str))

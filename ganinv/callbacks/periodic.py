@@ -68,3 +68,9 @@ class EveryValidations(pl.Callback):
 
     def run(self, trainer: pl.Trainer, module) -> None:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {"validations": self.validations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.validations = int(state.get("validations", 0))
