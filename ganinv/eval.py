@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ganinv.configs import CONF
+from ganinv.distributed import rank_and_world
 
 log = logging.getLogger("ganinv")
 
@@ -73,6 +74,19 @@ def build_suite(cfg, generator):
                            int(cfg.batch_size))
 
 
+def start_processes(devices: int) -> torch.device:
+    """`devices` processes (this one is rank 0; the others run the same command) in one process group: GPUs where
+    there are enough, else CPU processes with gloo. The device this process evaluates on."""
+    if devices <= 1:
+        return torch.device("cpu")
+    from lightning_fabric import Fabric
+
+    gpus = torch.cuda.is_available() and torch.cuda.device_count() >= devices
+    fabric = Fabric(accelerator="cuda" if gpus else "cpu", devices=devices, strategy="ddp")
+    fabric.launch()
+    return fabric.device
+
+
 def evaluate(cfg) -> Path:
     from omegaconf import OmegaConf
 
@@ -83,17 +97,23 @@ def evaluate(cfg) -> Path:
     torch.manual_seed(int(cfg.seed))
     if str(cfg.fid) not in ("toy", "inception", "none"):
         raise SystemExit(f"ganinv-eval: error: fid={cfg.fid!r} is not one of toy, inception, none.")
-    module = inverter(cfg)
+    device = start_processes(int(cfg.devices))
+    rank, world = rank_and_world()
+    module = inverter(cfg).to(device)
     refiner = refiner_for(cfg, module)
+    refiner = refiner.to(device) if refiner is not None else None
     generator = module.generator
-    data = held_out(cfg, module)
-    suite = build_suite(cfg, generator)
+    data = {k: v.to(device) for k, v in held_out(cfg, module).items()}
+    suite = build_suite(cfg, generator).to(device)
 
     invert = inverse(module, refiner)
 
-    log.info("evaluating %s on %d held-out images of %s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
-             cfg.data.source)
-    metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"])
+    log.info("evaluating %s on %d held-out images of %s%s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
+             cfg.data.source, f", {world} processes" if world > 1 else "")
+    metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
+                                     show=rank == 0)
+    if rank > 0:  # rank 0 writes the record
+        return Path(cfg.output)
     method = type(module).__name__
     name = cfg.name or record_name(module, refiner)
     config = OmegaConf.to_container(cfg, resolve=True)

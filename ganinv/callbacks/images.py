@@ -21,6 +21,8 @@ class ImageGridCallback(EveryValidations):
 
     def run(self, trainer: pl.Trainer, module) -> None:
         sub = invert_subset(trainer, module, self.n_images)
+        if not trainer.is_global_zero:
+            return
         y, rec = sub.y, sub.recs
         rec = torch.nn.functional.interpolate(rec, size=y.shape[-2:], mode="area") if rec.shape != y.shape else rec
         grid = make_grid(torch.cat([y, rec]) * 0.5 + 0.5, nrow=len(y), padding=2)

@@ -47,8 +47,8 @@ class InversionMetricsCallback(EveryValidations):
         net, identity = getattr(module.nets, "perceptual", None), getattr(module.nets, "identity", None)
         name = "lpips" if type(net).__name__ == "LPIPS" else "perceptual"  # the metric's key, as in validation
         perceptual = {name: net} if hasattr(net, "per_image") else {}
-        distortion = DistortionMetrics(None if toy else 256, perceptual, identity, image_size=g.size,
-                                       sync_on_compute=False).to(module.device)  # rank 0 alone evaluates
+        distortion = DistortionMetrics(None if toy else 256, perceptual, identity,
+                                       image_size=g.size).to(module.device)
         directions = (load_directions(self.directions_path, g) if self.directions_path
                       else toy_directions(g) if toy else None)
         attributes = names = None
@@ -85,6 +85,8 @@ class InversionMetricsCallback(EveryValidations):
         step = int(module.iteration)
         row = {"iteration": step, **metrics}
         self.history.append(row)
+        if not trainer.is_global_zero:
+            return
         for lg in trainer.loggers:
             lg.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step - 1)  # Lightning's 0-based step
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """What the validation-time callbacks share: a fixed validation subset, inverted once per validation from the
-task's inputs `x` and scored against its targets `y`, and running every few validations on rank 0 only."""
+task's inputs `x` and scored against its targets `y` (under DDP, each rank inverts its share), and running every
+few validations on every rank (rank 0 writes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
+
+from ganinv.distributed import gather, shard
 
 
 @dataclass
@@ -31,8 +34,8 @@ _LAST: dict[int, SubsetInversion] = {}  # id(trainer) -> the latest inversion, s
 
 
 def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> SubsetInversion:
-    """The first `n` validation images inverted by `module` (the same images at every evaluation and on every rank),
-    computed once per validation whichever callback asks first."""
+    """The first `n` validation images inverted by `module` (the same images at every evaluation), computed once
+    per validation whichever callback asks first; under DDP each rank inverts its share and every rank gets all."""
     it = int(module.iteration)
     cached = _LAST.get(id(trainer))
     if cached is not None and cached.iteration == it and len(cached.x) >= n:
@@ -41,20 +44,24 @@ def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> 
     items = [dataset[i] for i in range(min(n, len(dataset)))]
     x = torch.stack([i["x"] for i in items]).to(module.device)
     y = torch.stack([i["y"] for i in items]).to(module.device)
+    mine = shard(len(x))
     codes, recs, seconds = [], [], 0.0
     with torch.no_grad():
-        for k in range(0, len(x), batch_size):
+        for k in range(mine.start, mine.stop, batch_size):
             start = time.perf_counter()
-            codes.append(module.invert(x[k : k + batch_size]))
+            codes.append(module.invert(x[k : min(k + batch_size, mine.stop)]))
             seconds += time.perf_counter() - start
             recs.append(module.reconstruct(codes[-1]).clamp(-1, 1))
+    codes, recs = gather(torch.cat(codes)), gather(torch.cat(recs))
+    seconds = float(gather(torch.tensor([seconds])).sum())
     _LAST.clear()
-    _LAST[id(trainer)] = SubsetInversion(it, x, y, torch.cat(codes), torch.cat(recs), seconds)
+    _LAST[id(trainer)] = SubsetInversion(it, x, y, codes, recs, seconds)
     return _LAST[id(trainer)]
 
 
 class EveryValidations(pl.Callback):
-    """Calls `run(trainer, module)` at the end of every `every`-th validation (0: never), on global rank 0."""
+    """Calls `run(trainer, module)` at the end of every `every`-th validation (0: never), on every rank (its
+    collective work shared; files and loggers are rank 0's)."""
 
     def __init__(self, every: int = 1):
         self.every, self.validations = int(every), 0
@@ -63,7 +70,7 @@ class EveryValidations(pl.Callback):
         if trainer.sanity_checking or not self.every:
             return
         self.validations += 1
-        if self.validations % self.every == 0 and trainer.global_rank == 0:
+        if self.validations % self.every == 0:
             self.run(trainer, module)
 
     def run(self, trainer: pl.Trainer, module) -> None:

@@ -116,7 +116,14 @@ def fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: 
             kid_subset: int = 100) -> dict[str, float]:
     """`fid_<name>` and `kid_<name>` of each image set in `fakes` against `real` (all in [-1, 1]) on `features`
     (an nn.Module taking [0, 1] images and returning [N, d]); real statistics are computed once. The sets are
-    whole in this process, so nothing is synced across DDP ranks."""
+    whole in this process, so nothing is synced across DDP ranks; KID's random subsets come from a fixed seed,
+    so that the result depends on the images alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _fid_kid(real, fakes, features, batch, kid_subset)
+
+
+def _fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: int, kid_subset: int) -> dict:
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 

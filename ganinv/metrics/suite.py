@@ -12,6 +12,7 @@ import torch
 from rich.progress import Progress
 from torch import Tensor, nn
 
+from ganinv.distributed import gather, shard
 from ganinv.editing import Directions, edit, interfacegan, load_directions
 
 from .distortion import DistortionMetrics
@@ -36,6 +37,13 @@ class EvaluationSuite:
         self.attribute_names = list(attribute_names or [])
         self.lec_images, self.batch_size = int(lec_images), int(batch_size)
 
+    def to(self, device: torch.device | str) -> EvaluationSuite:
+        """Its networks on `device`."""
+        for name in ("distortion", "w_distribution", "attributes", "identity", "fid_features"):
+            if isinstance(getattr(self, name), nn.Module):
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
     def _batches(self, n: int) -> list[slice]:
         return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
 
@@ -45,28 +53,42 @@ class EvaluationSuite:
         """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
         reconstructions against `targets` (default: `images`). `inverted`: (codes, reconstructions, seconds)
         already computed for `images`. `true_codes` (generator samples) adds `code_mse`. LEC, which re-inverts
-        edited images, needs RGB inputs of the generator's domain: it is left out for other inputs."""
+        edited images, needs RGB inputs of the generator's domain: it is left out for other inputs.
+
+        Under DDP every rank takes the same arguments and returns the same result: each inverts, scores and edits
+        its own contiguous share of the images (no padding, no image twice), the per-image results are gathered,
+        and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up every rank's.
+        """
         targets = images if targets is None else targets
+        n, mine = len(images), shard(len(images))
+        if len(mine) == 0:
+            raise ValueError(f"{n} images cannot be shared by more processes: evaluate at least one per process")
+        own = slice(mine.start, mine.stop)
         self.distortion.reset()
-        steps = len(self._batches(len(images))) * (1 + (len(self.directions.names) if self.directions else 0))
+        steps = len(self._batches(len(mine))) * (1 + (len(self.directions.names) if self.directions else 0))
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("evaluating", total=steps)
-            codes, recs, seconds = inverted if inverted is not None else self._invert(invert, render, images, bar,
-                                                                                      task)
-            for sl in self._batches(len(images)):
-                self.distortion.update(recs[sl], targets[sl])
-            metrics = self.distortion.compute()
-            if true_codes is not None:
-                metrics["code_mse"] = float((codes - true_codes.to(codes)).pow(2).mean())
-            if self.w_distribution is not None:
-                metrics.update(self.w_distribution.closeness(codes))
+            if inverted is None:
+                codes, recs, seconds = self._invert(invert, render, images[own], bar, task)
+            else:
+                codes, recs, seconds = inverted[0][own], inverted[1][own], inverted[2] * len(mine) / n
+            for sl in self._batches(len(mine)):
+                self.distortion.update(recs[sl], targets[own][sl])
+            metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
-            edited = self._edits(lec, render, images, codes, recs, metrics, bar, task)
+            edited = self._edits(lec, render, images[own], codes, recs, metrics, bar, task, mine.start)
+            all_codes, all_recs = gather(codes), gather(recs)
+            if len(all_codes) != n:
+                raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
+            if true_codes is not None:
+                metrics["code_mse"] = float((all_codes - true_codes.to(all_codes)).pow(2).mean())
+            if self.w_distribution is not None:
+                metrics.update(self.w_distribution.closeness(all_codes))
         if self.fid_features is not None:
-            fakes = {"rec": recs, **({"edit": torch.cat(edited)} if edited else {})}
+            fakes = {"rec": all_recs, **({"edit": torch.cat(edited)} if edited else {})}
             metrics.update(fid_kid(targets, fakes, self.fid_features))
-        timing = {"images": len(images), "seconds_per_image": seconds / len(images),
-                  "images_per_second": len(images) / max(seconds, 1e-9)}
+        seconds = float(gather(torch.tensor([seconds])).sum())
+        timing = {"images": n, "seconds_per_image": seconds / n, "images_per_second": n / max(seconds, 1e-9)}
         return metrics, timing
 
     def _invert(self, invert, render, images, bar, task) -> tuple[Tensor, Tensor, float]:
@@ -82,16 +104,18 @@ class EvaluationSuite:
             bar.advance(task)
         return torch.cat(codes), torch.cat(recs), seconds
 
-    def _edits(self, invert, render, images, codes, recs, metrics, bar, task) -> list[Tensor]:
-        """Per direction: the edits by ±α, LEC on the first `lec_images` (re-inverting the +α edits with `invert`,
-        unless None) and, with attributes, edit quality; returns the +α edits (for FID)."""
+    def _edits(self, invert, render, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
+        """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
+        edits with `invert`, unless None) and, with attributes, edit quality; returns the +α edits of the whole
+        set (for FID). `images` are this rank's share, from index `first` of the set; per-image results are
+        gathered from every rank before they are averaged."""
         if self.directions is None:
             return []
         edited, layers = [], self.directions.layers
-        n_lec = min(self.lec_images, len(images))
+        n_lec = min(self.lec_images, first + len(images)) - first  # this share's images among the first
         for name in self.directions.names:
             d = self.directions[name]
-            plus, lec, quality = [], [], {}
+            plus, lec, quality = [], [codes.new_zeros(0)], {}
             for sl in self._batches(len(images)):
                 with torch.no_grad():
                     p = render(edit(codes[sl], d, self.alpha, layers)).clamp(-1, 1)
@@ -106,10 +130,11 @@ class EvaluationSuite:
                                                self.attribute_names.index(name), self.identity).items():
                         quality.setdefault(key, []).append(v)
                 bar.advance(task)
-            if lec:
-                metrics[f"lec_{name}"] = trimmed_mean(torch.cat(lec))
-            metrics.update({f"{key}_{name}": float(torch.cat(v).mean()) for key, v in quality.items()})
-            edited.append(torch.cat(plus))
+            lec = gather(torch.cat(lec)) if invert is not None else lec[0]
+            if len(lec):
+                metrics[f"lec_{name}"] = trimmed_mean(lec)
+            metrics.update({f"{key}_{name}": float(gather(torch.cat(v)).mean()) for key, v in quality.items()})
+            edited.append(gather(torch.cat(plus)))
         for key in ("lec", "edit_gain", "edit_others", "edit_id"):
             vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]
             if vals:

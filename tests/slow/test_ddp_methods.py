@@ -25,5 +25,7 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
     assert run.returncode == 0, run.stderr[-3000:]
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert int(state["state_dict"]["iteration"]) == 4 and (tmp_path / "checkpoints" / "best.ckpt").exists()
-    rows = (tmp_path / "metrics.jsonl").read_text().splitlines()  # the metrics callback ran on rank 0 only
+    rows = (tmp_path / "metrics.jsonl").read_text().splitlines()  # written once, by rank 0
     assert [json.loads(r)["iteration"] for r in rows] == [2, 4] and (tmp_path / "images").is_dir()
+    record = json.loads((tmp_path / "record.json").read_text())  # both ranks evaluated their half of the subset
+    assert record["data"]["n_images"] == record["timing"]["images"] == 4
