@@ -62,12 +62,30 @@ def rank_disagreement(tensors: Iterable[torch.Tensor]) -> float:
     """The largest absolute difference between these tensors here and on rank 0 (0.0 when they agree)."""
     if not active():
         return 0.0
-    flat = torch.cat([t.detach().reshape(-1).float() for t in tensors])
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])  # in their own precision
     reference = flat.clone()
     dist.broadcast(reference, 0)
     diff = (flat - reference).abs().max() if len(flat) else flat.new_zeros(())
     dist.all_reduce(diff, op=dist.ReduceOp.MAX)
     return float(diff)
+
+
+def start_failure(err: BaseException, accelerator: str) -> str | None:
+    """One line naming why the process group did not start and the fix, for an error raised while it started
+    (None for any other error)."""
+    text = f"{type(err).__name__}: {err}"
+    if not isinstance(err, dist.DistError) and "process group" not in text and "TCPStore" not in text:
+        return None
+    backend = "gloo" if accelerator == "cpu" else "nccl"
+    where = f"MASTER_ADDR={os.environ.get('MASTER_ADDR', '127.0.0.1')} MASTER_PORT={os.environ.get('MASTER_PORT')}"
+    if "EADDRINUSE" in text or "address already in use" in text.lower():
+        why = f"rank 0 cannot listen on {where}: the port is taken; set MASTER_PORT to a free port (or unset it)"
+    elif "timed out" in text.lower() or "timeout" in text.lower():
+        why = (f"the processes did not all join at {where} in time: every node must reach MASTER_ADDR:MASTER_PORT "
+               "and run the same command with the same trainer.devices and trainer.num_nodes")
+    else:
+        why = f"{text.splitlines()[0][:200]}; check {where} and that every process runs the same command"
+    return f"the {backend} process group of trainer=ddp did not start: {why}."
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -87,10 +87,37 @@ def start_processes(devices: int) -> torch.device:
     return fabric.device
 
 
+def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(codes, clamped reconstructions, seconds) of every image: this rank's share inverted batch by batch, each
+    batch kept in `pieces` until the record is written, so that a killed evaluation, run again, redoes only the
+    batch it was working on."""
+    import time
+
+    from ganinv.distributed import gather, shard
+
+    mine = shard(len(x))
+    codes, recs, seconds = [], [], 0.0
+    for start in range(mine.start, mine.stop, size):
+        stop = min(start + size, mine.stop)
+        piece = pieces.get(f"{start:09d}-{stop:09d}")
+        if piece is None:
+            began = time.perf_counter()
+            c = invert(x[start:stop])
+            piece = {"codes": c.detach(), "seconds": time.perf_counter() - began}
+            with torch.no_grad():
+                piece["recs"] = render(piece["codes"]).detach().clamp(-1, 1)
+            pieces.put(f"{start:09d}-{stop:09d}", {k: v.cpu() if torch.is_tensor(v) else v for k, v in piece.items()})
+        codes.append(piece["codes"].to(x.device))
+        recs.append(piece["recs"].to(x.device))
+        seconds += piece["seconds"]
+    return gather(torch.cat(codes)), gather(torch.cat(recs)), float(gather(torch.tensor([seconds])).sum())
+
+
 def evaluate(cfg) -> Path:
     from omegaconf import OmegaConf
 
     from ganinv.checkpoints import state_hash
+    from ganinv.checkpoints.pieces import Pieces
     from ganinv.invert import inverse, inverter, record_name, refiner_for
     from ganinv.metrics.records import experiment_key, make_record, write_record
 
@@ -110,8 +137,11 @@ def evaluate(cfg) -> Path:
 
     log.info("evaluating %s on %d held-out images of %s%s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
              cfg.data.source, f", {world} processes" if world > 1 else "")
+    job = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("devices", "wandb")}
+    pieces = Pieces(Path(f"{cfg.output}.partial"), job)  # <output>.partial/: the inverted batches so far
+    inverted = invert_in_pieces(pieces, invert, module.reconstruct, data["x"], int(cfg.batch_size))
     metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
-                                     show=rank == 0)
+                                     inverted=inverted, show=rank == 0)
     if rank > 0:  # rank 0 writes the record
         return Path(cfg.output)
     method = type(module).__name__
@@ -128,6 +158,7 @@ def evaluate(cfg) -> Path:
                   f"{suite.directions.names if suite.directions else None}"},
         timing=timing, config=config)
     path = write_record(record, cfg.output)
+    pieces.clear()
     if cfg.wandb.mode != "disabled":
         from ganinv.callbacks.wandb import init_run
 

@@ -65,10 +65,12 @@ def inverse(module, refiner):
 
 
 def invert(cfg) -> Path:
+    from omegaconf import OmegaConf
     from rich.progress import Progress
     from torchvision.utils import save_image
 
     from ganinv.checkpoints import atomic_save, atomic_write
+    from ganinv.checkpoints.pieces import Pieces
     from ganinv.data import ImageFolderDataset
     from ganinv.data.transforms import load_image
 
@@ -84,10 +86,18 @@ def invert(cfg) -> Path:
     noises: dict[str, list[torch.Tensor]] = {}  # fitted noise maps (method=optim_* with noise=optimize)
     fits_noise = getattr(module, "noise", "fixed") == "optimize"
     names = [p.relative_to(folder.root).as_posix() for p in folder.files]
+    job = {"config": OmegaConf.to_container(cfg, resolve=True), "images": names}
+    pieces = Pieces(out / ".partial", job)  # a killed run, run again, redoes only its last batch
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
         for start in range(0, len(names), int(cfg.batch_size)):
             idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
+            done = pieces.get(f"{start:09d}")
+            if done is not None:
+                codes.update(done["codes"])
+                noises.update(done["noise"])
+                bar.advance(task, len(idx))
+                continue
             x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
             w, noise = module.fit(x) if fits_noise else (module.invert(x), None)
             if refiner is not None:
@@ -101,10 +111,13 @@ def invert(cfg) -> Path:
                 target = out / Path(names[i]).with_suffix(".png")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
+            pieces.put(f"{start:09d}", {"codes": {names[i]: codes[names[i]] for i in idx},
+                                        "noise": {names[i]: noises[names[i]] for i in idx if names[i] in noises}})
             bar.advance(task, len(idx))
     atomic_save(codes, out / "codes.pt")
     if noises:
         atomic_save(noises, out / "noise.pt")
+    pieces.clear()
     skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""
     print(f"wrote {len(codes)} codes to {out / 'codes.pt'} and their reconstructions{skipped}")
     return out

@@ -10,6 +10,7 @@ an interrupted job; the same command continues it.
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import torch
@@ -56,6 +57,8 @@ def train(cfg) -> Path:
 
     from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
+    from ganinv.distributed import start_failure
+    from ganinv.methods import ConfigError
     from ganinv.training import (
         check_resources,
         check_same_run,
@@ -96,6 +99,14 @@ def train(cfg) -> Path:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     except SIGTERMException:  # Lightning's own stop after the batch; our checkpoint is already written
         pass
+    except Exception as err:
+        why = start_failure(err, str(trainer_cfg.get("accelerator"))) if trainer.world_size > 1 else None
+        if why is None:
+            raise
+        launcher = getattr(trainer.strategy, "launcher", None)
+        if hasattr(launcher, "kill"):  # the processes it started would wait for rank 0 until the timeout
+            launcher.kill(signal.SIGKILL)
+        raise ConfigError(why) from err
     for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete
         if type(lg).__name__ == "WandbLogger" and trainer.is_global_zero:
             lg.experiment.finish()

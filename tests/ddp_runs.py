@@ -23,14 +23,14 @@ EXPERIMENTS = tuple(SMALL)
 
 
 def train(run_dir: Path, experiment: str, processes: int, steps: int = 3, batch: int = 8,
-          extra: tuple[str, ...] = (), timeout: int = 600) -> dict[str, torch.Tensor]:
-    """Train `experiment` for `steps` iterations of the global `batch` on `processes` CPU processes; the state
-    dict of its last checkpoint (with the checkpoint's `ganinv` metadata under `"ganinv"`)."""
+          extra: tuple[str, ...] = (), timeout: int = 600, small: bool = True) -> dict[str, torch.Tensor]:
+    """Train `experiment` (`small`: with narrow networks) for `steps` iterations of the global `batch` on
+    `processes` CPU processes; the state dict of its last checkpoint (its `ganinv` metadata under "ganinv")."""
     overrides = [f"experiment={experiment}", f"run_dir={run_dir}", f"trainer.max_steps={steps}",
                  f"data.batch_size={batch}", f"callbacks.checkpoint_every={steps}", "trainer.val_check_interval=1000",
                  "data.toy.n_train=64", "data.toy.n_val=8", "threads=1", "logger=none", "resume=never",
                  "callbacks.metrics.every=0", "callbacks.images.every=0",
-                 *SMALL[experiment], *extra]
+                 *(SMALL[experiment] if small else ()), *extra]
     if processes > 1:
         overrides += ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={processes}"]
     run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,

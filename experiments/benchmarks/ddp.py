@@ -1,7 +1,8 @@
 """DDP on CPU processes (gloo), per method, at the same global batch: training images/s on 1 process (2 threads)
 and on 2 processes (1 thread each), the gradient all-reduce's share of an iteration, the cost of searching for
-unused parameters (pSp), and how far 2 processes x B/2 land from 1 process x B in float32, with sync_batchnorm
-on and off (the parity tests compare in float64). `python experiments/benchmarks/ddp.py [--steps N]`; writes
+unused parameters (pSp), and how far 2 processes x B/2 land from 1 process x B in float32 after 3 iterations of
+narrow networks, with sync_batchnorm on and off (the parity tests compare in float64). The toy recipes' networks
+are timed. `python experiments/benchmarks/ddp.py [--steps N]`; writes
 experiments/benchmarks/ddp.json and prints a Markdown table."""
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def main() -> None:
         tmp = Path(tmp)
         for exp in EXPERIMENTS:
             row = {"method": exp}
-            one = train(tmp / f"{exp}-1", exp, 1, args.steps, args.batch, (*timing, "threads=2"))
-            train(tmp / f"{exp}-2", exp, 2, args.steps, args.batch, timing)
+            one = train(tmp / f"{exp}-1", exp, 1, args.steps, args.batch, (*timing, "threads=2"), small=False)
+            train(tmp / f"{exp}-2", exp, 2, args.steps, args.batch, timing, small=False)
             s1, s2 = (seconds_per_iteration(tmp / f"{exp}-{n}") for n in (1, 2))
             row |= {"images_per_s_1": args.batch / s1, "images_per_s_2": args.batch / s2}
             reduce = all_reduce_seconds(trained_parameters(one)) * SYNCED_BACKWARDS[exp]
@@ -96,7 +97,7 @@ def main() -> None:
                 row[f"float32_diff_sync_bn_{sync}"] = max_difference(base, two)
             if exp == "toy_psp":
                 train(tmp / "search", exp, 2, args.steps, args.batch,
-                      (*timing, "trainer.strategy=ddp_find_unused_parameters_true"))
+                      (*timing, "trainer.strategy=ddp_find_unused_parameters_true"), small=False)
                 row["images_per_s_2_unused_search"] = args.batch / seconds_per_iteration(tmp / "search")
             rows.append(row)
             print(json.dumps(row), flush=True)

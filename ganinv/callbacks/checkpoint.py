@@ -45,6 +45,8 @@ class AtomicCheckpoint(pl.Callback):
             self._previous = signal.signal(signal.SIGUSR2, stop)
 
     def on_train_end(self, trainer, module) -> None:
+        if self.pending:  # a validation that was due did not run
+            self.save_last(trainer, module)
         if getattr(self, "_previous", None) is not None:
             signal.signal(signal.SIGUSR2, self._previous)
             self._previous = None

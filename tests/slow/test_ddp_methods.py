@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -29,3 +31,19 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
     assert [json.loads(r)["iteration"] for r in rows] == [2, 4] and (tmp_path / "images").is_dir()
     record = json.loads((tmp_path / "record.json").read_text())  # both ranks evaluated their half of the subset
     assert record["data"]["n_images"] == record["timing"]["images"] == 4
+
+
+@pytest.mark.slow
+def test_a_process_group_that_cannot_start_is_one_line(tmp_path):
+    with socket.socket() as taken:  # rank 0 cannot listen on a port another program holds
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(taken.getsockname()[1])}
+        run = subprocess.run([sys.executable, "-m", "ganinv.train", "experiment=toy_psp", f"run_dir={tmp_path}",
+                              "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=2",
+                              "data.batch_size=4", "logger=none"], capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("ganinv-train: error: the gloo process group of trainer=ddp did not start")
+    assert f"MASTER_PORT={env['MASTER_PORT']}" in last and "free port" in last

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 from torchvision.utils import save_image
@@ -212,3 +213,51 @@ def test_metric_and_logger_configs_instantiate(tmp_path, monkeypatch):
     assert isinstance(logger, WandbLogger) and logger._offline and (tmp_path / "wandb" / "run-id").is_file()
     csv_logger = instantiate(composed("train", f"run_dir={tmp_path}", "logger=csv").logger)
     assert type(csv_logger).__name__ == "CSVLogger"
+
+
+class Killed(Exception):
+    pass
+
+
+def killed_after(calls: int, monkeypatch, cls) -> list[int]:
+    """`cls.invert` raises `Killed` once it has inverted `calls` batches; the list counts the batches inverted."""
+    original, count = cls.invert, []
+
+    def invert(self, images):
+        if len(count) == calls:
+            raise Killed
+        count.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(cls, "invert", invert)
+    return count
+
+
+def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders, tmp_path, monkeypatch):
+    from ganinv.eval import evaluate
+    from ganinv.invert import invert
+    from ganinv.methods import OptimizationModule
+
+    overrides = ("method=optim_w", "method.steps=3", "batch_size=2")
+    ev = ("n_images=6", "editability.lec_images=0", "editability.p_norm_samples=500", "fid=none")
+    whole = evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/whole.json"))
+    invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/whole"))
+    killed_after(2, monkeypatch, OptimizationModule)  # 6 images in batches of 2: killed in the third
+    with pytest.raises(Killed):
+        evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/again.json"))
+    monkeypatch.undo()
+    count = killed_after(99, monkeypatch, OptimizationModule)
+    again = evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/again.json"))
+    assert count == [2], "finished batches were inverted again"
+    assert json.loads(again.read_text())["metrics"] == json.loads(whole.read_text())["metrics"]
+    monkeypatch.undo()
+    killed_after(1, monkeypatch, OptimizationModule)  # 3 images in batches of 2: killed in the second
+    with pytest.raises(Killed):
+        invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))
+    monkeypatch.undo()
+    count = killed_after(99, monkeypatch, OptimizationModule)
+    out = invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))
+    assert count == [1]
+    codes, reference = (torch.load(p / "codes.pt", weights_only=True) for p in (out, tmp_path / "whole"))
+    assert codes.keys() == reference.keys() and all(torch.equal(codes[k], reference[k]) for k in codes)
+    assert not (out / ".partial").exists() and not (tmp_path / "again.json.partial").exists()
