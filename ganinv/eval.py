@@ -118,7 +118,7 @@ def evaluate(cfg) -> Path:
 
     from ganinv.checkpoints import state_hash
     from ganinv.checkpoints.pieces import Pieces
-    from ganinv.invert import inverse, inverter, record_name, refiner_for
+    from ganinv.invert import inverse, inverter, job_of, record_name, refiner_for
     from ganinv.metrics.records import experiment_key, make_record, write_record
 
     torch.manual_seed(int(cfg.seed))
@@ -137,8 +137,7 @@ def evaluate(cfg) -> Path:
 
     log.info("evaluating %s on %d held-out images of %s%s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
              cfg.data.source, f", {world} processes" if world > 1 else "")
-    job = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("devices", "wandb")}
-    pieces = Pieces(Path(f"{cfg.output}.partial"), job)  # <output>.partial/: the inverted batches so far
+    pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "devices", "wandb"))  # the batches inverted so far
     inverted = invert_in_pieces(pieces, invert, module.reconstruct, data["x"], int(cfg.batch_size))
     metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
                                      inverted=inverted, show=rank == 0)

@@ -5,6 +5,7 @@ inversion's regularised optimisation from those codes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -64,8 +65,18 @@ def inverse(module, refiner):
     return run
 
 
-def invert(cfg) -> Path:
+def job_of(cfg, *skip: str) -> dict:
+    """What a run's saved pieces (`ganinv.checkpoints.pieces`) were computed from: its resolved configuration but
+    `skip`, and the size and modification time of its checkpoint files (a retrained file is another job)."""
     from omegaconf import OmegaConf
+
+    files = [cfg.get(k) for k in ("checkpoint", "refine_checkpoint") if cfg.get(k)]
+    stamps = {str(f): (os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files if os.path.exists(f)}
+    config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in skip}
+    return {"config": config, "files": stamps}
+
+
+def invert(cfg) -> Path:
     from rich.progress import Progress
     from torchvision.utils import save_image
 
@@ -86,8 +97,7 @@ def invert(cfg) -> Path:
     noises: dict[str, list[torch.Tensor]] = {}  # fitted noise maps (method=optim_* with noise=optimize)
     fits_noise = getattr(module, "noise", "fixed") == "optimize"
     names = [p.relative_to(folder.root).as_posix() for p in folder.files]
-    job = {"config": OmegaConf.to_container(cfg, resolve=True), "images": names}
-    pieces = Pieces(out / ".partial", job)  # a killed run, run again, redoes only its last batch
+    pieces = Pieces(out / ".partial", {**job_of(cfg), "images": names})  # a killed run redoes only its last batch
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
         for start in range(0, len(names), int(cfg.batch_size)):

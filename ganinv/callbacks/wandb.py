@@ -74,7 +74,10 @@ class ContinuedWandbLogger(WandbLogger):
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write(ids, lambda f: f.write(run_id.encode()))
         self.run_id, self._first, self._recent = run_id, None, []
-        settings = {"x_transaction_log_flush_interval": float(flush_seconds)}
+        import wandb
+
+        flush = "x_transaction_log_flush_interval"  # a recent wandb setting: older ones keep their own
+        settings = {flush: float(flush_seconds)} if hasattr(wandb.Settings(), flush) else {}
         super().__init__(save_dir=save_dir, id=run_id, resume="allow", settings=settings, **kwargs)
 
     def recent_rows(self) -> list[tuple[int, dict]]:

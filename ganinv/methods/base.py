@@ -37,7 +37,8 @@ class IterationModule(pl.LightningModule):
     Under DDP: the parameters and buffers under `ddp_ignore` (frozen networks, per-rank state) stay out of DDP's
     gradient buckets and buffer broadcast; `find_unused_parameters` says whether DDP must search each backward's
     graph (needed where one backward reaches only some parameters: two players, progressive heads); randomness
-    comes from `keyed` generators and `sample_normal`, never from the global RNG, which every rank seeds alike."""
+    comes from `keyed` generators and `sample_normal` (or from the global RNG, which every rank seeds alike, once
+    re-seeded by `keyed`)."""
 
     ddp_ignore: tuple[str, ...] = ()
 
