@@ -43,10 +43,25 @@ def shard(n: int) -> range:
     return range(start, start + size + (rank < extra))
 
 
+def _wire(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` where the backend can send it (NCCL: the GPU)."""
+    return tensor.cuda() if dist.get_backend() == "nccl" and not tensor.is_cuda else tensor
+
+
+def largest(value: int) -> int:
+    """The largest of every rank's `value` (e.g. a flag one rank raised), on every rank."""
+    if not active():
+        return value
+    t = _wire(torch.tensor(int(value)))
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t)
+
+
 def gather(tensor: torch.Tensor) -> torch.Tensor:
     """Every rank's `tensor` (first dimensions may differ), concatenated in rank order on every rank."""
     if not active():
         return tensor
+    home, tensor = tensor.device, _wire(tensor)
     world = dist.get_world_size()
     sizes = [torch.zeros((), dtype=torch.long, device=tensor.device) for _ in range(world)]
     dist.all_gather(sizes, torch.tensor(len(tensor), device=tensor.device))
@@ -55,14 +70,14 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
     padded[:len(tensor)] = tensor
     parts = [torch.empty_like(padded) for _ in range(world)]
     dist.all_gather(parts, padded)
-    return torch.cat([p[:int(s)] for p, s in zip(parts, sizes)])
+    return torch.cat([p[:int(s)] for p, s in zip(parts, sizes)]).to(home)
 
 
 def rank_disagreement(tensors: Iterable[torch.Tensor]) -> float:
     """The largest absolute difference between these tensors here and on rank 0 (0.0 when they agree)."""
     if not active():
         return 0.0
-    flat = torch.cat([t.detach().reshape(-1) for t in tensors])  # in their own precision
+    flat = _wire(torch.cat([t.detach().reshape(-1) for t in tensors]))  # in their own precision
     reference = flat.clone()
     dist.broadcast(reference, 0)
     diff = (flat - reference).abs().max() if len(flat) else flat.new_zeros(())

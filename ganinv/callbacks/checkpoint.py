@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from ganinv.distributed import rank_disagreement
+from ganinv.distributed import largest, rank_disagreement
 from ganinv.warn import GaninvWarning
 
 
@@ -55,6 +55,9 @@ class AtomicCheckpoint(pl.Callback):
         it = int(module.iteration)
         if trainer.received_sigterm and self.stopped_by is None:
             self.stopped_by = signal.SIGTERM
+        if trainer.world_size > 1:  # a signal to one rank stops them all, at the same batch (the save is collective)
+            stop = largest(int(self.stopped_by or 0))
+            self.stopped_by = signal.Signals(stop) if stop else None
         if self.stopped_by is not None:
             self.save_last(trainer, module)
             trainer.should_stop = True

@@ -47,3 +47,27 @@ def test_a_process_group_that_cannot_start_is_one_line(tmp_path):
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("ganinv-train: error: the gloo process group of trainer=ddp did not start")
     assert f"MASTER_PORT={env['MASTER_PORT']}" in last and "free port" in last
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_at_one_checkpoint(tmp_path):
+    """SLURM may signal any task: SIGUSR2 to rank 1 alone ends the batch on both ranks, saves, and exits 140."""
+    import re
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "ganinv.train", "experiment=toy_psp", f"run_dir={tmp_path}",
+                             "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=500",
+                             "data.batch_size=4", "method.encoder.widths=[8,8,12,16]", "logger=none",
+                             "callbacks.log_every=1", "threads=1"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    log, end = tmp_path / "train.log", time.monotonic() + 300
+    while time.monotonic() < end and not (log.exists() and re.search(r"iteration 3/", log.read_text())):
+        time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "ganinv.train"], capture_output=True,
+                              text=True).stdout.split()
+    assert children, "rank 1 was not found"
+    os.kill(int(children[0]), signal.SIGUSR2)
+    assert proc.wait(timeout=300) == 140, proc.stderr.read()[-3000:]
+    stopped = int(torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["iteration"])
+    assert 3 <= stopped < 500
