@@ -66,6 +66,8 @@ class ContinuedWandbLogger(WandbLogger):
     KEEP_SECONDS = 120.0
 
     def __init__(self, save_dir: str, resume: bool, flush_seconds: float = 1.0, **kwargs):
+        import wandb
+
         self.folder = Path(save_dir) / "wandb"
         ids = self.folder / "run-id"
         run_id = ids.read_text().strip() if ids.is_file() and (resume or rank_zero_only.rank != 0) else None
@@ -74,8 +76,6 @@ class ContinuedWandbLogger(WandbLogger):
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write(ids, lambda f: f.write(run_id.encode()))
         self.run_id, self._first, self._recent = run_id, None, []
-        import wandb
-
         flush = "x_transaction_log_flush_interval"  # a recent wandb setting: older ones keep their own
         settings = {flush: float(flush_seconds)} if hasattr(wandb.Settings(), flush) else {}
         super().__init__(save_dir=save_dir, id=run_id, resume="allow", settings=settings, **kwargs)
