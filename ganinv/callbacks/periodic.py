@@ -45,6 +45,10 @@ def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> 
     x = torch.stack([i["x"] for i in items]).to(module.device)
     y = torch.stack([i["y"] for i in items]).to(module.device)
     mine = shard(len(x))
+    if len(mine) == 0:
+        raise ValueError(f"{len(x)} validation images cannot be shared by more processes: raise "
+                         "callbacks.metrics.n_images and callbacks.images.n_images (and the validation split) to at "
+                         "least one per process")
     codes, recs, seconds = [], [], 0.0
     with torch.no_grad():
         for k in range(mine.start, mine.stop, batch_size):
