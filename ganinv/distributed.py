@@ -145,19 +145,17 @@ def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
         return all_reduce(t)
 
 
-def use_global_batchnorm(model: nn.Module) -> nn.Module:
-    """`trainer.sync_batchnorm=true` on CPU: every BatchNorm of `model` becomes a `GlobalBatchNorm` (in place), on
+def use_global_batchnorm(module: nn.Module) -> nn.Module:
+    """`trainer.sync_batchnorm=true` on CPU: every BatchNorm of `module` becomes a `GlobalBatchNorm` (in place), on
     one process too, so that N processes compute exactly what one does."""
-    return _swap(model, nn.modules.batchnorm._BatchNorm, GlobalBatchNorm)
-
-
-def _swap(module: nn.Module, old: type, new: type) -> nn.Module:
-    if isinstance(module, old) and not isinstance(module, (new, nn.SyncBatchNorm)):
-        out = new(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, (GlobalBatchNorm,
+                                                                                         nn.SyncBatchNorm)):
+        out = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
         out.load_state_dict(module.state_dict())
         out.train(module.training)
         out.requires_grad_(any(p.requires_grad for p in module.parameters()))
         return out.to(next(iter(module.state_dict().values()), torch.zeros(())).device)
     for name, child in module.named_children():
-        module.add_module(name, _swap(child, old, new))
+        module.add_module(name, use_global_batchnorm(child))
     return module
