@@ -1,5 +1,6 @@
 """Where the Hydra config tree is (`conf/` beside the package in a source checkout, `ganinv/conf/` in a wheel), and
-the `${ganinv_run_dir:<method>,<stamp>}` resolver of `ganinv-train`'s default run folder."""
+the `${ganinv_run_dir:<method>,<stamp>}` resolver of `ganinv-train`'s default run folder (and its multirun jobs'
+`${ganinv_job_dirname:<overrides>}`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,30 @@ CONF = str(next((p for p in (_PACKAGE / "conf", _PACKAGE.parent / "conf") if (p 
 
 
 def default_run_dir(method: str, stamp: str) -> str:
-    """`runs/<method>/<stamp>` for a single run; a multirun job's own folder under the sweep directory (named
-    after its overrides), so that every job has its own run folder beside Hydra's files."""
+    """A multirun job's own folder under the sweep folder, named after its overrides (beside Hydra's files); a
+    single run inside a SLURM job `runs/<method>/slurm-<job id>` (a requeued job keeps its id, so it finds its
+    checkpoint); else `runs/<method>/<stamp>`. Never the clock of a (re)started job."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from ganinv.slurm import slurm_job
 
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     if hydra is not None and hydra.mode == RunMode.MULTIRUN:
         return str(Path(hydra.sweep.dir) / str(hydra.sweep.subdir))
-    return f"runs/{method}/{stamp}"
+    job = slurm_job()
+    return f"runs/{method}/slurm-{job}" if job else f"runs/{method}/{stamp}"
+
+
+def job_dirname(overrides: str, limit: int = 120) -> str:
+    """A multirun job's folder name: its overrides (`a=1,b=2`), or when longer than `limit` characters their start
+    and a hash of them all (a file name has at most 255 bytes); the same overrides give the same name."""
+    import hashlib
+
+    overrides = overrides or "default"
+    if len(overrides) <= limit:
+        return overrides
+    return f"{overrides[:limit - 13]}...{hashlib.sha256(overrides.encode()).hexdigest()[:10]}"
 
 
 def _register() -> None:
@@ -27,6 +43,7 @@ def _register() -> None:
 
     if not OmegaConf.has_resolver("ganinv_run_dir"):
         OmegaConf.register_new_resolver("ganinv_run_dir", default_run_dir)
+        OmegaConf.register_new_resolver("ganinv_job_dirname", job_dirname)
 
 
 _register()  # every entry point and test reads CONF from here before composing

@@ -59,6 +59,7 @@ def train(cfg) -> Path:
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
     from ganinv.methods import ConfigError
+    from ganinv.slurm import check_launcher, job_launcher, requeue
     from ganinv.training import (
         check_resources,
         check_same_run,
@@ -68,7 +69,9 @@ def train(cfg) -> Path:
         resume_path,
     )
 
+    launcher = job_launcher()  # under submitit, the job's processes and nodes
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    check_launcher(trainer_cfg, launcher)
     check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
@@ -91,8 +94,11 @@ def train(cfg) -> Path:
         logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
-    extra = [InversionMetricsCallback(str(run), **cb.metrics), ImageGridCallback(str(run), **cb.images)]
-    trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, cb.monitor,
+    fields = run_fields(cfg, model)
+    extra = [InversionMetricsCallback(str(run), **cb.metrics, objective=str(cfg.objective), fields=fields),
+             ImageGridCallback(str(run), **cb.images)]
+    monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
+    trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
                            cb.monitor_mode, int(cb.log_every), extra, model)
     log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
     try:
@@ -112,11 +118,46 @@ def train(cfg) -> Path:
             lg.experiment.finish()
     stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
     if stopped is not None:
+        requeue(stopped)  # in a submitit job: submitit requeues it (and exits)
         log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
                  int(model.iteration), run / "checkpoints" / "last.ckpt")
         raise SystemExit(128 + int(stopped))
     log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
     return run
+
+
+def run_fields(cfg, model) -> dict:
+    """What a run's record says about the run: its experiment key (the resolved config without its seed, folders
+    and watching), the config, the multirun overrides that name it (without `seed`), the generator and data."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import state_hash
+    from ganinv.metrics.records import experiment_key
+    from ganinv.training import CONTINUABLE, flatten, under
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    watching = ("run_dir", "weights_dir", *(k for k in CONTINUABLE if k != "trainer.max_steps"))
+    kept = {k: v for k, v in flatten(config).items() if not under(k, watching)}
+    overrides = []
+    if HydraConfig.initialized():
+        overrides = [o for o in HydraConfig.get().overrides.task
+                     if o.split("=")[0].lstrip("+~") not in ("seed", "run_dir", "resume", "threads")]
+    return {"group": experiment_key(kept), "config": config, "overrides": " ".join(overrides),
+            "seed": int(cfg.seed), "generator": {"hash": state_hash(model.generator),
+                                                  "config": dict(getattr(model.generator, "config", {}))},
+            "data": {"source": str(cfg.data.source)}}
+
+
+def objective(cfg, run: Path) -> float | None:
+    """The run's best value of `objective` (its record's), what `ganinv-train` returns to a Hydra sweeper."""
+    import json
+
+    path = run / "record.json"
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text())["metrics"].get(str(cfg.objective))
+    return None if value is None else float(value)
 
 
 def main() -> None:
@@ -125,8 +166,12 @@ def main() -> None:
     from ganinv.cli import check_command_line, user_errors
 
     check_command_line("ganinv-train", "train", writable=("run_dir",))
+
+    def task(cfg) -> float | None:
+        return objective(cfg, train(cfg))
+
     hydra.main(config_path=CONF, config_name="train", version_base=None)(
-        user_errors("ganinv-train", writable=("run_dir",), run_dir="run_dir")(train))()
+        user_errors("ganinv-train", writable=("run_dir",), run_dir="run_dir")(task))()
 
 
 if __name__ == "__main__":

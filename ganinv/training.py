@@ -51,6 +51,20 @@ CONTINUABLE = ("trainer.max_steps", "resume", "threads", "logger", "trainer.enab
                "trainer.enable_model_summary", "callbacks.log_every")
 
 
+def flatten(d: dict | None, prefix: str = "") -> dict:
+    """A nested config as {"a.b.c": value}."""
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        out |= flatten(v, key + ".") if isinstance(v, dict) and v else {key: v}
+    return out
+
+
+def under(key: str, keys) -> bool:
+    """Whether `key` is one of `keys` or inside one of them."""
+    return any(key == c or key.startswith(c + ".") for c in keys)
+
+
 def check_same_run(saved: Path, config: dict) -> None:
     """Refuse to continue the run whose resolved `saved` config.yaml differs from `config` in anything but
     `CONTINUABLE` keys: one error naming the differing keys and the way out."""
@@ -58,16 +72,9 @@ def check_same_run(saved: Path, config: dict) -> None:
 
     from ganinv.checkpoints import CheckpointError
 
-    def flat(d, prefix=""):
-        out = {}
-        for k, v in (d or {}).items():
-            key = f"{prefix}{k}"
-            out |= flat(v, key + ".") if isinstance(v, dict) and v else {key: v}
-        return out
-
-    before, now = flat(OmegaConf.to_container(OmegaConf.load(saved))), flat(config)
+    before, now = flatten(OmegaConf.to_container(OmegaConf.load(saved))), flatten(config)
     differ = sorted(k for k in set(before) | set(now) if before.get(k, "<unset>") != now.get(k, "<unset>")
-                    and not any(k == c or k.startswith(c + ".") for c in CONTINUABLE))
+                    and not under(k, CONTINUABLE))
     if differ:
         shown = ", ".join(f"{k} ({before.get(k, '<unset>')!r} there, {now.get(k, '<unset>')!r} now)"
                           for k in differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
@@ -127,6 +134,7 @@ def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: i
     normalises over the global batch on CPU processes too (`module`'s BatchNorms become `GlobalBatchNorm`s;
     torch's SyncBatchNorm on GPUs)."""
     import torch
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
     from pytorch_lightning.strategies import DDPStrategy
 
     from ganinv.distributed import use_global_batchnorm
@@ -140,6 +148,8 @@ def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: i
     if cfg.get("sync_batchnorm") and on_cpu and module is not None:  # torch's SyncBatchNorm needs GPUs
         cfg["sync_batchnorm"] = False
         use_global_batchnorm(module)
+    if SLURMEnvironment.detect():  # submitit requeues (ganinv.slurm): Lightning's own requeue stays out
+        cfg["plugins"] = [*cfg.get("plugins", []), SLURMEnvironment(auto_requeue=False)]
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
                  IterationProgress(log_every, show=show), *(extra or [])]
     return pl.Trainer(**cfg, default_root_dir=str(out_dir), enable_checkpointing=False, enable_progress_bar=False,

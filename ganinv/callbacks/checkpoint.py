@@ -18,7 +18,8 @@ from ganinv.warn import GaninvWarning
 class AtomicCheckpoint(pl.Callback):
     """Every `every` iterations and when `module.iteration` reaches `module.max_iterations`: `<dir>/last.ckpt`,
     replaced atomically, then `module.export(dir)` if the module has one (e.g. a generator and a sample grid).
-    With `monitor` (e.g. "val/mse"), `<dir>/best.ckpt` after each validation that improves it (`mode` min | max).
+    With `monitor` (e.g. "eval/mse"), `<dir>/best.ckpt` after each validation that improves it (`mode` min | max |
+    auto: max for a higher-is-better metric).
 
     Saving after the training batch (not at train end) keeps the loops' mid-epoch state, so a resumed run continues
     with exactly the next batch; at an iteration that validates, after the validation, so that the checkpoint holds
@@ -28,8 +29,12 @@ class AtomicCheckpoint(pl.Callback):
     """
 
     def __init__(self, out_dir: str | os.PathLike, every: int = 500, monitor: str | None = None, mode: str = "min"):
+        if mode == "auto":
+            from ganinv.callbacks.metrics import summary_of
+
+            mode = summary_of(str(monitor).rpartition("/")[2])
         if mode not in ("min", "max"):
-            raise ValueError(f"monitor mode {mode!r} is not one of min, max")
+            raise ValueError(f"monitor mode {mode!r} is not one of min, max, auto")
         self.dir, self.every, self.monitor, self.mode = Path(out_dir), int(every), monitor, mode
         self.best = math.inf if mode == "min" else -math.inf
         self.stopped_by: signal.Signals | None = None  # SIGTERM or SIGUSR2, once training stopped on it

@@ -1,7 +1,8 @@
 """`InversionMetricsCallback`: every few validations, the distortion and editability metrics of the module on a
 fixed validation subset (inverted from the task's inputs, scored against its targets), by the protocol of
 `ganinv-eval` — to the logger (`eval/<metric>`), to a local record (`<run_dir>/metrics.jsonl` and
-`record.json`, so nothing is lost when W&B is unreachable) and, under W&B, a table target | reconstruction | edits
+`record.json`, so nothing is lost when W&B is unreachable) and, under W&B (each metric's summary its best: min or
+max as lower or higher is better), a table target | reconstruction | edits
 and a distortion-vs-editability scatter of the run's history."""
 
 from __future__ import annotations
@@ -23,20 +24,54 @@ from .periodic import EveryValidations, invert_subset
 log = logging.getLogger("ganinv")
 
 
+def summary_of(metric: str) -> str:
+    """A metric's best: "max" when higher is better, else "min"."""
+    from ganinv.metrics.report import higher_is_better
+
+    return "max" if higher_is_better(metric) else "min"
+
+
+def best_row(history: list[dict], metric: str) -> dict:
+    """The evaluation (a row of `metrics.jsonl`) best on `metric`; the latest when no row has it."""
+    rows = [r for r in history if isinstance(r.get(metric), (int, float))]
+    if not rows:
+        return history[-1]
+    sign = -1 if summary_of(metric) == "max" else 1
+    return min(reversed(rows), key=lambda r: sign * r[metric])
+
+
+def define_summaries(logger, metrics: dict) -> None:
+    """W&B's summary of each `eval/<metric>` is its best value (min or max), once per run."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger) or getattr(logger, "_ganinv_summaries", False):
+        return
+    run = logger.experiment
+    for k in metrics:
+        run.define_metric(f"eval/{k}", summary=summary_of(k))
+    logger._ganinv_summaries = True
+
+
 class InversionMetricsCallback(EveryValidations):
     """`every`: validations between evaluations (0: never); `directions`: a directions file (None: the toy
     InterFaceGAN ones on the committed toy generator, else no edit metrics); distortion uses the module's own perceptual
-    and identity nets at the protocol size (the toy domain's own, 256 px otherwise)."""
+    and identity nets at the protocol size (the toy domain's own, 256 px otherwise).
+
+    `record.json` holds the run's best evaluation on `objective` (the run's declared summary: min, or max for a
+    higher-is-better metric), its iteration, the latest evaluation (`last`), whether training finished, and the
+    run's `fields` (`ganinv-train` gives its experiment key, config, overrides, generator and data); each
+    evaluation also puts `eval/<metric>` in the trainer's metrics, where `best.ckpt`'s monitor finds it."""
 
     def __init__(self, run_dir: str, every: int = 1, n_images: int = 32, lec_images: int = 16,
                  directions: str | None = None, alpha: float = 3.0, fid: bool = True, distortion: str = "mse",
-                 editability: str = "lec", p_norm_samples: int = 10_000):
+                 editability: str = "lec", p_norm_samples: int = 10_000, objective: str = "mse",
+                 fields: dict | None = None):
         super().__init__(every)
         self.run_dir, self.n_images, self.lec_images = Path(run_dir), int(n_images), int(lec_images)
         self.p_norm_samples = int(p_norm_samples)
         self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
-        self.axes = (distortion, editability)
-        self.suite, self.history = None, []
+        self.axes, self.objective, self.fields = (distortion, editability), objective, dict(fields or {})
+        self.suite, self.history, self.record = None, [], None
 
     def build(self, module) -> EvaluationSuite:
         from ganinv.editing import load_directions
@@ -62,11 +97,11 @@ class InversionMetricsCallback(EveryValidations):
                                features, self.lec_images, batch_size=16)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "history": self.history}
+        return {**super().state_dict(), "history": self.history, "record": self.record}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self.history = list(state.get("history", []))
+        self.history, self.record = list(state.get("history", [])), state.get("record")
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
         # A continued run rewinds metrics.jsonl to its checkpoint: evaluations after it (a killed run's) go, as
@@ -85,22 +120,35 @@ class InversionMetricsCallback(EveryValidations):
         step = int(module.iteration)
         row = {"iteration": step, **metrics}
         self.history.append(row)
+        trainer.callback_metrics.update({f"eval/{k}": torch.tensor(v) for k, v in metrics.items()})
         if not trainer.is_global_zero:
             return
         for lg in trainer.loggers:
+            define_summaries(lg, metrics)
             lg.log_metrics({f"eval/{k}": v for k, v in metrics.items()}, step=step - 1)  # Lightning's 0-based step
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-        data = {"split": "validation", "n_images": len(sub.x)}
-        record = make_record(module.label(), type(module).__name__, metrics, run=str(self.run_dir),
-                             group=experiment_key(dict(module.hparams), data, step), iteration=step, timing=timing,
-                             protocol=self.suite.distortion.protocol(),
-                             data=data)
-        write_record(record, self.run_dir / "record.json")
-        self.log_wandb(trainer, module, sub, step, record)
+        best = best_row(self.history, self.objective)
+        data = {**self.fields.get("data", {}), "split": "validation", "n_images": len(sub.x)}
+        fields = {"group": experiment_key(dict(module.hparams), data, module.max_iterations), **self.fields,
+                  "data": data}
+        self.record = make_record(
+            module.label(), type(module).__name__, {k: v for k, v in best.items() if k != "iteration"},
+            run=str(self.run_dir), iteration=best["iteration"], checkpoint=str(self.run_dir / "checkpoints" /
+                                                                                "best.ckpt"),
+            selected={"objective": self.objective, "summary": summary_of(self.objective)},
+            last={"iteration": step, "metrics": metrics}, finished=False, max_iterations=module.max_iterations,
+            timing=timing, protocol=self.suite.distortion.protocol(), **fields)
+        write_record(self.record, self.run_dir / "record.json")
+        self.log_wandb(trainer, module, sub, step, self.record)
         log.info("iteration %d: %s", step, ", ".join(f"{k} {metrics[k]:.4g}" for k in
                                                        ("mse", "lec", "p_norm", "edit_gain") if k in metrics))
+
+    def on_train_end(self, trainer: pl.Trainer, module) -> None:
+        if trainer.is_global_zero and self.record is not None and int(module.iteration) >= module.max_iterations:
+            self.record["finished"] = True
+            write_record(self.record, self.run_dir / "record.json")
 
     def log_wandb(self, trainer, module, sub, step, record) -> None:
         from pytorch_lightning.loggers import WandbLogger
