@@ -78,6 +78,7 @@ def check_command_line(prog: str, config_name: str, writable: tuple[str, ...] = 
     given = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
+        check_plugins(given)
         if not multirun and (err := unknown_key(config_name, [a for a in argv if "=" in a])):
             raise err
         for key in writable:
@@ -87,6 +88,28 @@ def check_command_line(prog: str, config_name: str, writable: tuple[str, ...] = 
     except OptionError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+PLUGINS = {("hydra/launcher", "slurm"): ("hydra_submitit_launcher", "slurm"),
+           ("hydra/launcher", "slurm_local"): ("hydra_submitit_launcher", "slurm"),
+           ("hydra/launcher", "joblib"): ("hydra_joblib_launcher", "sweeps"),
+           ("hydra/sweeper", "optuna"): ("hydra_optuna_sweeper", "sweeps")}
+
+
+def check_plugins(given: dict[str, str]) -> None:
+    """The Hydra plugin a launcher or sweeper choice needs is installed; else which extra brings it."""
+    import importlib.util
+
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(f"hydra_plugins.{module}") is not None
+        except ModuleNotFoundError:  # no Hydra plugin at all
+            return False
+
+    for (group, choice), (module, extra) in PLUGINS.items():
+        if given.get(group) == choice and not installed(module):
+            raise OptionError(f"{group}={choice} needs a Hydra plugin that is not installed: pip install "
+                              f"'ganinv[{extra}]'.")
 
 
 def _only_hydra_files(folder: Path) -> bool:

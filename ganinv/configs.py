@@ -18,7 +18,7 @@ def default_run_dir(method: str, stamp: str) -> str:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from ganinv.slurm import slurm_job
+    from ganinv.jobs import slurm_job
 
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     if hydra is not None and hydra.mode == RunMode.MULTIRUN:

@@ -8,10 +8,11 @@ from pathlib import Path
 from ganinv.configs import CONF
 
 
-def load(source: str) -> list[dict]:
-    from ganinv.metrics.records import read_records, wandb_project_records
+def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The records that count, and the runs skipped with why."""
+    from ganinv.metrics.records import read_runs, wandb_project_records
 
-    return wandb_project_records(source[len("wandb:"):]) if source.startswith("wandb:") else read_records(source)
+    return (wandb_project_records(source[len("wandb:"):]), []) if source.startswith("wandb:") else read_runs(source)
 
 
 def leaderboard(cfg) -> list:
@@ -22,7 +23,9 @@ def leaderboard(cfg) -> list:
     from ganinv.cli import OptionError
     from ganinv.metrics import report
 
-    records = load(str(cfg.input))
+    records, skipped = load(str(cfg.input))
+    for source, why in skipped:
+        print(f"skipped {source}: {why}")
     if not records:
         raise CheckpointError(cfg.input, "holds no evaluation records.",
                               "Point input= at the folder ganinv-eval wrote its records to (output=...json).")
@@ -52,7 +55,32 @@ def leaderboard(cfg) -> list:
         (out / "leaderboard.html").write_text(report.html_page(entries, cfg.distortion, cfg.editability, png,
                                                                str(cfg.title)))
         print(f"wrote {out}/leaderboard.md, leaderboard.csv, tradeoff.png, leaderboard.html")
+    if cfg.wandb.mode != "disabled":
+        log_to_wandb(cfg, entries, cols)
     return entries
+
+
+def log_to_wandb(cfg, entries: list, cols: list[str]) -> None:
+    """The board as a W&B run of job type `leaderboard`: a table (mean, std, runs) and the trade-off plot."""
+    import tempfile
+
+    import wandb
+
+    from ganinv.callbacks.wandb import init_run
+    from ganinv.metrics import report
+
+    w = cfg.wandb
+    run = init_run(str(w.dir or cfg.output or "."), w.project, w.entity, w.group, list(w.tags), str(cfg.title),
+                   str(w.mode), {"input": str(cfg.input), "distortion": cfg.distortion,
+                                 "editability": cfg.editability}, job_type="leaderboard")
+    head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto"]
+    rows = [[i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))], e.pareto]
+            for i, e in enumerate(entries, 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        png = report.plot(entries, str(cfg.distortion), str(cfg.editability), Path(tmp) / "tradeoff.png")
+        run.log({"leaderboard": wandb.Table(columns=head, data=rows), "tradeoff": wandb.Image(str(png))})
+    run.finish()
+    print(f"logged the leaderboard to W&B run {run.id} ({w.mode})")
 
 
 def main() -> None:

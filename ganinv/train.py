@@ -59,7 +59,7 @@ def train(cfg) -> Path:
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
     from ganinv.methods import ConfigError
-    from ganinv.slurm import check_launcher, job_launcher, requeue
+    from ganinv.jobs import check_direction, check_launcher, job_launcher, requeue
     from ganinv.training import (
         check_resources,
         check_same_run,
@@ -72,6 +72,7 @@ def train(cfg) -> Path:
     launcher = job_launcher()  # under submitit, the job's processes and nodes
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     check_launcher(trainer_cfg, launcher)
+    check_direction(str(cfg.objective))
     check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
@@ -138,7 +139,7 @@ def run_fields(cfg, model) -> dict:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     watching = ("run_dir", "weights_dir", *(k for k in CONTINUABLE if k != "trainer.max_steps"))
-    kept = {k: v for k, v in flatten(config).items() if not under(k, watching)}
+    kept = {k: v for k, v in flatten(config).items() if not under(k, watching) and k.rpartition(".")[2] != "seed"}
     overrides = []
     if HydraConfig.initialized():
         overrides = [o for o in HydraConfig.get().overrides.task

@@ -10,10 +10,11 @@ from ganinv.callbacks.wandb_log import records
 
 
 def wandb_offline_run(path: str | os.PathLike) -> dict:
-    """{"id", "config", "summary", "history": [rows]} of an offline run file, values JSON-decoded."""
+    """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type"} of an
+    offline run file, values JSON-decoded."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    config, summary, history, run_id = {}, {}, [], None
+    config, summary, history, run_id, defined, job_type = {}, {}, [], None, {}, None
     for payload in records(path):
         rec = pb.Record()
         rec.ParseFromString(payload)
@@ -28,15 +29,19 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
                 _put(summary, i)
             for i in rec.summary.remove:
                 summary.pop(i.key or i.nested_key[0], None)
+        if kind == "metric":
+            kinds = [k for k in ("min", "max", "mean", "last", "best") if getattr(rec.metric.summary, k, False)]
+            defined[rec.metric.name] = kinds
         if kind == "run":
-            run_id = rec.run.run_id or run_id
+            run_id, job_type = rec.run.run_id or run_id, rec.run.job_type or job_type
         if kind in ("config", "run"):
             for i in rec.config.update if kind == "config" else rec.run.config.update:
                 _put(config, i)
     last = {}  # the summary defaults to the last logged value of each key
     for row in history:
         last.update(row)
-    return {"id": run_id, "config": config, "summary": {**last, **summary}, "history": history}
+    return {"id": run_id, "config": config, "summary": {**last, **summary}, "history": history, "defined": defined,
+            "job_type": job_type}
 
 
 def _put(target: dict, item) -> None:

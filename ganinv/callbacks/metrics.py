@@ -117,6 +117,11 @@ class InversionMetricsCallback(EveryValidations):
         with torch.no_grad():
             metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
                                                   inverted=(sub.codes, sub.recs, sub.seconds), show=False)
+        if self.objective not in metrics:
+            from ganinv.methods import ConfigError
+
+            raise ConfigError(f"objective={self.objective} is not a metric of the evaluation; it has: "
+                              f"{', '.join(sorted(metrics))}.")
         step = int(module.iteration)
         row = {"iteration": step, **metrics}
         self.history.append(row)

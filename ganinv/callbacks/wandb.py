@@ -71,8 +71,9 @@ class ContinuedWandbLogger(WandbLogger):
         self.folder = Path(save_dir) / "wandb"
         ids = self.folder / "run-id"
         run_id = ids.read_text().strip() if ids.is_file() and (resume or rank_zero_only.rank != 0) else None
-        if run_id is None:  # rank 0 of a new run; the other ranks read its id (they never log)
-            run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        if run_id is None:  # rank 0 of a new run (a W&B sweep agent names it); the other ranks read its id
+            run_id = os.environ.get("WANDB_RUN_ID") or "".join(
+                secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write(ids, lambda f: f.write(run_id.encode()))
         self.run_id, self._first, self._recent = run_id, None, []

@@ -88,6 +88,41 @@ def read_records(folder: str | os.PathLike) -> list[dict]:
     return out
 
 
+def read_runs(folder: str | os.PathLike) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The records under `folder` that count on one leaderboard, and the runs left out with why: run folders
+    (a `config.yaml` beside `checkpoints/`) without a record, training runs that did not finish, and records of
+    another generator or data source than most of the others."""
+    from collections import Counter
+
+    root = Path(folder)
+    records = read_records(root)
+    skipped = [(str(run), "no record: no evaluation ran (callbacks.metrics.every=0) or none yet")
+               for run in sorted({p.parent for p in root.rglob("config.yaml")})
+               if (run / "checkpoints").is_dir() and not (run / "record.json").is_file()]
+    kept = []
+    for r in records:
+        if r.get("finished") is False:
+            skipped.append((r["source"], f"unfinished: evaluated up to iteration {r.get('last', {}).get('iteration')}"
+                                         f" of {r.get('max_iterations')}"))
+        else:
+            kept.append(r)
+
+    def domain(r: dict) -> tuple:
+        return (r.get("generator") or {}).get("hash"), (r.get("data") or {}).get("source")
+
+    common = Counter(domain(r) for r in kept).most_common(1)
+    out = []
+    for r in kept:
+        (g, d), (g0, d0) = domain(r), common[0][0]
+        if g != g0:
+            skipped.append((r["source"], f"another generator ({str(g)[:8]}) than the other runs' ({str(g0)[:8]})"))
+        elif d != d0:
+            skipped.append((r["source"], f"another data source ({d}) than the other runs' ({d0})"))
+        else:
+            out.append(r)
+    return out, skipped
+
+
 def wandb_project_records(project: str) -> list[dict]:
     """Records in the summaries of a W&B project's runs (`entity/project`), through the public API (online)."""
     import wandb

@@ -35,14 +35,26 @@ class Entry:
     samples: list[str] = field(default_factory=list)
     pareto: bool = False
     images: set[int] = field(default_factory=set)  # the numbers of images its records were measured on
+    checkpoints: list[str] = field(default_factory=list)  # each run's best checkpoint (training runs)
+
+
+def run_name(record: dict, shared: set[str]) -> str:
+    """A record's name, with the multirun overrides that set its run apart from the others (`shared`: those every
+    run has; `seed` is never among them)."""
+    own = [o for o in str(record.get("overrides") or "").split() if o not in shared]
+    return f"{record['name']} ({' '.join(own)})" if own else record["name"]
 
 
 def aggregate(records: list[dict]) -> list[Entry]:
-    """Entries by record name and experiment key (`group`): metrics (and `seconds_per_image`) averaged, with the
-    sample std (none for one run). Two experiments under one name are told apart by their key's start."""
+    """Entries by record name and experiment key (`group`: the run's settings but its seed): metrics (and
+    `seconds_per_image`) averaged, with the sample std (none for one run). A training run's record is its best
+    evaluation; its name carries its sweep's overrides; two experiments under one name are told apart by their key's
+    start."""
+    overrides = [set(str(r.get("overrides") or "").split()) for r in records]
+    shared = set.intersection(*overrides) if overrides else set()
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        groups.setdefault((r["name"], str(r.get("group") or "")), []).append(r)
+        groups.setdefault((run_name(r, shared), str(r.get("group") or "")), []).append(r)
     names = [name for name, _ in groups]
     out = []
     for (name, group), recs in groups.items():
@@ -58,7 +70,10 @@ def aggregate(records: list[dict]) -> list[Entry]:
         samples = [s for r in recs for s in r.get("samples", [])]
         label = f"{name} [{group[:6] or 'no key'}]" if names.count(name) > 1 else name
         images = {int((r.get("data") or {}).get("n_images", 0)) for r in recs} - {0}
-        out.append(Entry(label, recs[0]["method"], len(recs), mean, std, samples, images=images))
+        checkpoints = [f"{r['checkpoint']} (iteration {r['iteration']})" for r in recs
+                       if r.get("checkpoint") and r.get("iteration") is not None]
+        out.append(Entry(label, recs[0]["method"], len(recs), mean, std, samples, images=images,
+                         checkpoints=checkpoints))
     return out
 
 
@@ -116,17 +131,20 @@ def markdown(entries: list[Entry], distortion: str, editability: str) -> str:
     for i, e in enumerate(entries, 1):
         lines.append("| " + " | ".join([str(i), e.name, str(e.n), *[cell(e, k) for k in cols],
                                         "✓" if e.pareto else ""]) + " |")
-    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "")
+    best = [f"- {e.name}: " + "; ".join(e.checkpoints) for e in entries if e.checkpoints]
+    best = "\n**Best checkpoints** (each run's best evaluation):\n\n" + "\n".join(best) + "\n" if best else ""
+    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "") + best
 
 
 def write_csv(entries: list[Entry], distortion: str, editability: str, path: Path) -> Path:
     cols = columns(entries, distortion, editability)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto"])
+    w.writerow(["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto",
+                "checkpoints"])
     for i, e in enumerate(entries, 1):
         w.writerow([i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k, ""), e.std.get(k, ""))],
-                    int(e.pareto)])
+                    int(e.pareto), "; ".join(e.checkpoints)])
     return atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 from ganinv.configs import CONF, default_run_dir, job_dirname
 from ganinv.methods import ConfigError
-from ganinv.slurm import check_launcher
+from ganinv.jobs import check_launcher
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the extra ganinv[slurm]")
 

@@ -1,5 +1,5 @@
-"""What a training job under SLURM or submitit needs without the launcher plugin: the launcher check, the run folder
-of a job, and the hand-over to submitit's requeue (conf/hydra/launcher/slurm.yaml)."""
+"""What a training job under a Hydra launcher or sweeper needs: the launcher check, the run folder of a SLURM job,
+the hand-over to submitit's requeue (conf/hydra/launcher/slurm.yaml) and the sweeper's direction."""
 
 from __future__ import annotations
 
@@ -55,3 +55,17 @@ def requeue(stopped: signal.Signals | None) -> None:
     owner = getattr(handler, "__self__", None)
     if type(owner).__module__.startswith("submitit."):
         handler(int(stopped), None)
+
+
+def check_direction(objective: str) -> None:
+    """Under a sweeper that optimises what `ganinv-train` returns (Optuna), its direction fits the objective."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from ganinv.callbacks.metrics import summary_of
+    from ganinv.methods import ConfigError
+
+    direction = HydraConfig.get().sweeper.get("direction") if HydraConfig.initialized() else None
+    want = {"min": "minimize", "max": "maximize"}[summary_of(objective)]
+    if isinstance(direction, str) and direction != want:
+        raise ConfigError(f"hydra.sweeper.direction={direction} but objective={objective} is better "
+                          f"{'higher' if want == 'maximize' else 'lower'}: set hydra.sweeper.direction={want}.")

@@ -1,0 +1,134 @@
+"""Sweeps without a server: every W&B sweep file is valid against ganinv's config and metrics, and one sampled
+configuration, expanded as `wandb agent` expands it, runs; a Hydra multirun of 2 methods x 3 seeds becomes 2
+leaderboard rows of 3 runs each (with the runs it must leave out listed), logged to W&B as a leaderboard run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from ganinv.configs import CONF
+from ganinv.metrics.records import make_record, write_record
+from tests.wandb_files import wandb_offline_run
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEPS = sorted((ROOT / "experiments" / "sweeps").glob("*.yaml"))
+TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_train=32", "data.toy.n_val=8",
+        "threads=2", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false", "trainer.max_steps=2", "trainer.val_check_interval=1",
+        "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2", "callbacks.metrics.p_norm_samples=100",
+        "callbacks.metrics.fid=false", "data.toy.n_train=32"]
+EVAL_METRICS = ("mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "edit_gain", "p_norm")
+
+
+def sample(parameters: dict, rng: random.Random) -> dict:
+    """One configuration the sweep could run (the first grid point; a draw from each distribution)."""
+    out = {}
+    for name, spec in parameters.items():
+        if "values" in spec:
+            out[name] = spec["values"][0]
+        elif "value" in spec:
+            out[name] = spec["value"]
+        elif spec.get("distribution", "uniform") in ("uniform", "log_uniform_values"):
+            out[name] = rng.uniform(spec["min"], spec["max"])
+        else:
+            raise AssertionError(f"{name}: no sampler for {spec}")
+    return out
+
+
+def agent_command(sweep: dict, params: dict) -> list[str]:
+    """The command `wandb agent` runs for `params`: its own macro expansion (wandb.sdk.launch.sweeps.utils)."""
+    from wandb.sdk.launch.sweeps import utils
+
+    command = utils.create_sweep_command(list(sweep["command"]))
+    variables = utils.create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
+    variables |= {"env": ["/usr/bin/env"], "interpreter": ["python"], "program": [sweep["program"]]}
+    out = []
+    for c in map(str, command):
+        out += variables.get(c[2:-1], []) if c.startswith("${") and c.endswith("}") else [c]
+    return out
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_sweep_files_name_what_ganinv_has(path):
+    sweep = yaml.safe_load(path.read_text())
+    assert sweep["method"] in ("grid", "random", "bayes") and sweep["program"] == "ganinv-train"
+    assert sweep["metric"]["goal"] in ("minimize", "maximize")
+    prefix, _, metric = sweep["metric"]["name"].partition("/")
+    assert prefix == "eval" and metric in EVAL_METRICS, sweep["metric"]
+    from ganinv.callbacks.metrics import summary_of
+
+    assert {"min": "minimize", "max": "maximize"}[summary_of(metric)] == sweep["metric"]["goal"]
+    assert "${args_no_hyphens}" in sweep["command"] and "logger=wandb" in sweep["command"]
+    fixed = [c for c in sweep["command"][2:] if not c.startswith("${")]
+    for params in (sample(sweep["parameters"], random.Random(k)) for k in range(3)):
+        with initialize_config_dir(CONF, version_base=None):  # every parameter is a key of the composed config
+            cfg = compose("train", overrides=[*fixed, *(f"{k}={v}" for k, v in params.items())])
+        for k, v in params.items():
+            if k != "experiment":
+                got = cfg
+                for part in k.split("."):
+                    got = got[part]
+                assert got == v, k
+
+
+def test_a_sampled_configuration_runs_as_the_agent_runs_it(tmp_path):
+    sweep = yaml.safe_load((ROOT / "experiments" / "sweeps" / "e4e_loss_weights.yaml").read_text())
+    params = sample(sweep["parameters"], random.Random(0))
+    command = agent_command(sweep, params)
+    assert command[:4] == ["/usr/bin/env", "ganinv-train", "experiment=toy_e4e", "logger=wandb"]
+    assert command[4:] == [f"{k}={v}" for k, v in params.items()]
+    run = tmp_path / "run"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_RUN_ID": "sweeprun1", "WANDB_SILENT": "true",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([*command, f"run_dir={run}", *TINY], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((run / "record.json").read_text())
+    assert record["config"]["loss"]["weights"]["perceptual"] == pytest.approx(params["loss.weights.perceptual"])
+    logged = wandb_offline_run(next((run / "wandb").rglob("run-*.wandb")))
+    assert logged["id"] == "sweeprun1"  # the agent's run
+    assert logged["defined"]["eval/mse"] == ["min"] and logged["defined"]["eval/psnr"] == ["max"]
+    values = [row["eval/mse"] for row in logged["history"] if "eval/mse" in row]
+    assert len(values) == 2 and record["metrics"]["mse"] == pytest.approx(min(values))  # the run's best
+
+
+def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path, monkeypatch, capsys):
+    sweep = tmp_path / "sweep"
+    done = subprocess.run([sys.executable, "-m", "ganinv.train", "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
+                           f"hydra.sweep.dir={sweep}", "logger=none", *TINY], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list(sweep.glob("*/record.json"))) == 6
+    # what must not count: a run without a record, one that did not finish, one of another generator
+    (sweep / "crashed" / "checkpoints").mkdir(parents=True)
+    (sweep / "crashed" / "config.yaml").write_text("seed: 0\n")
+    one = json.loads(next(sweep.glob("*/record.json")).read_text())
+    write_record({**one, "finished": False}, sweep / "killed" / "record.json")
+    write_record({**one, "generator": {"hash": "0" * 64}}, sweep / "other" / "record.json")
+    write_record(make_record("x", "X", {"mse": 1.0}), sweep / "unrelated.json")  # an eval record: no domain
+    from ganinv.leaderboard import leaderboard
+
+    with initialize_config_dir(CONF, version_base=None):
+        cfg = compose("leaderboard", overrides=[f"input={sweep}", f"output={tmp_path / 'board'}",
+                                                "wandb.mode=offline", f"wandb.dir={tmp_path / 'w'}"])
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    entries = leaderboard(cfg)
+    printed = capsys.readouterr().out
+    assert sorted((e.name, e.n) for e in entries) == [("pSp (W) (experiment=toy_psp_w)", 3),
+                                                     ("pSp (W+) (experiment=toy_psp)", 3)]
+    assert all(e.std["mse"] > 0 for e in entries) and all(len(e.checkpoints) == 3 for e in entries)
+    for name, why in (("crashed", "no record"), ("killed", "unfinished"), ("other", "another generator"),
+                      ("unrelated.json", "another generator")):
+        assert any(name in line and why in line for line in printed.splitlines() if line.startswith("skipped")), name
+    rows = list(__import__("csv").DictReader((tmp_path / "board" / "leaderboard.csv").open()))
+    assert [r["runs"] for r in rows] == ["3", "3"] and all(float(r["mse_std"]) > 0 for r in rows)
+    board = wandb_offline_run(next((tmp_path / "w").rglob("run-*.wandb")))
+    assert board["job_type"] == "leaderboard" and "leaderboard" in board["history"][0]
