@@ -58,8 +58,8 @@ def train(cfg) -> Path:
     from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
-    from ganinv.methods import ConfigError
     from ganinv.jobs import check_direction, check_launcher, job_launcher, requeue
+    from ganinv.methods import ConfigError
     from ganinv.training import (
         check_resources,
         check_same_run,

@@ -8,8 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from ganinv.configs import CONF, default_run_dir, job_dirname
-from ganinv.methods import ConfigError
 from ganinv.jobs import check_launcher
+from ganinv.methods import ConfigError
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the extra ganinv[slurm]")
 
