@@ -2,9 +2,9 @@
 
 In a folder where the file names the docs use are links to the tiny fixtures (see `workdir`), each page's bash
 lines that start with `ganinv-` run first — `ganinv-train*` and `ganinv-eval` with `--cfg job` (composition only;
-a real run trains for hours, an evaluation takes minutes), the others as written — then its Python blocks, in
-order, in one namespace. Install and test
-commands (`make`, `pip`, `source`) are not run here: CI runs them.
+a real run trains for hours, an evaluation takes minutes; a multirun's first job), the others as written — then its
+Python blocks, in order, in one namespace. Install and test commands (`make`, `pip`, `source`) are not run here: CI
+runs them; nor is `wandb` (it needs a W&B server).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.unit.test_methods import config as method_config
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(os.sys.executable).parent
-NOT_RUN = ("make", "pip", "source", "python -m pytest")
+NOT_RUN = ("make", "pip", "source", "python -m pytest", "wandb ")
 COMPOSE_ONLY = ("ganinv-train", "ganinv-eval")
 
 
@@ -57,11 +57,31 @@ def workdir(tmp_path_factory) -> Path:
     for name, mse, lec in (("pSp", 0.02, 12.0), ("e4e", 0.03, 8.0)):  # records, for ganinv-leaderboard
         write_record(make_record(name, name, {"mse": mse, "lec": lec, "perceptual": 10 * mse, "p_norm": lec}),
                      d / "eval" / f"{name}.json")
+    for exp in ("toy_psp", "toy_e4e"):  # a multirun's records, for the leaderboard of a sweep
+        for seed in (0, 1, 2):
+            write_record(make_record(exp, exp, {"mse": 0.02 + seed / 1000, "lec": 8.0}, group=exp, seed=seed,
+                                     overrides=f"experiment={exp}"),
+                         d / "sweeps" / "toy" / f"experiment={exp},seed={seed}" / "record.json")
     # a trained run, for the commands that take one (2 iterations of a narrow pSp on the toy domain)
     run = d / "runs" / "psp" / "2026-12-01_10-00-00"
     train(method_config("toy_psp", run, 2, "method.encoder.widths=[8,8,12,16]", "data.batch_size=4",
                         "trainer.val_check_interval=2"))
     return d
+
+
+def first_job(args: list[str]) -> list[str]:
+    """A multirun command (`-m`) as its first job: each swept value (`a=1,2`, `interval(0,1)`) its first."""
+    if "-m" not in args:
+        return args
+    out = []
+    for a in args:
+        key, eq, value = a.partition("=")
+        if eq and (m := re.match(r"(?:interval|range|choice)\(([^,)]+)", value)):
+            value = m.group(1)
+        elif eq and "," in value and not value.startswith(("[", "{")):
+            value = value.split(",")[0]
+        out += [] if a == "-m" else [f"{key}{eq}{value}"]
+    return out
 
 
 def blocks(page: Path, lang: str) -> list[str]:
@@ -76,14 +96,14 @@ def test_pages_have_snippets():
 def test_page_runs_as_written(page, workdir, monkeypatch):
     """A page's commands first (as a reader would run them), then its Python blocks in one namespace."""
     for block in blocks(page, "bash"):
-        for line in block.splitlines():
+        for line in re.sub(r"\\\n\s*", "", block).splitlines():  # continued lines joined
             line = line.split("  #")[0].strip()
-            if not line or line.startswith(NOT_RUN):
+            if not line or line.startswith(("#", *NOT_RUN)):
                 continue
             assert line.startswith("ganinv-"), f"{page.name}: unexpected command {line!r}"
             args = shlex.split(line)
             if args[0].startswith(COMPOSE_ONLY):
-                args.append("--cfg=job")
+                args = first_job(args) + ["--cfg=job"]
             run = subprocess.run([BIN / args[0], *args[1:]], cwd=workdir, capture_output=True, text=True,
                                  timeout=300)
             assert run.returncode == 0, f"{page.name}: {line}\n{run.stderr[-2000:]}"
