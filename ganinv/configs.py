@@ -27,15 +27,16 @@ def default_run_dir(method: str, stamp: str) -> str:
     return f"runs/{method}/slurm-{job}" if job else f"runs/{method}/{stamp}"
 
 
-def job_dirname(overrides: str, limit: int = 120) -> str:
-    """A multirun job's folder name: its overrides (`a=1,b=2`), or when longer than `limit` characters their start
-    and a hash of them all (a file name has at most 255 bytes); the same overrides give the same name."""
+def job_dirname(overrides: str, limit: int = 255) -> str:
+    """A multirun job's folder name: its overrides (`a=1,b=2`), or when longer than a file name may be (`limit`
+    bytes) their start and a hash of them all; the same overrides give the same name."""
     import hashlib
 
     overrides = overrides or "default"
-    if len(overrides) <= limit:
+    if len(overrides.encode()) <= limit:
         return overrides
-    return f"{overrides[:limit - 13]}...{hashlib.sha256(overrides.encode()).hexdigest()[:10]}"
+    start = overrides.encode()[:limit - 13].decode(errors="ignore")
+    return f"{start}...{hashlib.sha256(overrides.encode()).hexdigest()[:10]}"
 
 
 def _register() -> None:

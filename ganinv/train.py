@@ -45,6 +45,8 @@ def build(cfg):
                          "method=... or ganinv-eval.")
     model = method_from_config(cfg.method, generator, cfg.loss, input_nc=datamodule.input_channels,
                                input_size=datamodule.input_size, max_iterations=int(cfg.trainer.max_steps))
+    if cfg.get("speed"):
+        model.use_speed(**cfg.speed)
     return model, datamodule
 
 

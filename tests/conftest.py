@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,15 @@ def tiny_generator():
     g = Generator(32, 64, 2, channel_max=64).eval().requires_grad_(False)
     g.latent_avg = g.mean_latent(1024)[0]
     return g
+
+
+@pytest.fixture(autouse=True)
+def _no_log_files_of_removed_runs():
+    """A command run in this process leaves Hydra's job log handler (`<run_dir>/train.log`) on the root logger;
+    once that test's folder is gone, the next log line there would fail. Such handlers go after each test."""
+    yield
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, logging.FileHandler) and not Path(h.baseFilename).parent.exists():
+            root.removeHandler(h)
+            h.close()

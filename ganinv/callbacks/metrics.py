@@ -122,7 +122,7 @@ class InversionMetricsCallback(EveryValidations):
 
             raise ConfigError(f"objective={self.objective} is not a metric of the evaluation; it has: "
                               f"{', '.join(sorted(metrics))}.")
-        step = int(module.iteration)
+        step = module.done()
         row = {"iteration": step, **metrics}
         self.history.append(row)
         trainer.callback_metrics.update({f"eval/{k}": torch.tensor(v) for k, v in metrics.items()})
@@ -151,7 +151,7 @@ class InversionMetricsCallback(EveryValidations):
                                                        ("mse", "lec", "p_norm", "edit_gain") if k in metrics))
 
     def on_train_end(self, trainer: pl.Trainer, module) -> None:
-        if trainer.is_global_zero and self.record is not None and int(module.iteration) >= module.max_iterations:
+        if trainer.is_global_zero and self.record is not None and module.done() >= module.max_iterations:
             self.record["finished"] = True
             write_record(self.record, self.run_dir / "record.json")
 

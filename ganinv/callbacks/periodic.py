@@ -36,7 +36,7 @@ _LAST: dict[int, SubsetInversion] = {}  # id(trainer) -> the latest inversion, s
 def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> SubsetInversion:
     """The first `n` validation images inverted by `module` (the same images at every evaluation), computed once
     per validation whichever callback asks first; under DDP each rank inverts its share and every rank gets all."""
-    it = int(module.iteration)
+    it = module.done()
     cached = _LAST.get(id(trainer))
     if cached is not None and cached.iteration == it and len(cached.x) >= n:
         return cached.first(n)

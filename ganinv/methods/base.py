@@ -46,6 +46,17 @@ class IterationModule(pl.LightningModule):
         super().__init__()
         self.max_iterations = int(max_iterations)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        self._done: int | None = None  # `iteration` as a Python int: reading a GPU buffer waits for the GPU
+
+    def done(self) -> int:
+        """Iterations done (the `iteration` buffer, read once and then counted here, without a device sync)."""
+        if self._done is None:
+            self._done = int(self.iteration)
+        return self._done
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._done = None  # a loaded `iteration` is read again
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def find_unused_parameters(self) -> bool:
@@ -60,14 +71,14 @@ class IterationModule(pl.LightningModule):
     def keyed(self, purpose: str) -> torch.Generator:
         """A generator for this process's own random choices at this iteration, keyed by (seed, rank, iteration,
         purpose): ranks draw differently, a resumed run draws what an uninterrupted one would."""
-        return keyed_generator(seed(), rank_and_world()[0], int(self.iteration), purpose)
+        return keyed_generator(seed(), rank_and_world()[0], self.done(), purpose)
 
     def sample_normal(self, purpose: str, n: int, dim: int) -> torch.Tensor:
         """`n` rows of N(0, I) for this process: its rows of one draw for the global batch (n × world rows, keyed
         by seed, iteration and purpose), so ranks draw different samples and N processes together draw what one
         process draws for the same global batch."""
         rank, world = rank_and_world()
-        rows = torch.randn(n * world, dim, generator=keyed_generator(seed(), int(self.iteration), purpose))
+        rows = torch.randn(n * world, dim, generator=keyed_generator(seed(), self.done(), purpose))
         return rows[rank * n:(rank + 1) * n].to(self.device, self.dtype)
 
     def synced_parameters(self) -> list[torch.Tensor]:
@@ -81,14 +92,16 @@ class IterationModule(pl.LightningModule):
         return block() if block is not None else nullcontext()
 
     def on_train_batch_start(self, batch, batch_idx):
-        if int(self.iteration) >= self.max_iterations:
+        if self.done() >= self.max_iterations:
             self.trainer.should_stop = True
             return -1
         return None
 
     def finish_iteration(self) -> None:
+        done = self.done() + 1
         self.iteration += 1
-        if int(self.iteration) >= self.max_iterations:
+        self._done = done
+        if done >= self.max_iterations:
             self.trainer.should_stop = True
 
 
@@ -182,8 +195,10 @@ class InversionModule(IterationModule):
         return self.encode(resize(images.to(self.latent_avg), self.input_size))
 
     def reconstruct(self, codes: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Generator images [B, 3, size, size] of W+ codes, with the stored noise (deterministic) or `noise`."""
-        return self.generator([codes], input_is_latent=True, noise=noise, randomize_noise=False)[0]
+        """Generator images [B, 3, size, size] of W+ codes, with the stored noise (deterministic) or `noise`; in
+        float32 even under `speed.autocast` (StyleGAN2's modulated convolutions overflow in half precision)."""
+        with torch.autocast(codes.device.type, enabled=False):
+            return self.generator([codes.float()], input_is_latent=True, noise=noise, randomize_noise=False)[0]
 
     def offset(self, codes: torch.Tensor) -> torch.Tensor:
         """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""
@@ -201,22 +216,39 @@ class InversionModule(IterationModule):
         return terms
 
     def total(self, terms: dict[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:
-        """The weighted sum of `terms`, each logged; a NaN or inf term stops training with its name."""
-        for name, value in terms.items():
-            if not torch.isfinite(value).all():
-                value = float(value.detach())
-                raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {int(self.iteration)}; "
-                                       "training stopped, the last checkpoint is the last good state. Lower the "
-                                       "learning rate or that term's weight.")
+        """The weighted sum of `terms`, each logged; a NaN or inf term stops training with its name (one check for
+        all terms: one device sync per iteration)."""
+        if not torch.stack([v.detach().float().sum() for v in terms.values()]).isfinite().all():
+            name, value = next((k, float(v.detach().sum())) for k, v in terms.items() if not v.isfinite().all())
+            raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {self.done()}; training stopped, the "
+                                   "last checkpoint is the last good state. Lower the learning rate or that term's "
+                                   "weight.")
         loss = sum(self.weights[name] * value for name, value in terms.items())
         self.log_dict({f"{prefix}/{k}": v.detach() for k, v in {**terms, "loss": loss}.items()},
                       prog_bar=prefix == "train")
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        loss = self.train_step(batch)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self.train_step(batch)
         self.finish_iteration()
         return loss
+
+    autocast = False  # speed.autocast=bf16 (use_speed)
+
+    def use_speed(self, autocast: str | None = None, channels_last: bool = False, compile: bool = False) -> None:
+        """Training speed options (`speed.*` of ganinv-train; docs/scaling.md#training-speed): `autocast=bf16`
+        runs the encoder and the loss networks in bfloat16 autocast (the generator stays float32);
+        `channels_last` stores their convolution weights NHWC; `compile` compiles the encoder in place (its
+        state-dict keys unchanged)."""
+        if autocast not in (None, "bf16"):
+            raise ConfigError(f"speed.autocast={autocast!r} is not one of null, bf16")
+        self.autocast = autocast == "bf16"
+        if channels_last:
+            for net in (self.encoder, self.nets):
+                net.to(memory_format=torch.channels_last)
+        if compile:
+            self.encoder.compile()
 
     # ---- validation: distortion on the fixed validation split -----------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -4,6 +4,7 @@ leaderboard rows of 3 runs each (with the runs it must leave out listed), logged
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -100,7 +101,7 @@ def test_a_sampled_configuration_runs_as_the_agent_runs_it(tmp_path):
     assert len(values) == 2 and record["metrics"]["mse"] == pytest.approx(min(values))  # the run's best
 
 
-def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path, monkeypatch, capsys):
+def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run([sys.executable, "-m", "ganinv.train", "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
                            f"hydra.sweep.dir={sweep}", "logger=none", *TINY], capture_output=True, text=True,
@@ -114,21 +115,17 @@ def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path, monkey
     write_record({**one, "finished": False}, sweep / "killed" / "record.json")
     write_record({**one, "generator": {"hash": "0" * 64}}, sweep / "other" / "record.json")
     write_record(make_record("x", "X", {"mse": 1.0}), sweep / "unrelated.json")  # an eval record: no domain
-    from ganinv.leaderboard import leaderboard
-
-    with initialize_config_dir(CONF, version_base=None):
-        cfg = compose("leaderboard", overrides=[f"input={sweep}", f"output={tmp_path / 'board'}",
-                                                "wandb.mode=offline", f"wandb.dir={tmp_path / 'w'}"])
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    entries = leaderboard(cfg)
-    printed = capsys.readouterr().out
-    assert sorted((e.name, e.n) for e in entries) == [("pSp (W) (experiment=toy_psp_w)", 3),
-                                                     ("pSp (W+) (experiment=toy_psp)", 3)]
-    assert all(e.std["mse"] > 0 for e in entries) and all(len(e.checkpoints) == 3 for e in entries)
+    board = subprocess.run([sys.executable, "-m", "ganinv.leaderboard", f"input={sweep}",
+                            f"output={tmp_path / 'board'}", "wandb.mode=offline", f"wandb.dir={tmp_path / 'w'}"],
+                           capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_SILENT": "true"})
+    assert board.returncode == 0, board.stderr[-3000:]
+    printed = board.stdout
+    rows = list(csv.DictReader((tmp_path / "board" / "leaderboard.csv").open()))
+    assert sorted((r["name"], r["runs"]) for r in rows) == [("pSp (W) (experiment=toy_psp_w)", "3"),
+                                                           ("pSp (W+) (experiment=toy_psp)", "3")]
+    assert all(float(r["mse_std"]) > 0 and len(r["checkpoints"].split("; ")) == 3 for r in rows)
     for name, why in (("crashed", "no record"), ("killed", "unfinished"), ("other", "another generator"),
                       ("unrelated.json", "another generator")):
         assert any(name in line and why in line for line in printed.splitlines() if line.startswith("skipped")), name
-    rows = list(__import__("csv").DictReader((tmp_path / "board" / "leaderboard.csv").open()))
-    assert [r["runs"] for r in rows] == ["3", "3"] and all(float(r["mse_std"]) > 0 for r in rows)
     board = wandb_offline_run(next((tmp_path / "w").rglob("run-*.wandb")))
     assert board["job_type"] == "leaderboard" and "leaderboard" in board["history"][0]
