@@ -46,17 +46,16 @@ class IterationModule(pl.LightningModule):
         super().__init__()
         self.max_iterations = int(max_iterations)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
-        self._done: int | None = None  # `iteration` as a Python int: reading a GPU buffer waits for the GPU
+        self._done = (None, -1, 0)  # (the buffer, its version, its value): reading a GPU buffer waits for the GPU
 
     def done(self) -> int:
-        """Iterations done (the `iteration` buffer, read once and then counted here, without a device sync)."""
-        if self._done is None:
-            self._done = int(self.iteration)
-        return self._done
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        self._done = None  # a loaded `iteration` is read again
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        """Iterations done: the `iteration` buffer, read again only when it changed other than by
+        `finish_iteration` (a load, a move, an assignment), so counting needs no device sync."""
+        buffer, version, value = self._done
+        if buffer is not self.iteration or version != self.iteration._version:
+            value = int(self.iteration)
+            self._done = (self.iteration, self.iteration._version, value)
+        return value
 
     @property
     def find_unused_parameters(self) -> bool:
@@ -100,7 +99,7 @@ class IterationModule(pl.LightningModule):
     def finish_iteration(self) -> None:
         done = self.done() + 1
         self.iteration += 1
-        self._done = done
+        self._done = (self.iteration, self.iteration._version, done)
         if done >= self.max_iterations:
             self.trainer.should_stop = True
 
@@ -239,8 +238,9 @@ class InversionModule(IterationModule):
     def use_speed(self, autocast: str | None = None, channels_last: bool = False, compile: bool = False) -> None:
         """Training speed options (`speed.*` of ganinv-train; docs/scaling.md#training-speed): `autocast=bf16`
         runs the encoder and the loss networks in bfloat16 autocast (the generator stays float32);
-        `channels_last` stores their convolution weights NHWC; `compile` compiles the encoder in place (its
-        state-dict keys unchanged)."""
+        `channels_last` stores their convolution weights NHWC; `compile` compiles the encoder's backbone units in
+        place (state-dict keys unchanged; the heads stay eager, so e4e's stages and ReStyle's steps never
+        recompile)."""
         if autocast not in (None, "bf16"):
             raise ConfigError(f"speed.autocast={autocast!r} is not one of null, bf16")
         self.autocast = autocast == "bf16"
@@ -248,7 +248,10 @@ class InversionModule(IterationModule):
             for net in (self.encoder, self.nets):
                 net.to(memory_format=torch.channels_last)
         if compile:
-            self.encoder.compile()
+            body = getattr(self.encoder, "body", None)
+            parts = [getattr(self.encoder, "input_layer", None), *body] if body is not None else [self.encoder]
+            for part in filter(None, parts):
+                part.compile()
 
     # ---- validation: distortion on the fixed validation split -----------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
