@@ -20,7 +20,7 @@ METHODS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert"]
 
 
 OPTIONS = {"fp32": [], "channels_last": ["speed.channels_last=true"], "bf16": ["speed.autocast=bf16"],
-           "compile": ["speed.compile=true"]}
+           "bf16+channels_last": ["speed.autocast=bf16", "speed.channels_last=true"], "compile": ["speed.compile=true"]}
 
 
 def make(method: str, size: str, batch: int, option: str = "fp32"):

@@ -7,9 +7,11 @@ encoder, the image loss terms with their weights (`conf/loss/*.yaml`), the publi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -87,7 +89,8 @@ class IterationModule(pl.LightningModule):
     def local_gradients(self, keep: bool = True) -> AbstractContextManager:
         """While `keep`: backward passes add to this process's gradients without DDP's all-reduce (the next synced
         backward reduces the sum), as gradient accumulation does."""
-        block = getattr(self.trainer.strategy, "block_backward_sync", None) if keep else None
+        trainer = self._trainer  # None outside a Trainer (a benchmark's bare steps)
+        block = getattr(trainer.strategy, "block_backward_sync", None) if keep and trainer is not None else None
         return block() if block is not None else nullcontext()
 
     def on_train_batch_start(self, batch, batch_idx):
@@ -233,17 +236,23 @@ class InversionModule(IterationModule):
         self.finish_iteration()
         return loss
 
-    autocast = False  # speed.autocast=bf16 (use_speed)
+    autocast_mode: str | None = None  # speed.autocast (use_speed)
+
+    @property
+    def autocast(self) -> bool:
+        """Whether training steps run under bfloat16 autocast on this module's device."""
+        return self.autocast_mode == "bf16" or self.autocast_mode == "auto" and native_bf16(self.device.type)
 
     def use_speed(self, autocast: str | None = None, channels_last: bool = False, compile: bool = False) -> None:
         """Training speed options (`speed.*` of ganinv-train; docs/scaling.md#training-speed): `autocast=bf16`
-        runs the encoder and the loss networks in bfloat16 autocast (the generator stays float32);
+        runs the encoder and the loss networks in bfloat16 autocast (the generator stays float32), `auto` where
+        the device computes bfloat16 natively (`native_bf16`);
         `channels_last` stores their convolution weights NHWC; `compile` compiles the encoder's backbone units in
         place (state-dict keys unchanged; the heads stay eager, so e4e's stages and ReStyle's steps never
         recompile)."""
-        if autocast not in (None, "bf16"):
-            raise ConfigError(f"speed.autocast={autocast!r} is not one of null, bf16")
-        self.autocast = autocast == "bf16"
+        if autocast not in (None, "bf16", "auto"):
+            raise ConfigError(f"speed.autocast={autocast!r} is not one of null, bf16, auto")
+        self.autocast_mode = autocast
         if channels_last:
             for net in (self.encoder, self.nets):
                 net.to(memory_format=torch.channels_last)
@@ -283,6 +292,21 @@ class InversionModule(IterationModule):
         super().train(mode)
         self.generator.eval()  # frozen on purpose: noise buffers and any BN stay fixed
         return self
+
+
+@functools.cache
+def native_bf16(device_type: str) -> bool:
+    """Whether this machine's `device_type` computes bfloat16 natively: a CUDA GPU that supports it without
+    emulation (Ampere or newer), a CPU with AVX512-BF16 or AMX (elsewhere bfloat16 is emulated, and slower)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device_type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    return False
 
 
 def check_weights(method: str, terms: tuple[str, ...], loss: Mapping[str, Any] | None) -> dict[str, float]:

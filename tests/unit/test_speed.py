@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ganinv.methods import ConfigError
+from ganinv.methods.base import native_bf16
 from ganinv.train import build
 from tests.unit.test_methods import config
 
@@ -38,6 +39,8 @@ def test_bf16_autocast_leaves_the_generator_in_float32(tmp_path):
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in module.encoder.parameters())
     with pytest.raises(ConfigError, match="speed.autocast='fp16'"):
         module.use_speed(autocast="fp16")
+    module.use_speed(autocast="auto")
+    assert module.autocast == native_bf16("cpu")
 
 
 def test_channels_last_and_compile_keep_the_checkpoint(tmp_path):
