@@ -55,6 +55,7 @@ def train(cfg) -> Path:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
+    from pytorch_lightning.loggers import WandbLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
@@ -116,8 +117,8 @@ def train(cfg) -> Path:
         if hasattr(launcher, "kill"):  # the processes it started would wait for rank 0 until the timeout
             launcher.kill(signal.SIGKILL)
         raise ConfigError(why) from err
-    for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete
-        if type(lg).__name__ == "WandbLogger" and trainer.is_global_zero:
+    for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete and the next job
+        if isinstance(lg, WandbLogger) and trainer.is_global_zero:  # in this process (a multirun) gets its own
             lg.experiment.finish()
     stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
     if stopped is not None:

@@ -107,6 +107,8 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():  # training or optimising: the same function, batched (faster backward)
+            return self.batched(x, style)
         b, c, h, w = x.shape
         style = self.modulation(style).view(b, 1, c, 1, 1)
         weight = self.scale * self.weight * style  # [B, O, I, k, k]
@@ -121,6 +123,24 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x, weight.reshape(b * self.out_ch, c, k, k).to(x.dtype), padding=self.padding, groups=b)
             out = out.view(b, self.out_ch, *out.shape[2:])
+        return out
+
+    def batched(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The same modulated convolution with one shared weight: the input scaled by the style, a plain
+        convolution, the output scaled by the demodulation (StyleGAN2-ADA's `fused_modconv=False`, what it trains
+        with). Equal to the grouped form up to rounding (3.6e-6 on the toy generator's images); its backward pass
+        is 26 % faster on CPU at batch 16 (docs/scaling.md#training-speed)."""
+        b, c = x.shape[:2]
+        s = self.modulation(style)  # [B, I]
+        weight = self.scale * self.weight[0]  # [O, I, k, k]
+        x = x * s.view(b, c, 1, 1).to(x.dtype)
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), padding=0, stride=2))
+        else:
+            out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        if self.demodulate:
+            d = torch.rsqrt((weight[None] * s.view(b, 1, c, 1, 1)).pow(2).sum([2, 3, 4]) + 1e-8)  # [B, O]
+            out = out * d.view(b, -1, 1, 1).to(out.dtype)
         return out
 
 

@@ -149,3 +149,26 @@ def test_conv_clamp_bounds_every_layer(tiny_generator):
     finally:
         g.set_conv_clamp(None)
     assert g([torch.randn(2, 64)])[0].abs().max() > 0.3
+
+
+def test_the_batched_modulated_convolution_equals_the_grouped_one():
+    """Training and optimisation (autograd on) run each modulated convolution batched, inference grouped: the same
+    images and the same gradients, to rounding."""
+    from ganinv.toy.generator import load_generator
+
+    torch.manual_seed(0)
+    g = load_generator().eval().requires_grad_(False)
+    codes = g.latent_avg.reshape(1, 1, -1) + 0.3 * torch.randn(4, g.n_latent, g.style_dim)
+    with torch.no_grad():
+        grouped = g([codes], input_is_latent=True, randomize_noise=False)[0]
+    c = codes.clone().requires_grad_(True)
+    batched = g([c], input_is_latent=True, randomize_noise=False)[0]
+    assert (batched.detach() - grouped).abs().max() < 1e-4
+    batched.square().mean().backward()
+    style = torch.randn(2, g.style_dim, dtype=torch.float64)
+    for conv in (g.convs[0].conv, g.convs[1].conv, g.to_rgbs[0].conv):  # upsampling, plain, not demodulated
+        conv = conv.double()
+        x = torch.randn(2, conv.in_ch, 8, 8, dtype=torch.float64)
+        with torch.no_grad():
+            assert torch.allclose(conv.batched(x, style), conv(x, style), atol=1e-10)
+    assert g.convs[0].conv.upsample and not g.to_rgbs[0].conv.demodulate
