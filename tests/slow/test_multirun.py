@@ -21,10 +21,13 @@ pytestmark = pytest.mark.slow
 def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run([sys.executable, "-m", "ganinv.train", "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
-                           f"hydra.sweep.dir={sweep}", "logger=none", *TINY], capture_output=True, text=True,
-                          timeout=600)
+                           f"hydra.sweep.dir={sweep}", "logger=wandb", "logger.mode=offline", *TINY],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(list(sweep.glob("*/record.json"))) == 6
+    # the jobs share one process: each has its own W&B run, with its own history
+    runs = [wandb_offline_run(next(job.glob("offline-run-*/run-*.wandb"))) for job in sweep.glob("*/wandb")]
+    assert len(runs) == 6 and len({r["id"] for r in runs}) == 6 and all(r["history"] for r in runs)
     # what must not count: a run without a record, one that did not finish, one of another generator
     (sweep / "crashed" / "checkpoints").mkdir(parents=True)
     (sweep / "crashed" / "config.yaml").write_text("seed: 0\n")
