@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The whole pipeline on the embedded toy domain, offline, into demo/ (13 minutes on two CPU cores, plus the install).
+# The whole pipeline on the embedded toy domain, offline, into demo/ (11-12 minutes on two CPU cores, plus the install).
 demo: install
 	$(PY) -m ganinv.demo demo
 

@@ -56,12 +56,12 @@ def leaderboard(cfg) -> list:
                                                                str(cfg.title)))
         print(f"wrote {out}/leaderboard.md, leaderboard.csv, tradeoff.png, leaderboard.html")
     if cfg.wandb.mode != "disabled":
-        log_to_wandb(cfg, entries, cols)
+        log_to_wandb(cfg, entries)
     return entries
 
 
-def log_to_wandb(cfg, entries: list, cols: list[str]) -> None:
-    """The board as a W&B run of job type `leaderboard`: a table (mean, std, runs) and the trade-off plot."""
+def log_to_wandb(cfg, entries: list) -> None:
+    """The board as a W&B run of job type `leaderboard`: its full table (as the CSV) and the trade-off plot."""
     import tempfile
 
     import wandb
@@ -73,9 +73,7 @@ def log_to_wandb(cfg, entries: list, cols: list[str]) -> None:
     run = init_run(str(w.dir or cfg.output or "."), w.project, w.entity, w.group, list(w.tags), str(cfg.title),
                    str(w.mode), {"input": str(cfg.input), "distortion": cfg.distortion,
                                  "editability": cfg.editability}, job_type="leaderboard")
-    head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto"]
-    rows = [[i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))], e.pareto]
-            for i, e in enumerate(entries, 1)]
+    head, rows = report.table(entries, str(cfg.distortion), str(cfg.editability))
     with tempfile.TemporaryDirectory() as tmp:
         png = report.plot(entries, str(cfg.distortion), str(cfg.editability), Path(tmp) / "tradeoff.png")
         run.log({"leaderboard": wandb.Table(columns=head, data=rows), "tradeoff": wandb.Image(str(png))})

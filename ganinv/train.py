@@ -72,9 +72,9 @@ def train(cfg) -> Path:
         resume_path,
     )
 
-    launcher = job_launcher()  # under submitit, the job's processes and nodes
+    job = job_launcher()  # under submitit, the job's processes and nodes
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    check_launcher(trainer_cfg, launcher)
+    check_launcher(trainer_cfg, job)
     check_direction(str(cfg.objective))
     check_trainer_options(trainer_cfg)
     quiet_lightning()
@@ -122,9 +122,9 @@ def train(cfg) -> Path:
             lg.experiment.finish()
     stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
     if stopped is not None:
-        requeue(stopped)  # in a submitit job: submitit requeues it (and exits)
         log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
                  int(model.iteration), run / "checkpoints" / "last.ckpt")
+        requeue(stopped)  # in a submitit job: submitit requeues it (and exits)
         raise SystemExit(128 + int(stopped))
     log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
     return run

@@ -136,15 +136,21 @@ def markdown(entries: list[Entry], distortion: str, editability: str) -> str:
     return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "") + best
 
 
-def write_csv(entries: list[Entry], distortion: str, editability: str, path: Path) -> Path:
+def table(entries: list[Entry], distortion: str, editability: str) -> tuple[list[str], list[list]]:
+    """(header, rows) of the full board: rank, name, method, runs, each metric's mean and std, pareto, and the
+    runs' best checkpoints (None where a row lacks a metric)."""
     cols = columns(entries, distortion, editability)
+    head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto", "checkpoints"]
+    rows = [[i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))], int(e.pareto),
+             "; ".join(e.checkpoints)] for i, e in enumerate(entries, 1)]
+    return head, rows
+
+
+def write_csv(entries: list[Entry], distortion: str, editability: str, path: Path) -> Path:
+    head, rows = table(entries, distortion, editability)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto",
-                "checkpoints"])
-    for i, e in enumerate(entries, 1):
-        w.writerow([i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k, ""), e.std.get(k, ""))],
-                    int(e.pareto), "; ".join(e.checkpoints)])
+    w.writerows([head, *[["" if v is None else v for v in row] for row in rows]])
     return atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 

@@ -92,7 +92,11 @@ def test_pages_have_snippets():
     assert sum(len(blocks(p, "python")) for p in PAGES) >= 4
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+SLOW_PAGES = ("editing.md",)  # two InterFaceGAN fits of 2000 samples: a minute, under make test-all
+
+
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p
+                                  for p in PAGES], ids=lambda p: p.name)
 def test_page_runs_as_written(page, workdir, monkeypatch):
     """A page's commands first (as a reader would run them), then its Python blocks in one namespace."""
     for block in blocks(page, "bash"):
