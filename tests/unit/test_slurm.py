@@ -78,3 +78,16 @@ def test_run_folders_come_from_the_job(monkeypatch):
     name = job_dirname(long)
     assert len(name.encode()) <= 255 and name == job_dirname(long) and name != job_dirname(long + "1")
     assert job_dirname("seed=1") == "seed=1"
+
+
+def test_a_launcher_without_its_extra_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from ganinv.cli import OptionError, check_plugins
+
+    check_plugins({"hydra/launcher": "slurm", "hydra/sweeper": "optuna"})  # installed here (the dev extra)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(OptionError, match=r"hydra/launcher=slurm needs .* pip install 'ganinv\[slurm\]'"):
+        check_plugins({"hydra/launcher": "slurm"})
+    with pytest.raises(OptionError, match=r"pip install 'ganinv\[sweeps\]'"):
+        check_plugins({"hydra/sweeper": "optuna"})
