@@ -136,7 +136,6 @@ def run_fields(cfg, model) -> dict:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from ganinv.checkpoints import state_hash
     from ganinv.metrics.records import experiment_key
     from ganinv.training import CONTINUABLE, flatten, under
 
@@ -148,7 +147,7 @@ def run_fields(cfg, model) -> dict:
         overrides = [o for o in HydraConfig.get().overrides.task
                      if o.split("=")[0].lstrip("+~") not in ("seed", "run_dir", "resume", "threads")]
     return {"group": experiment_key(kept), "config": config, "overrides": " ".join(overrides),
-            "seed": int(cfg.seed), "generator": {"hash": state_hash(model.generator),
+            "seed": int(cfg.seed), "generator": {"hash": model.hparams["generator_hash"],  # hashed at build
                                                   "config": dict(getattr(model.generator, "config", {}))},
             "data": {"source": str(cfg.data.source)}}
 

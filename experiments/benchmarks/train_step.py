@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from ganinv.configs import CONF
 from ganinv.methods import method_from_config
 from ganinv.stylegan2 import Generator
+from ganinv.stylegan2.layers import batched_modconv
 from ganinv.train import build
 
 METHODS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert"]
@@ -65,7 +66,8 @@ def measure(method: str, size: str, device: str, batch: int, steps: int, option:
         if device == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=model.autocast):  # as training_step
+        autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=model.autocast)
+        with autocast, batched_modconv():  # as training_step
             loss = model.train_step(batch_data)
         if loss is not None:  # automatic optimisation: the step Lightning would take
             opts[0].zero_grad()

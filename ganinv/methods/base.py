@@ -22,6 +22,7 @@ from torch import nn
 from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
 from ganinv.distributed import keyed_generator, rank_and_world, seed
+from ganinv.stylegan2.layers import batched_modconv
 
 
 class ConfigError(ValueError):
@@ -200,7 +201,8 @@ class InversionModule(IterationModule):
         """Generator images [B, 3, size, size] of W+ codes, with the stored noise (deterministic) or `noise`; in
         float32 even under `speed.autocast` (StyleGAN2's modulated convolutions overflow in half precision)."""
         with torch.autocast(codes.device.type, enabled=False):
-            return self.generator([codes.float()], input_is_latent=True, noise=noise, randomize_noise=False)[0]
+            codes = codes.to(self.latent_avg.dtype)  # out of autocast's bf16
+            return self.generator([codes], input_is_latent=True, noise=noise, randomize_noise=False)[0]
 
     def offset(self, codes: torch.Tensor) -> torch.Tensor:
         """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""
@@ -231,7 +233,7 @@ class InversionModule(IterationModule):
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast), batched_modconv():
             loss = self.train_step(batch)
         self.finish_iteration()
         return loss

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections.abc import Sequence
 
@@ -90,6 +92,20 @@ class Upsample(nn.Module):
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
 
 
+_BATCHED = contextvars.ContextVar("ganinv_batched_modconv", default=False)
+
+
+@contextlib.contextmanager
+def batched_modconv(on: bool = True):
+    """Within: every modulated convolution runs `batched` (what encoder training uses); outside, the grouped form,
+    whose result for an image does not depend on the batch it is in (exact fixtures, distributed evaluation)."""
+    token = _BATCHED.set(on)
+    try:
+        yield
+    finally:
+        _BATCHED.reset(token)
+
+
 class ModulatedConv2d(nn.Module):
     """Style-modulated conv: weight * style per sample, then demodulation to unit output variance."""
 
@@ -107,7 +123,7 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(style_dim, in_ch, bias_init=1)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():  # training or optimising: the same function, batched (faster backward)
+        if _BATCHED.get():  # training an encoder: the same function, batched (a faster backward)
             return self.batched(x, style)
         b, c, h, w = x.shape
         style = self.modulation(style).view(b, 1, c, 1, 1)
@@ -128,8 +144,8 @@ class ModulatedConv2d(nn.Module):
     def batched(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """The same modulated convolution with one shared weight: the input scaled by the style, a plain
         convolution, the output scaled by the demodulation (StyleGAN2-ADA's `fused_modconv=False`, what it trains
-        with). Equal to the grouped form up to rounding (3.6e-6 on the toy generator's images); its backward pass
-        is 26 % faster on CPU at batch 16 (docs/scaling.md#training-speed)."""
+        with). Equal to the grouped form up to rounding (3.6e-6 on the toy generator's images), but its rounding
+        depends on the batch; forward + backward 26 % faster on CPU at batch 16 (docs/scaling.md#training-speed)."""
         b, c = x.shape[:2]
         s = self.modulation(style)  # [B, I]
         weight = self.scale * self.weight[0]  # [O, I, k, k]
