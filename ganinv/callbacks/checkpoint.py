@@ -42,19 +42,20 @@ class AtomicCheckpoint(pl.Callback):
         self.pending = False  # a save of last.ckpt waits for the end of this iteration's validation
 
     def on_train_start(self, trainer, module) -> None:
-        # SIGUSR2 stops like SIGTERM (Lightning flags SIGTERM itself): the batch in progress ends, then a save.
+        # SIGTERM and SIGUSR2 are flagged here, in place of Lightning's SIGTERM handler (whose stop could come
+        # between this callback's check and the end of the batch, unsaved): the batch in progress ends, then a save.
         def stop(signum, frame) -> None:
             self.stopped_by = signal.Signals(signum)
 
-        if hasattr(signal, "SIGUSR2"):
-            self._previous = signal.signal(signal.SIGUSR2, stop)
+        self._previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, getattr(signal, "SIGUSR2", None))
+                          if sig is not None}
 
     def on_train_end(self, trainer, module) -> None:
         if self.pending:  # a validation that was due did not run
             self.save_last(trainer, module)
-        if getattr(self, "_previous", None) is not None:
-            signal.signal(signal.SIGUSR2, self._previous)
-            self._previous = None
+        for sig, handler in getattr(self, "_previous", {}).items():  # Lightning's, submitit's (ganinv.jobs.requeue)
+            signal.signal(sig, handler)
+        self._previous = {}
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         it = module.done()
