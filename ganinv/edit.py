@@ -17,18 +17,17 @@ def edit_grid(cfg) -> Path:
     from ganinv.data.transforms import load_image, resize
     from ganinv.editing import edit, interpolate, load_directions
     from ganinv.editing.grid import labelled_grid
+    from ganinv.inversion import Inversion
     from ganinv.invert import inverse, inverter, refiner_for
     from ganinv.metrics.suite import toy_directions
 
     module = inverter(cfg)
-    refiner = refiner_for(cfg, module)
     size = module.generator.size
+    invert = inverse(module, refiner_for(cfg, module, show=True))
 
-    invert = inverse(module, refiner)
-
-    def show(codes: torch.Tensor) -> torch.Tensor:
+    def show(inv: Inversion) -> torch.Tensor:
         with torch.no_grad():
-            return resize(module.reconstruct(codes).clamp(-1, 1), size)
+            return resize(module.reconstruct(inv).clamp(-1, 1), size)
 
     if cfg.interpolate:
         if len(cfg.interpolate) != 2:
@@ -38,8 +37,8 @@ def edit_grid(cfg) -> Path:
             if why:
                 raise DataError(f"{p}: {why}. interpolate= takes two readable image files.")
         x = torch.stack([load_image(Path(p), size, "center") for p in cfg.interpolate])
-        codes = invert(x)
-        row = show(interpolate(codes[0], codes[1], int(cfg.steps)))
+        inv = invert(x)
+        row = show(interpolate(inv[0], inv[1], int(cfg.steps)))
         ts = torch.linspace(0, 1, int(cfg.steps)).tolist()
         tiles, columns = torch.cat([x[:1], row, x[1:]]), ["a", *[f"t = {t:.2g}" for t in ts], "b"]
         row_labels = [f"{Path(cfg.interpolate[0]).stem} → {Path(cfg.interpolate[1]).stem}"]
@@ -61,13 +60,13 @@ def edit_grid(cfg) -> Path:
         if missing:
             raise CheckpointError(cfg.directions, f"has no direction {missing[0]!r}; it has "
                                   f"{', '.join(directions.names[:12])}.", "Set edits= to some of those names.")
-        codes, rows, row_labels = invert(x), [], []
+        inv, rows, row_labels = saved(cfg, folder, files) if cfg.inverted else invert(x), [], []
         strengths = [float(s) for s in cfg.strengths]
         for i in range(len(x)):
             for name in cfg.edits:
                 d = directions[name]
-                stepped = torch.cat([edit(codes[i : i + 1], d, a, directions.layers) for a in strengths])
-                rows += [x[i : i + 1], show(codes[i : i + 1]), show(stepped)]
+                stepped = Inversion.cat([edit(inv[i], d, a, directions.layers) for a in strengths])
+                rows += [x[i : i + 1], show(inv[i]), show(stepped)]
                 row_labels.append(f"{files[i].stem}: {name}")
         tiles, columns = torch.cat(rows), ["input", "reconstruction", *[f"α = {a:+g}" for a in strengths]]
     grid = labelled_grid(tiles, columns, row_labels)
@@ -79,6 +78,20 @@ def edit_grid(cfg) -> Path:
             f"{list(cfg.strengths)}")
     print(f"wrote {out}: {what}")
     return out
+
+
+def saved(cfg, folder, files):
+    """The inversions `ganinv-invert` saved in `cfg.inverted` for `files` (the images of `input=`)."""
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.inversion import Inversion
+    from ganinv.invert import load_inversions
+
+    found = load_inversions(cfg.inverted)
+    names = [f.relative_to(folder.root).as_posix() for f in files]
+    if missing := [n for n in names if n not in found]:
+        raise CheckpointError(cfg.inverted, f"holds no inversion of {missing[0]} (of input={cfg.input}).",
+                              "Run ganinv-invert on the same input folder, or leave inverted= unset.")
+    return Inversion.cat([found[n] for n in names])
 
 
 def main() -> None:

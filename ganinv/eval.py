@@ -11,6 +11,7 @@ import torch
 
 from ganinv.configs import CONF
 from ganinv.distributed import rank_and_world
+from ganinv.inversion import Inversion
 
 log = logging.getLogger("ganinv")
 
@@ -87,30 +88,32 @@ def start_processes(devices: int) -> torch.device:
     return fabric.device
 
 
-def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(codes, clamped reconstructions, seconds) of every image: this rank's share inverted batch by batch, each
-    batch kept in `pieces` until the record is written, so that a killed evaluation, run again, redoes only the
-    batch it was working on."""
+def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tuple[Inversion, torch.Tensor, float]:
+    """(inversion, clamped reconstructions, seconds) of every image: this rank's share inverted batch by batch,
+    each batch kept in `pieces` until the record is written, so that a killed evaluation, run again, redoes only
+    the batch it was working on."""
     import time
 
     from ganinv.distributed import gather, shard
 
     mine = shard(len(x))
-    codes, recs, seconds = [], [], 0.0
+    parts, recs, seconds = [], [], 0.0
     for start in range(mine.start, mine.stop, size):
         stop = min(start + size, mine.stop)
         piece = pieces.get(f"{start:09d}-{stop:09d}")
         if piece is None:
             began = time.perf_counter()
-            c = invert(x[start:stop])
-            piece = {"codes": c.detach(), "seconds": time.perf_counter() - began}
+            inv = invert(x[start:stop]).detach()
+            piece = {"seconds": time.perf_counter() - began}
             with torch.no_grad():
-                piece["recs"] = render(piece["codes"]).detach().clamp(-1, 1)
-            pieces.put(f"{start:09d}-{stop:09d}", {k: v.cpu() if torch.is_tensor(v) else v for k, v in piece.items()})
-        codes.append(piece["codes"].to(x.device))
+                piece["recs"] = render(inv).detach().clamp(-1, 1).cpu()
+            piece["inversion"] = inv.cpu().state()
+            pieces.put(f"{start:09d}-{stop:09d}", piece)
+        parts.append(Inversion.from_state(piece["inversion"]).to(x.device))
         recs.append(piece["recs"].to(x.device))
         seconds += piece["seconds"]
-    return gather(torch.cat(codes)), gather(torch.cat(recs)), float(gather(torch.tensor([seconds])).sum())
+    return (Inversion.cat(parts)._map(gather), gather(torch.cat(recs)),
+            float(gather(torch.tensor([seconds])).sum()))
 
 
 def evaluate(cfg) -> Path:
@@ -135,7 +138,7 @@ def evaluate(cfg) -> Path:
 
     invert = inverse(module, refiner)
 
-    log.info("evaluating %s on %d held-out images of %s%s", cfg.checkpoint or cfg.method._target_, len(data["y"]),
+    log.info("evaluating %s on %d held-out images of %s%s", record_name(module, refiner), len(data["y"]),
              cfg.data.source, f", {world} processes" if world > 1 else "")
     pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "devices", "wandb"))  # the batches inverted so far
     inverted = invert_in_pieces(pieces, invert, module.reconstruct, data["x"], int(cfg.batch_size))
@@ -146,11 +149,12 @@ def evaluate(cfg) -> Path:
     method = type(module).__name__
     name = cfg.name or record_name(module, refiner)
     config = OmegaConf.to_container(cfg, resolve=True)
-    paths = ("checkpoint", "refine_checkpoint", "output", "name", "wandb", "weights_dir", "use_generator")
+    paths = ("checkpoint", "refine", "output", "name", "wandb", "weights_dir", "use_generator")
     group = experiment_key(dict(module.hparams), {k: v for k, v in config.items() if k not in paths},
-                           refiner.refine if refiner is not None else None)
+                           refiner.options if refiner is not None else None)
     record = make_record(
-        name, method, metrics, group=group, checkpoint=cfg.checkpoint, refine=cfg.refine,
+        name, method, metrics, group=group, checkpoint=cfg.checkpoint,
+        refine=None if refiner is None else {"refiner": type(refiner).__name__, **refiner.options},
         generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
         data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},
         protocol={**suite.distortion.protocol(), "editability": f"alpha {suite.alpha}, directions "

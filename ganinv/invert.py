@@ -1,7 +1,8 @@
-"""`ganinv-invert`: a folder of images -> `codes.pt` ({file name: W+ code [n_latent, style_dim]}) and one
-reconstruction PNG per image, with any checkpoint (`load_method`) or latent optimisation (`method=optim_*`;
-with `method.noise=optimize` also `noise.pt`, the fitted noise maps); `refine=idinvert` adds In-Domain
-inversion's regularised optimisation from those codes."""
+"""`ganinv-invert`: a folder of images -> `codes.pt` ({file name: W+ code [n_latent, style_dim]}), one
+reconstruction PNG per image and, where the inversion holds more than codes (fitted noise, PTI's or HyperStyle's
+per-image weight offsets, HFGI's residual), `inversions/<file name>.pt` with all of it (`load_inversions`); with
+any checkpoint (`load_method`), a refiner after it (`refine=idinvert|pti|optim_w|optim_wplus`), or a refiner alone
+from the average code."""
 
 from __future__ import annotations
 
@@ -11,58 +12,76 @@ from pathlib import Path
 import torch
 
 from ganinv.configs import CONF
+from ganinv.inversion import Inversion
 
 
 def inverter(cfg):
-    """The InversionModule the config asks for (checkpoint, or an optimiser over the configured generator)."""
+    """The InversionModule the config asks for: a checkpoint, or the average code of the configured generator
+    (where a refiner starts without one)."""
     from hydra.utils import instantiate
 
     from ganinv.checkpoints import CheckpointError
-    from ganinv.methods import load_method, method_from_config
+    from ganinv.methods import AverageCode, load_method
 
-    if (cfg.checkpoint is None) == (cfg.get("method") is None):
-        raise CheckpointError(None, "give either checkpoint=<file> or method=optim_w|optim_wplus (with generator=).")
     if cfg.checkpoint is not None:
         return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None)
-    return method_from_config(cfg.method, instantiate(cfg.generator), cfg.loss).eval()
+    if cfg.get("refine") is None:
+        raise CheckpointError(None, "give checkpoint=<file>, or refine=optim_w|optim_wplus|pti (optimisation from "
+                              "the average code of generator=).")
+    return AverageCode(instantiate(cfg.generator)).eval()
 
 
-def refiner_for(cfg, module):
-    """The In-Domain module whose regularised optimisation refines the codes (`refine=idinvert`), or None."""
-    from ganinv.checkpoints import CheckpointError
-    from ganinv.methods import IDInvertModule, load_method
+def refiner_for(cfg, module, show: bool = False):
+    """The refiner of `refine=` (None without), refining `module`'s inversions under the `loss` group's
+    perceptual net."""
+    from ganinv.methods import AverageCode, ConfigError, build_loss_nets
+    from ganinv.refine import PivotalTuning, build_refiner
 
-    if cfg.refine not in (None, "idinvert"):
-        raise CheckpointError(None, f"refine={cfg.refine!r} is not one of null, idinvert.")
-    if cfg.refine is None:
+    if cfg.get("refine") is None:
         return None
-    refiner = load_method(cfg.refine_checkpoint) if cfg.refine_checkpoint else module
-    if not isinstance(refiner, IDInvertModule):
-        raise CheckpointError(cfg.refine_checkpoint or cfg.checkpoint, "is not an In-Domain inversion "
-                              "checkpoint.", "Set refine_checkpoint= to an IDInvert run's .ckpt.")
-    if refiner.hparams["generator_hash"] != module.hparams["generator_hash"]:
-        raise CheckpointError(cfg.refine_checkpoint, "was trained against another generator than the codes' "
-                              "method.", "Refine with an In-Domain run on the same generator.")
-    options = {k: v for k, v in (cfg.get("refine_options") or {}).items() if v is not None}
-    if unknown := sorted(set(options) - set(refiner.refine)):
-        raise CheckpointError(None, f"refine_options has no {', '.join(unknown)}.",
-                              f"Set any of {', '.join(sorted(refiner.refine))} (the run's: {refiner.refine}).")
-    refiner.refine = {**refiner.refine, **options}
+    refiner = build_refiner(cfg.refine, module, build_loss_nets(cfg.get("loss")).get("perceptual"), show)
+    if isinstance(module, AverageCode) and isinstance(refiner, PivotalTuning) and not refiner.options["pivot"]:
+        raise ConfigError("refine=pti without checkpoint= tunes around the average code: set refine.pivot=w (the "
+                          "paper's W pivot) or w+, or give checkpoint= (e.g. an e4e run) for the pivot")
     return refiner
 
 
 def record_name(module, refiner) -> str:
     """The default name of a record: the method and what changes it, plus the refiner and its options."""
-    return module.label() + (f" + {refiner.refine_label()}" if refiner is not None else "")
+    from ganinv.methods import AverageCode
+
+    if refiner is None:
+        return module.label()
+    return refiner.label() if isinstance(module, AverageCode) else f"{module.label()} + {refiner.label()}"
 
 
 def inverse(module, refiner):
-    """images -> codes: the module's inversion, then the refiner's regularised optimisation when there is one."""
-    def run(x: torch.Tensor) -> torch.Tensor:
-        codes = module.invert(x)
-        return codes if refiner is None else refiner.optimize_latent(x, init=codes)
+    """images -> Inversion: the module's, then the refiner's when there is one."""
+    def run(x: torch.Tensor) -> Inversion:
+        inv = module.invert(x)
+        return inv if refiner is None else refiner(inv, x)
 
     return run
+
+
+def load_inversions(folder: str | os.PathLike) -> dict[str, Inversion]:
+    """{file name: Inversion of that one image} from a `ganinv-invert` output folder: its `inversions/*.pt` where
+    it wrote them, else its `codes.pt` (and `noise.pt` of earlier versions)."""
+    from ganinv.checkpoints import CheckpointError, load_torch_file
+
+    out = Path(folder)
+    codes = load_torch_file(out / "codes.pt") if (out / "codes.pt").exists() else None
+    if codes is None:
+        raise CheckpointError(out, "holds no codes.pt.", "Pass a ganinv-invert output folder.")
+    noise = load_torch_file(out / "noise.pt") if (out / "noise.pt").exists() else {}
+    found = {}
+    for name, code in codes.items():
+        state = out / "inversions" / f"{name}.pt"
+        if state.exists():
+            found[name] = Inversion.from_state(load_torch_file(state))
+        else:
+            found[name] = Inversion(code[None], noise.get(name))
+    return found
 
 
 def job_of(cfg, *skip: str) -> dict:
@@ -70,7 +89,7 @@ def job_of(cfg, *skip: str) -> dict:
     `skip`, and the size and modification time of its checkpoint files (a retrained file is another job)."""
     from omegaconf import OmegaConf
 
-    files = [cfg.get(k) for k in ("checkpoint", "refine_checkpoint") if cfg.get(k)]
+    files = [f for f in (cfg.get("checkpoint"), (cfg.get("refine") or {}).get("checkpoint")) if f]
     stamps = {str(f): (os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files if os.path.exists(f)}
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in skip}
     return {"config": config, "files": stamps}
@@ -86,7 +105,7 @@ def invert(cfg) -> Path:
     from ganinv.data.transforms import load_image
 
     module = inverter(cfg)
-    refiner = refiner_for(cfg, module)
+    invert = inverse(module, refiner_for(cfg, module))
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
     folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
                                 max_bad_fraction=float(cfg.max_bad_fraction), root_key="input",
@@ -94,42 +113,36 @@ def invert(cfg) -> Path:
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, torch.Tensor] = {}
-    noises: dict[str, list[torch.Tensor]] = {}  # fitted noise maps (method=optim_* with noise=optimize)
-    fits_noise = getattr(module, "noise", "fixed") == "optimize"
     names = [p.relative_to(folder.root).as_posix() for p in folder.files]
     pieces = Pieces(out / ".partial", {**job_of(cfg), "images": names})  # a killed run redoes only its last batch
+    per_image = 0
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
         for start in range(0, len(names), int(cfg.batch_size)):
             idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
             done = pieces.get(f"{start:09d}")
-            if done is not None:
-                codes.update(done["codes"])
-                noises.update(done["noise"])
-                bar.advance(task, len(idx))
-                continue
-            x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
-            w, noise = module.fit(x) if fits_noise else (module.invert(x), None)
-            if refiner is not None:
-                w = refiner.optimize_latent(x, init=w)
-            with torch.no_grad():
-                rec = module.reconstruct(w, noise).clamp(-1, 1) * 0.5 + 0.5
-            for k, i in enumerate(idx):
-                codes[names[i]] = w[k].cpu()
-                if noise is not None:
-                    noises[names[i]] = [n[k : k + 1].cpu() for n in noise]
-                target = out / Path(names[i]).with_suffix(".png")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
-            pieces.put(f"{start:09d}", {"codes": {names[i]: codes[names[i]] for i in idx},
-                                        "noise": {names[i]: noises[names[i]] for i in idx if names[i] in noises}})
+            if done is None:
+                x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
+                inv = invert(x).detach()
+                with torch.no_grad():
+                    rec = module.reconstruct(inv).clamp(-1, 1) * 0.5 + 0.5
+                for k, i in enumerate(idx):
+                    target = out / Path(names[i]).with_suffix(".png")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
+                    if inv.refined:  # what editing this image needs beyond its code
+                        atomic_save(inv[k].cpu().state(), out / "inversions" / f"{names[i]}.pt")
+                done = {"codes": inv.codes.cpu(), "per_image": inv.storage_bytes()}
+                pieces.put(f"{start:09d}", done)
+            codes.update({names[i]: done["codes"][k] for k, i in enumerate(idx)})
+            per_image = max(per_image, done["per_image"])
             bar.advance(task, len(idx))
     atomic_save(codes, out / "codes.pt")
-    if noises:
-        atomic_save(noises, out / "noise.pt")
     pieces.clear()
     skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""
-    print(f"wrote {len(codes)} codes to {out / 'codes.pt'} and their reconstructions{skipped}")
+    state = f", and each image's inversion in {out / 'inversions'} ({per_image / 1e6:.2f} MB per image)" if (
+        out / "inversions").exists() else ""
+    print(f"wrote {len(codes)} codes to {out / 'codes.pt'}, their reconstructions{state}{skipped}")
     return out
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger("ganinv")
 
 def build(cfg):
     """(method module, datamodule) from a composed config: the generator, data and losses wired together."""
-    from hydra.utils import get_class, instantiate
+    from hydra.utils import instantiate
 
     from ganinv.methods import ConfigError, method_from_config
     from ganinv.metrics.suite import is_toy_generator
@@ -39,10 +39,6 @@ def build(cfg):
                           "which the toy metrics compare: leave data.target_size unset (it follows the generator).")
     datamodule = instantiate(cfg.data, **data_kwargs)
     datamodule.setup("fit")  # bad folders and files are reported before any training starts
-    cls = get_class(cfg.method._target_)
-    if not getattr(cls, "has_encoder", True):
-        raise SystemExit(f"ganinv-train: error: {cls.__name__} has nothing to train; run it with ganinv-invert "
-                         "method=... or ganinv-eval.")
     model = method_from_config(cfg.method, generator, cfg.loss, input_nc=datamodule.input_channels,
                                input_size=datamodule.input_size, max_iterations=int(cfg.trainer.max_steps))
     if cfg.get("speed"):

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from ganinv.checkpoints import atomic_write
+from ganinv.editing import edit
 from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import experiment_key, make_record, write_record
 from ganinv.metrics.suite import is_toy_generator, toy_directions
@@ -116,7 +117,7 @@ class InversionMetricsCallback(EveryValidations):
         sub = invert_subset(trainer, module, self.n_images)
         with torch.no_grad():
             metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
-                                                  inverted=(sub.codes, sub.recs, sub.seconds), show=False)
+                                                  inverted=(sub.inversion, sub.recs, sub.seconds), show=False)
         if self.objective not in metrics:
             from ganinv.methods import ConfigError
 
@@ -165,10 +166,10 @@ class InversionMetricsCallback(EveryValidations):
 
         run = loggers[0].experiment
         k = min(8, len(sub.x))
-        images, codes, recs = sub.y[:k], sub.codes[:k], sub.recs[:k]
+        images, inv, recs = sub.y[:k], sub.inversion[:k], sub.recs[:k]
         with torch.no_grad():
             d = self.suite.directions
-            edits = {n: module.reconstruct(codes + self.alpha * d[n].to(codes)).clamp(-1, 1)
+            edits = {n: module.reconstruct(edit(inv, d[n], self.alpha, d.layers)).clamp(-1, 1)
                      for n in (d.names if d else [])}
 
         def image(x):

@@ -11,22 +11,23 @@ import pytorch_lightning as pl
 import torch
 
 from ganinv.distributed import gather, shard
+from ganinv.inversion import Inversion
 
 
 @dataclass
 class SubsetInversion:
-    """The first images of the validation split: inputs `x` (what the method sees), targets `y`, the codes of `x`,
+    """The first images of the validation split: inputs `x` (what the method sees), targets `y`, the inversion of `x`,
     their reconstructions (clamped) and the seconds that inverting took; computed at `iteration`."""
 
     iteration: int
     x: torch.Tensor
     y: torch.Tensor
-    codes: torch.Tensor
+    inversion: Inversion
     recs: torch.Tensor
     seconds: float
 
     def first(self, n: int) -> SubsetInversion:
-        return SubsetInversion(self.iteration, self.x[:n], self.y[:n], self.codes[:n], self.recs[:n],
+        return SubsetInversion(self.iteration, self.x[:n], self.y[:n], self.inversion[:n], self.recs[:n],
                                self.seconds * min(n, len(self.x)) / max(len(self.x), 1))
 
 
@@ -56,7 +57,7 @@ def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> 
             codes.append(module.invert(x[k : min(k + batch_size, mine.stop)]))
             seconds += time.perf_counter() - start
             recs.append(module.reconstruct(codes[-1]).clamp(-1, 1))
-    codes, recs = gather(torch.cat(codes)), gather(torch.cat(recs))
+    codes, recs = Inversion.cat(codes)._map(gather), gather(torch.cat(recs))
     seconds = float(gather(torch.tensor([seconds])).sum())
     _LAST.clear()
     _LAST[id(trainer)] = SubsetInversion(it, x, y, codes, recs, seconds)

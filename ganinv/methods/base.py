@@ -22,6 +22,7 @@ from torch import nn
 from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
 from ganinv.distributed import keyed_generator, rank_and_world, seed
+from ganinv.inversion import Inversion, as_inversion
 from ganinv.stylegan2.layers import batched_modconv
 
 
@@ -143,7 +144,7 @@ class InversionModule(IterationModule):
         if generator_hash is not None and generator_hash != hash_now:
             raise ValueError("the generator does not match the one this module was trained with (content hash "
                              f"{hash_now[:12]} vs {generator_hash[:12]}); pass the generator the run used.")
-        skip = ["generator", "encoder", "loss_nets"] if isinstance(encoder, nn.Module) else ["generator", "loss_nets"]
+        skip = ["generator", "loss_nets", "base", *(["encoder"] if isinstance(encoder, nn.Module) else [])]
         self.save_hyperparameters(ignore=skip)
         self.hparams["generator_hash"] = hash_now
         self.hparams["generator_config"] = {k: v for k, v in generator.config.items() if v is not None}
@@ -192,17 +193,31 @@ class InversionModule(IterationModule):
 
     # ---- the public inference API ------------------------------------------------------------------------
     @torch.no_grad()
-    def invert(self, images: torch.Tensor) -> torch.Tensor:
-        """Codes [B, n_latent, style_dim] (with `latent_avg` where the method starts from it) for images of any
-        size in [-1, 1]; they are resized to the encoder's input size first."""
-        return self.encode(resize(images.to(self.latent_avg), self.input_size))
+    def invert(self, images: torch.Tensor) -> Inversion:
+        """The `Inversion` of images of any size in [-1, 1] (resized to the encoder's input size first): codes
+        [B, n_latent, style_dim] (with `latent_avg` where the method starts from it) and whatever per-image state
+        the method adds."""
+        return self.inversion(resize(images.to(self.latent_avg), self.input_size))
 
-    def reconstruct(self, codes: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Generator images [B, 3, size, size] of W+ codes, with the stored noise (deterministic) or `noise`; in
-        float32 even under `speed.autocast` (StyleGAN2's modulated convolutions overflow in half precision)."""
-        with torch.autocast(codes.device.type, enabled=False):
-            codes = codes.to(self.latent_avg.dtype)  # out of autocast's bf16
-            return self.generator([codes], input_is_latent=True, noise=noise, randomize_noise=False)[0]
+    def inversion(self, x: torch.Tensor) -> Inversion:
+        """`invert` for inputs already at `input_size`, with gradients where the caller allows them; methods that
+        add per-image state override it."""
+        return Inversion(self.encode(x))
+
+    def reconstruct(self, inversion: Inversion | torch.Tensor, noise: list[torch.Tensor] | None = None
+                    ) -> torch.Tensor:
+        """Generator images [B, 3, size, size] of an `Inversion` (or of bare W+ codes, with the stored noise or
+        `noise`); in float32 even under `speed.autocast` (StyleGAN2's modulated convolutions overflow in half
+        precision)."""
+        inv = as_inversion(inversion, noise)
+        with torch.autocast(inv.codes.device.type, enabled=False):
+            return self.render(inv.replace(codes=inv.codes.to(self.latent_avg.dtype)))  # out of autocast's bf16
+
+    def render(self, inv: Inversion) -> torch.Tensor:
+        """The generator's image of an inversion: its codes, noise maps and per-image weight offsets (HFGI adds
+        its residual's features)."""
+        return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
+                              offsets=inv.offsets)[0]
 
     def offset(self, codes: torch.Tensor) -> torch.Tensor:
         """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""
@@ -266,7 +281,7 @@ class InversionModule(IterationModule):
 
     # ---- validation: distortion on the fixed validation split -----------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.log_distortion(self.reconstruct(self.encode(batch["x"])), batch["y"], "val")
+        self.log_distortion(self.reconstruct(self.inversion(batch["x"])), batch["y"], "val")
 
     def log_distortion(self, y_hat: torch.Tensor, y: torch.Tensor, prefix: str) -> None:
         y_hat = match_size(y_hat.clamp(-1, 1), y)

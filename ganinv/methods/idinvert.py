@@ -12,14 +12,14 @@ from ganinv.losses import d_logistic_loss, g_nonsaturating_loss
 from ganinv.stylegan2 import Discriminator
 
 from .base import InversionModule, match_size
-from .optimization import optimize_codes
 
 REFINE = {"steps": 100, "lr": 0.01, "feature_weight": 5e-5, "encoder_weight": 2.0}  # the official defaults
 
 
 class IDInvertModule(InversionModule):
-    """DomainGuidedEncoder + StyleGAN2 image discriminator (logistic loss, R1); `refine` sets the regularised
-    optimiser (`steps`, `lr`, `feature_weight` λ_feat, `encoder_weight` λ_enc)."""
+    """DomainGuidedEncoder + StyleGAN2 image discriminator (logistic loss, R1); `refine` is this run's setting of
+    the regularised optimiser (`steps`, `lr`, `feature_weight` λ_feat, `encoder_weight` λ_enc), which
+    `refine=idinvert` (ganinv.refine.DomainRegularisedOptimiser) uses by default."""
 
     TERMS = (*InversionModule.TERMS, "adversarial")
 
@@ -34,14 +34,6 @@ class IDInvertModule(InversionModule):
 
     def label(self) -> str:
         return "In-Domain encoder"
-
-    def refine_label(self) -> str:
-        """The regularised optimisation as a record names it: without its regulariser when `encoder_weight` is 0,
-        and every option that differs from the official ones."""
-        o = self.refine
-        changed = [f"{k} {o[k]:g}" for k in REFINE if o[k] != REFINE[k] and (k, o[k]) != ("encoder_weight", 0)]
-        return ("In-Domain optimiser" + (" without regulariser" if o["encoder_weight"] == 0 else "")
-                + (f" ({', '.join(changed)})" if changed else ""))
 
     def build_encoder(self, cfg: dict) -> nn.Module:
         return DomainGuidedEncoder(self.input_size, self.input_nc, self.n_latent, self.style_dim, **cfg)
@@ -73,20 +65,3 @@ class IDInvertModule(InversionModule):
         e_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         e_opt.step()
-
-    def optimize_latent(self, images: torch.Tensor, init: torch.Tensor | None = None, show: bool = False,
-                        **refine) -> torch.Tensor:
-        """Domain-regularised optimisation from E(x) (or from `init`, e.g. another method's codes)."""
-        from ganinv.data.transforms import resize
-
-        o = {**self.refine, **refine}
-        x = resize(images.to(self.latent_avg), self.input_size)
-        init = self.invert(x) if init is None else init.to(self.latent_avg)
-
-        def domain(codes: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-            again = self.encode(resize(image, self.input_size))
-            return o["encoder_weight"] * (codes - again).pow(2).flatten(1).mean(1).sum()
-
-        return optimize_codes(self, resize(images.to(self.latent_avg), self.generator.size), init, o["steps"],
-                              o["lr"], {"l2": 1.0, "perceptual": o["feature_weight"]}, regulariser=domain,
-                              show=show)[0]

@@ -16,12 +16,14 @@ from ganinv.stylegan2 import Generator
 
 from .base import ConfigError, InversionModule
 from .e4e import E4EModule
+from .hfgi import HFGIModule
+from .hyperstyle import HyperStyleModule
 from .idinvert import IDInvertModule
-from .optimization import OptimizationModule
 from .psp import PSPModule
 from .restyle import ReStyleModule
 
-METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, OptimizationModule)}
+METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, HyperStyleModule,
+                                         HFGIModule)}
 
 
 def build_loss_nets(loss: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -53,6 +55,8 @@ def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> 
 
     options, loss = plain(method_cfg), plain(loss_cfg)
     cls = get_class(options.pop("_target_"))
+    if isinstance(options.get("base"), str):  # HyperStyle, HFGI: the trained method they start from
+        options["base"] = load_method(options["base"], generator=generator)
     return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
 
 
@@ -87,6 +91,9 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
             raise CheckpointError(p, "was trained with another generator (content hash differs).",
                                   "Pass the generator the run used, or none: the checkpoint carries it.")
     try:
+        if hp.get("base_method"):  # HyperStyle, HFGI: the frozen method they start from, on the same generator
+            spec = hp["base_method"]
+            hp["base"] = METHODS[spec["name"]](generator=generator, **{**spec["hparams"], "loss": None})
         module = METHODS[name](generator=generator, loss_nets=build_loss_nets(hp.get("loss")), **hp)
         module.load_state_dict(sd, strict=True)
     except (RuntimeError, TypeError, ValueError) as e:

@@ -1,7 +1,7 @@
 """`EvaluationSuite`: every distortion and editability metric of one inverter on one image set, as a flat dict.
 
-Only the inference API is used: `invert(images) -> codes` and `render(codes) -> images` (a method's `invert` and
-`reconstruct`, or any pair of functions, e.g. encoder + regularised optimisation)."""
+Only the inference API is used: `invert(images) -> Inversion` and `render(inversion) -> images` (a method's
+`invert` and `reconstruct`, or any pair of functions, e.g. a method followed by a refiner)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ganinv.distributed import gather, shard
 from ganinv.editing import Directions, edit, interfacegan, load_directions
+from ganinv.inversion import Inversion
 
 from .distortion import DistortionMetrics
 from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
@@ -47,12 +48,13 @@ class EvaluationSuite:
     def _batches(self, n: int) -> list[slice]:
         return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
 
-    def evaluate(self, invert: Callable[[Tensor], Tensor], render: Callable[[Tensor], Tensor], images: Tensor,
+    def evaluate(self, invert: Callable[[Tensor], Inversion], render: Callable[[Inversion], Tensor], images: Tensor,
                  true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
-                 inverted: tuple[Tensor, Tensor, float] | None = None) -> tuple[dict, dict]:
+                 inverted: tuple[Inversion, Tensor, float] | None = None) -> tuple[dict, dict]:
         """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
         reconstructions against `targets` (default: `images`). `inverted`: (codes, reconstructions, seconds)
-        already computed for `images`. `true_codes` (generator samples) adds `code_mse`. LEC, which re-inverts
+        already computed for `images`. Edits move the inversions' codes and keep their per-image state.
+        `true_codes` (generator samples) adds `code_mse`. LEC, which re-inverts
         edited images, needs RGB inputs of the generator's domain: it is left out for other inputs.
 
         Under DDP every rank takes the same arguments and returns the same result: each inverts, scores and edits
@@ -77,7 +79,7 @@ class EvaluationSuite:
             metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
             edited = self._edits(lec, render, images[own], codes, recs, metrics, bar, task, mine.start)
-            all_codes, all_recs = gather(codes), gather(recs)
+            all_codes, all_recs = gather(codes.codes), gather(recs)
             if len(all_codes) != n:
                 raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
             if true_codes is not None:
@@ -91,8 +93,8 @@ class EvaluationSuite:
         timing = {"images": n, "seconds_per_image": seconds / n, "images_per_second": n / max(seconds, 1e-9)}
         return metrics, timing
 
-    def _invert(self, invert, render, images, bar, task) -> tuple[Tensor, Tensor, float]:
-        """Codes, clamped reconstructions and the seconds spent inverting, batch by batch."""
+    def _invert(self, invert, render, images, bar, task) -> tuple[Inversion, Tensor, float]:
+        """Inversions, clamped reconstructions and the seconds spent inverting, batch by batch."""
         codes, recs, seconds = [], [], 0.0
         for sl in self._batches(len(images)):
             start = time.perf_counter()
@@ -102,7 +104,7 @@ class EvaluationSuite:
                 recs.append(render(c).detach().clamp(-1, 1))
             codes.append(c.detach())
             bar.advance(task)
-        return torch.cat(codes), torch.cat(recs), seconds
+        return Inversion.cat(codes), torch.cat(recs), seconds
 
     def _edits(self, invert, render, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
@@ -115,7 +117,7 @@ class EvaluationSuite:
         n_lec = min(self.lec_images, first + len(images)) - first  # this share's images among the first
         for name in self.directions.names:
             d = self.directions[name]
-            plus, lec, quality = [], [codes.new_zeros(0)], {}
+            plus, lec, quality = [], [recs.new_zeros(0)], {}
             for sl in self._batches(len(images)):
                 with torch.no_grad():
                     p = render(edit(codes[sl], d, self.alpha, layers)).clamp(-1, 1)

@@ -125,7 +125,16 @@ class Generator(nn.Module):
     def forward(self, styles: Sequence[torch.Tensor] | torch.Tensor, return_latents: bool = False,
                 inject_index: int | None = None, truncation: float = 1, truncation_latent: torch.Tensor | None = None,
                 input_is_latent: bool = False, noise: Sequence[torch.Tensor | None] | None = None,
-                randomize_noise: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                randomize_noise: bool = True, offsets: Mapping[str, torch.Tensor] | None = None,
+                conditions: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """rosinality's forward, plus two hooks that change nothing when unused: `offsets` (parameter name ->
+        [B, *shape], added to that parameter for each image: per-image generators, as PTI and HyperStyle make) and
+        `conditions` (resolution -> (scale, shift) [B, C, r, r]: the features after that resolution's upsampling
+        convolution become `features · (1 + scale) + shift`, HFGI's consultation fusion)."""
+        if offsets:
+            return self._per_image(offsets, styles, return_latents, inject_index, truncation, truncation_latent,
+                                   input_is_latent, noise, randomize_noise, conditions)
         if isinstance(styles, torch.Tensor):
             styles = [styles]
         if not input_is_latent:
@@ -142,10 +151,47 @@ class Generator(nn.Module):
         i = 1
         for conv_up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
                                                   self.to_rgbs):
-            out = conv(conv_up(out, latent[:, i], noise=n1), latent[:, i + 1], noise=n2)
+            out = conv_up(out, latent[:, i], noise=n1)
+            if conditions and out.shape[-1] in conditions:
+                scale, shift = conditions[out.shape[-1]]
+                out = out * (1 + scale) + shift
+            out = conv(out, latent[:, i + 1], noise=n2)
             skip = to_rgb(out, latent[:, i + 2], skip)
             i += 2
         return skip, (latent if return_latents else None)
+
+    def _per_image(self, offsets, styles, return_latents, inject_index, truncation, truncation_latent,
+                   input_is_latent, noise, randomize_noise, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`forward` with each image's own parameters (`offsets` added), vectorised over the batch (torch.func)."""
+        from torch.func import functional_call, vmap
+
+        params = dict(self.named_parameters())
+        if unknown := [k for k in offsets if k not in params]:
+            raise KeyError(f"offsets for {unknown[0]!r}: not a parameter of this generator")
+        styles = [styles] if isinstance(styles, torch.Tensor) else list(styles)
+        maps = None if noise is None else [n if n is None or n.shape[0] > 1 else n.expand(len(styles[0]), *n.shape[1:])
+                                           for n in noise]
+        cond = None if not conditions else {r: tuple(c) for r, c in conditions.items()}
+
+        batched = {"off": dict(offsets), "styles": styles}  # vmapped over dim 0; no None leaves
+        if maps is not None:
+            batched["noise"] = [torch.zeros(len(styles[0])) if n is None else n for n in maps]
+        if cond is not None:
+            batched["cond"] = cond
+
+        def one(b):
+            own = {k: params[k] + v for k, v in b["off"].items()}
+            maps_b = None if maps is None else [None if n is None else m[None] for n, m in zip(maps, b["noise"])]
+            kwargs = {"return_latents": return_latents, "inject_index": inject_index, "truncation": truncation,
+                      "truncation_latent": truncation_latent, "input_is_latent": input_is_latent,
+                      "randomize_noise": randomize_noise, "noise": maps_b,
+                      "conditions": None if cond is None else {
+                          r: (s[None], t[None]) for r, (s, t) in b["cond"].items()}}
+            image, latent = functional_call(self, own, ([s[None] for s in b["styles"]],), kwargs)
+            return image[0], (latent[0] if latent is not None else image.new_zeros(()))
+
+        image, latent = vmap(one, randomness="different")(batched)
+        return image, (latent if return_latents else None)
 
     def _broadcast(self, styles: Sequence[torch.Tensor], inject_index: int | None) -> torch.Tensor:
         """One code per layer: W broadcast, W+ as is, or two codes mixed at `inject_index`."""

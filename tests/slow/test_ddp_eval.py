@@ -42,7 +42,7 @@ COMMON = ("n_images=11", "editability.lec_images=7", "batch_size=4", "editabilit
 @pytest.mark.slow
 @pytest.mark.parametrize("what", ["encoder", "optimiser"])
 def test_two_processes_write_the_record_one_process_writes(tmp_path, checkpoint, what):
-    source = [f"checkpoint={checkpoint}"] if what == "encoder" else ["method=optim_w", "method.steps=5"]
+    source = [f"checkpoint={checkpoint}"] if what == "encoder" else ["refine=optim_w", "refine.steps=5"]
     for devices in (1, 2):
         run("ganinv.eval", *source, *COMMON, f"devices={devices}", f"output={tmp_path}/{devices}.json")
     one, two = metrics(tmp_path / "1.json", 11), metrics(tmp_path / "2.json", 11)

@@ -236,9 +236,9 @@ def killed_after(calls: int, monkeypatch, cls) -> list[int]:
 def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders, tmp_path, monkeypatch):
     from ganinv.eval import evaluate
     from ganinv.invert import invert
-    from ganinv.methods import OptimizationModule
+    from ganinv.methods import AverageCode as OptimizationModule  # the optimiser's start: one call per batch
 
-    overrides = ("method=optim_w", "method.steps=3", "batch_size=2")
+    overrides = ("refine=optim_w", "refine.steps=3", "batch_size=2")
     ev = ("n_images=6", "editability.lec_images=0", "editability.p_norm_samples=500", "fid=none")
     whole = evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/whole.json"))
     invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/whole"))

@@ -75,14 +75,16 @@ def test_in_domain_optimiser_lowers_distortion_and_stays_in_domain(trained):
     _, module, dm, _ = trained["toy_idinvert"]
     x = next(iter(dm.val_dataloader()))["y"][:4]
 
-    def distortion_and_domain(codes):
+    from ganinv.refine import DomainRegularisedOptimiser
+
+    def distortion_and_domain(inv):
         with torch.no_grad():
-            again = module.invert(module.reconstruct(codes))
-            return float(F.mse_loss(module.reconstruct(codes), x)), float((codes - again).pow(2).mean())
+            again = module.invert(module.reconstruct(inv)).codes
+            return float(F.mse_loss(module.reconstruct(inv), x)), float((inv.codes - again).pow(2).mean())
 
     start = module.invert(x)
-    regularised = module.optimize_latent(x, steps=30)
-    plain = module.optimize_latent(x, steps=30, encoder_weight=0.0)
+    regularised = DomainRegularisedOptimiser(module, steps=30)(start, x)
+    plain = DomainRegularisedOptimiser(module, steps=30, encoder_weight=0.0)(start, x)
     d0, _ = distortion_and_domain(start)
     d_reg, dom_reg = distortion_and_domain(regularised)
     _, dom_plain = distortion_and_domain(plain)
@@ -169,12 +171,12 @@ def test_load_method_reads_official_files_to_the_fixture_codes(official, fixture
     ref = torch.load(fixtures_dir / "psp_tiny_ref.pt", weights_only=True)
     psp = load_method(official["psp"])
     assert isinstance(psp, PSPModule) and not psp.training
-    torch.testing.assert_close(psp.invert(ref["x"]), ref["codes"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(psp.invert(ref["x"]).codes, ref["codes"], rtol=0, atol=1e-4)
     torch.testing.assert_close(psp.reconstruct(psp.invert(ref["x"])), ref["images_32"], rtol=0, atol=3e-4)
     e4e_ref = torch.load(fixtures_dir / "e4e_tiny_ref.pt", weights_only=True)
     e4e = load_method(official["e4e"])
     assert isinstance(e4e, E4EModule) and e4e.stage == e4e.n_latent - 1
-    torch.testing.assert_close(e4e.invert(ref["x"]), e4e_ref["codes_stage18"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(e4e.invert(ref["x"]).codes, e4e_ref["codes_stage18"], rtol=0, atol=1e-4)
     restyle_ref = torch.load(fixtures_dir / "restyle_tiny_ref.pt", weights_only=True)
     for prefix in ("psp_irse", "e4e_irse", "psp_resnet", "e4e_resnet"):
         r = load_method(official[f"restyle_{prefix}"])
@@ -191,7 +193,7 @@ def test_export_round_trips_through_load_official(trained, tmp_path, name):
     official = load_official(out)
     again = load_method(out)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    torch.testing.assert_close(again.invert(x), module.invert(x), rtol=0, atol=1e-5)
+    torch.testing.assert_close(again.invert(x).codes, module.invert(x).codes, rtol=0, atol=1e-5)
     assert official.generator is not None and official.kind == name[4:].replace("_w", "")
     if isinstance(module, E4EModule) and module.regularisers is not None:
         assert official.discriminator is not None
@@ -234,16 +236,6 @@ def test_every_method_and_experiment_config_instantiates():
             cfg = compose("train", overrides=[f"method={name}", "loss/perceptual=toy", "loss/identity=toy",
                                               "data.toy.n_train=8", "data.toy.n_val=4",
                                               narrow.get(name, "++method.encoder={widths:[8,8,12,16]}")])
-        if name.startswith("optim"):
-            with pytest.raises(SystemExit, match="nothing to train"):  # ganinv-train refuses; ganinv-invert runs it
-                build(cfg)
-            from hydra.utils import instantiate
-
-            from ganinv.methods import method_from_config
-
-            model = method_from_config(cfg.method, instantiate(cfg.generator), cfg.loss)
-            assert model.encoder is None and model.space == ("w" if name == "optim_w" else "w+")
-            continue
         model, _ = build(cfg)
         assert model.n_latent == 10 and model.encoder is not None
     for name in EXPERIMENTS:
@@ -256,7 +248,7 @@ def test_image_to_image_task_sets_the_input_channels(tmp_path):
                        "method.encoder.widths=[8,8,12,16]"))
     module = load_method(run / "checkpoints" / "last.ckpt")
     assert module.input_nc == 9 and module.encoder.input_layer[0].in_channels == 9
-    assert module.invert(torch.zeros(1, 9, 64, 64)).shape == (1, 10, 128)
+    assert module.invert(torch.zeros(1, 9, 64, 64)).codes.shape == (1, 10, 128)
 
 
 def test_style_mixing_takes_the_other_codes_from_inject_index():
@@ -281,8 +273,8 @@ def test_invert_and_export_commands(trained, tmp_path):
     idinvert = trained["toy_idinvert"][3] / "checkpoints" / "last.ckpt"
     psp = trained["toy_psp"][3] / "checkpoints" / "last.ckpt"
     for name, overrides in (("psp", [f"checkpoint={psp}"]),
-                            ("refined", [f"checkpoint={psp}", "refine=idinvert", f"refine_checkpoint={idinvert}"]),
-                            ("optim", ["method=optim_w", "method.steps=3"])):
+                            ("refined", [f"checkpoint={psp}", "refine=idinvert", f"refine.checkpoint={idinvert}"]),
+                            ("optim", ["refine=optim_w", "refine.steps=3"])):
         with initialize_config_dir(conf, version_base=None):
             cfg = compose("invert", overrides=[f"input={photos}", f"output={tmp_path / name}", "max_bad_fraction=0.5",
                                                *overrides])
@@ -296,20 +288,18 @@ def test_invert_and_export_commands(trained, tmp_path):
 
 
 def test_refine_options_override_the_runs_refinement(trained):
-    import copy
-
     from omegaconf import OmegaConf
 
     from ganinv.invert import refiner_for
+    from ganinv.methods import ConfigError
 
-    module = copy.deepcopy(trained["toy_idinvert"][1])
-    cfg = OmegaConf.create({"checkpoint": "run.ckpt", "refine": "idinvert", "refine_checkpoint": None,
-                            "refine_options": {"steps": 7, "lr": None}})
-    lr = module.refine["lr"]
-    assert refiner_for(cfg, module).refine | {"steps": 0} == module.refine | {"steps": 0}
-    assert module.refine["steps"] == 7 and module.refine["lr"] == lr
-    cfg.refine_options = {"stepz": 7}
-    with pytest.raises(CheckpointError, match="stepz.*encoder_weight"):
+    module = trained["toy_idinvert"][1]
+    node = {"_target_": "ganinv.refine.DomainRegularisedOptimiser", "checkpoint": None, "steps": 7, "lr": None}
+    cfg = OmegaConf.create({"checkpoint": "run.ckpt", "refine": node, "loss": None})
+    refiner = refiner_for(cfg, module)
+    assert refiner.options == {**module.refine, "steps": 7} and module.refine["steps"] != 7
+    cfg.refine.stepz = 7
+    with pytest.raises(ConfigError, match="stepz.*encoder_weight"):
         refiner_for(cfg, module)
 
 
@@ -326,21 +316,21 @@ def test_unknown_names_list_the_available_ones(tmp_path):
 def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
     from omegaconf import OmegaConf
 
-    from ganinv.methods import OptimizationModule, build_loss_nets
+    from ganinv.methods import AverageCode, build_loss_nets
+    from ganinv.refine import CodeOptimiser
     from ganinv.toy import load_generator, render
 
     with initialize_config_dir(CONF, version_base=None):
         loss = OmegaConf.to_container(compose("invert", overrides=["input=x", "output=y"]).loss)
-    g, x = load_generator(), render(3, 64, seed=4).images
+    start_from, x = AverageCode(load_generator()).eval(), render(3, 64, seed=4).images
     err = {}
     for space, noise in (("w", "fixed"), ("w+", "fixed"), ("w+", "optimize")):
-        m = OptimizationModule(generator=g, loss=loss, loss_nets=build_loss_nets(loss), space=space, steps=40, lr=0.05,
-                               noise=noise).eval()
-        codes, maps = m.fit(x)
+        fit = CodeOptimiser(start_from, build_loss_nets(loss)["perceptual"], space=space, steps=40, lr=0.05,
+                            noise=noise)(start_from.invert(x), x)
         with torch.no_grad():
-            err[space, noise] = float(F.mse_loss(m.reconstruct(codes, maps), x))
-            start = float(F.mse_loss(m.reconstruct(m.latent_avg.expand(3, -1, -1)), x))
-        assert codes.shape == (3, 10, 128) and (maps is not None) == (noise == "optimize")
+            err[space, noise] = float(F.mse_loss(start_from.reconstruct(fit), x))
+            start = float(F.mse_loss(start_from.reconstruct(start_from.invert(x)), x))
+        assert fit.codes.shape == (3, 10, 128) and (fit.noise is not None) == (noise == "optimize")
         if space == "w":
-            assert torch.equal(codes[:, 0], codes[:, -1])  # one code on every layer
+            assert torch.equal(fit.codes[:, 0], fit.codes[:, -1])  # one code on every layer
     assert max(err.values()) < start and err["w+", "fixed"] < err["w", "fixed"], (start, err)

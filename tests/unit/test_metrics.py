@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ganinv.editing import Directions
+from ganinv.inversion import Inversion
 from ganinv.metrics import (
     DistortionMetrics,
     EvaluationSuite,
@@ -104,20 +105,20 @@ class Linear(nn.Module):
         self.n_latent, self.dim = n_latent, dim
         self.a = torch.randn(3, generator=torch.Generator().manual_seed(3)) + 2
 
-    def render(self, codes):
-        return codes[:, None] * self.a[None, :, None, None]
+    def render(self, inv):
+        return inv.codes[:, None] * self.a[None, :, None, None]
 
     def invert(self, images):
-        return images[:, 0] / self.a[0]
+        return Inversion(images[:, 0] / self.a[0])
 
 
 def test_lec_of_an_exact_encoder_generator_pair_is_zero_and_positive_otherwise():
     g = Linear()
     codes = 0.02 * torch.randn(6, 4, 8)  # images stay inside [-1, 1], where the metric clamps
     d = torch.nn.functional.normalize(torch.randn(8), dim=0)
-    assert lec(g.invert, g.render, g.render(codes), d, 0.1) == pytest.approx(0, abs=1e-6)
-    biased = lambda x: g.invert(x) * 0.9  # noqa: E731 - shrinks codes: the edit does not come back
-    assert lec(biased, g.render, g.render(codes), d, 0.1) > 0.01
+    assert lec(g.invert, g.render, g.render(Inversion(codes)), d, 0.1) == pytest.approx(0, abs=1e-6)
+    biased = lambda x: Inversion(g.invert(x).codes * 0.9)  # noqa: E731 - shrinks codes: the edit does not come back
+    assert lec(biased, g.render, g.render(Inversion(codes)), d, 0.1) > 0.01
 
 
 def test_trimmed_mean_drops_the_outer_percentiles():
@@ -144,7 +145,7 @@ def test_edit_quality_of_a_linear_attribute():
     g = Linear(n_latent=1)
     attributes = lambda img: torch.stack([img[:, 0, 0] @ d, img[:, 0, 0] @ e], 1) / g.a[0]  # noqa: E731
     codes = 0.02 * torch.randn(5, 1, 8)
-    out = edit_quality(g.render(codes), g.render(codes + 0.1 * d), g.render(codes - 0.1 * d), 0.1, attributes, 0)
+    out = edit_quality(*(g.render(Inversion(c)) for c in (codes, codes + 0.1 * d, codes - 0.1 * d)), 0.1, attributes, 0)
     assert torch.allclose(out["edit_gain"], torch.ones(5), atol=1e-5)
     assert torch.allclose(out["edit_others"], torch.zeros(5), atol=1e-5)
 
@@ -163,15 +164,16 @@ def test_the_suite_reports_every_metric_with_known_codes(tiny_generator):
     w = g.get_latent(torch.randn(8, g.style_dim, generator=torch.Generator().manual_seed(4)))
     codes = w[:, None].expand(-1, g.n_latent, -1).contiguous()
 
-    def render(c):
-        return g([c], input_is_latent=True, randomize_noise=False)[0]
+    def render(inv):
+        return g([inv.codes], input_is_latent=True, randomize_noise=False)[0]
 
-    x = render(codes).clamp(-1, 1)
+    x = render(Inversion(codes)).clamp(-1, 1)
     table = {float(x[i].sum()): codes[i] for i in range(len(x))}
 
     def invert(imgs):  # an exact encoder: looks the images up (edits of known images are rendered on demand)
-        return torch.stack([table.get(float(im.sum()), table[min(table, key=lambda k: abs(k - float(im.sum())))])
-                            for im in imgs])
+        return Inversion(torch.stack([table.get(float(im.sum()), table[min(table, key=lambda k: abs(k -
+                                                                                            float(im.sum())))])
+                                      for im in imgs]))
 
     d = Directions(torch.nn.functional.normalize(torch.randn(1, g.style_dim), dim=1), ["d"], "test", torch.ones(1))
     suite = EvaluationSuite(DistortionMetrics(size=None), WDistribution(g, 2000), d, alpha=0.0, lec_images=4,

@@ -1,0 +1,99 @@
+"""`Inversion`: what inverting a batch of images yields — W+ codes, and whatever per-image state a method adds to
+them (fitted noise maps; generator weight offsets, as PTI and HyperStyle make; the image detail the code misses,
+from which HFGI conditions the generator's features). Every method's `invert` returns one and its `reconstruct`
+takes one; editing moves the codes and keeps the rest (docs/inversion.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Inversion:
+    """`codes` [B, n_latent, style_dim]; `noise`: per-image noise maps, one [B, 1, r, r] per generator layer;
+    `offsets`: generator parameter name -> [B, *parameter shape], added to that parameter for each image;
+    `residual` [B, 3, H, W]: the image the code misses (input − reconstruction), for methods that feed it back."""
+
+    codes: Tensor
+    noise: list[Tensor] | None = None
+    offsets: dict[str, Tensor] | None = field(default=None)
+    residual: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Inversion:
+        return Inversion(fn(self.codes), None if self.noise is None else [fn(n) for n in self.noise],
+                         None if self.offsets is None else {k: fn(v) for k, v in self.offsets.items()},
+                         None if self.residual is None else fn(self.residual))
+
+    def _pair(self, other: Inversion, fn: Callable[[Tensor, Tensor], Tensor]) -> Inversion:
+        """`fn` of each part and the same part of `other` (a part either lacks is dropped)."""
+        def both(x, y):
+            return None if x is None or y is None else fn(x, y)
+
+        offsets = None if self.offsets is None or other.offsets is None else {
+            k: fn(v, other.offsets[k]) for k, v in self.offsets.items()}
+        noise = None if self.noise is None or other.noise is None else [
+            fn(x, y) for x, y in zip(self.noise, other.noise)]
+        return Inversion(fn(self.codes, other.codes), noise, offsets, both(self.residual, other.residual))
+
+    def __getitem__(self, index: int | slice | Tensor | Sequence[int]) -> Inversion:
+        """The inversions of some images (an int keeps its batch dimension)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        return self._map(lambda t: t[index])
+
+    def to(self, *args, **kwargs) -> Inversion:
+        return self._map(lambda t: t.to(*args, **kwargs))
+
+    def detach(self) -> Inversion:
+        return self._map(Tensor.detach)
+
+    def cpu(self) -> Inversion:
+        return self._map(Tensor.cpu)
+
+    def replace(self, **changes) -> Inversion:
+        """The same inversion with some fields replaced (e.g. edited `codes`)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def refined(self) -> bool:
+        """Whether the images carry state beyond their codes."""
+        return self.noise is not None or bool(self.offsets) or self.residual is not None
+
+    @staticmethod
+    def cat(parts: Sequence[Inversion]) -> Inversion:
+        """One inversion of every part's images, in order."""
+        first = parts[0]
+        return Inversion(
+            torch.cat([p.codes for p in parts]),
+            None if first.noise is None else [torch.cat(maps) for maps in zip(*(p.noise for p in parts))],
+            None if first.offsets is None else {k: torch.cat([p.offsets[k] for p in parts]) for k in first.offsets},
+            None if first.residual is None else torch.cat([p.residual for p in parts]))
+
+    def state(self) -> dict:
+        """Plain tensors for `torch.save` (read back with `Inversion.from_state`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Inversion:
+        return cls(**state)
+
+    def storage_bytes(self) -> int:
+        """Bytes this inversion holds per image."""
+        tensors = [self.codes, *(self.noise or []), *(self.offsets or {}).values(),
+                   *([self.residual] if self.residual is not None else [])]
+        return sum(t.numel() * t.element_size() for t in tensors) // max(len(self), 1)
+
+
+def as_inversion(codes: Tensor | Inversion, noise: list[Tensor] | None = None) -> Inversion:
+    """An `Inversion` of codes (with `noise`, if given), or the inversion itself."""
+    if isinstance(codes, Inversion):
+        return codes if noise is None else codes.replace(noise=noise)
+    return Inversion(codes, noise)

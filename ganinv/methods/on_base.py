@@ -1,0 +1,49 @@
+"""`OnBaseModule`: a method that starts from another method's inversion — HyperStyle and HFGI on a frozen e4e (or
+any inverter of the same generator): the base module is kept whole (its weights in every checkpoint, sharing this
+module's generator) and rebuilt from `base_method` when the checkpoint is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganinv.data.transforms import resize
+from ganinv.inversion import Inversion
+
+from .base import ConfigError, InversionModule
+
+
+class OnBaseModule(InversionModule):
+    """`base`: the frozen InversionModule whose inversion this method improves (given built, e.g. by
+    `load_method(method.base)`); its class name and hyperparameters are saved as `base_method`."""
+
+    ddp_ignore = ("generator.", "nets.", "base.")
+
+    def __init__(self, *args, base: InversionModule | None = None, base_method: dict[str, Any] | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(base, InversionModule):
+            raise ConfigError(f"{type(self).__name__} starts from a trained method's inversion: set method.base=<its "
+                              "checkpoint> (e.g. an e4e run's last.ckpt or e4e_ffhq_encode.pt)")
+        if base.hparams["generator_hash"] != self.hparams["generator_hash"]:
+            raise ConfigError("method.base was trained with another generator: give a base trained on this one")
+        base.generator = self.generator  # one generator, stored once
+        self.base = base.eval().requires_grad_(False)
+        self.hparams["base_method"] = {"name": type(base).__name__, "label": base.label(),
+                                       "hparams": {k: v for k, v in base.hparams.items() if k != "generator_config"}}
+
+    def train(self, mode: bool = True) -> OnBaseModule:
+        super().train(mode)
+        self.base.eval()  # frozen on purpose (e4e's BN statistics stay the trained ones)
+        return self
+
+    @torch.no_grad()
+    def base_inversion(self, x: torch.Tensor) -> tuple[Inversion, torch.Tensor]:
+        """The base's inversion of inputs at `input_size` and its reconstruction at that size (ŷ_0)."""
+        inv = self.base.inversion(resize(x, self.base.input_size))
+        return inv, self.pooled(self.reconstruct(inv))
+
+    def pooled(self, image: torch.Tensor) -> torch.Tensor:
+        """A generator image at the encoder's input size (pSp's face_pool)."""
+        return torch.nn.functional.adaptive_avg_pool2d(image, self.input_size)

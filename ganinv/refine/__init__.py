@@ -1,0 +1,43 @@
+"""Refiners: an `Inversion` in, a better one out (docs/inversion.md), chosen by the `refine` config group
+(`conf/refine/`: optim_w, optim_wplus, idinvert, pti) and chainable after any method.
+
+Public: `Refiner`, `CodeOptimiser`, `DomainRegularisedOptimiser`, `PivotalTuning`, `build_refiner`,
+`optimize_codes`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Refiner
+from .idinvert import DomainRegularisedOptimiser
+from .optimise import CodeOptimiser, optimize_codes
+from .pti import PivotalTuning
+
+
+def build_refiner(node: Mapping[str, Any] | None, module, perceptual_net=None, show: bool = False) -> Refiner | None:
+    """The refiner a `conf/refine` node asks for (None for none), refining `module`'s inversions; `perceptual_net`:
+    the image distance of the `loss` group. In-Domain's `checkpoint` option names the run whose encoder
+    regularises (default: the refined method itself)."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from ganinv.methods import load_method
+
+    if node is None:
+        return None
+    options = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+    cls = get_class(options.pop("_target_"))
+    if cls is DomainRegularisedOptimiser:
+        path = options.pop("checkpoint", None)
+        options["regulariser"] = load_method(path) if path else module
+    try:
+        return cls(module, perceptual_net, show, **options)
+    except ValueError as err:
+        from ganinv.methods import ConfigError
+
+        raise ConfigError(str(err)) from None
+
+
+__all__ = ["CodeOptimiser", "DomainRegularisedOptimiser", "PivotalTuning", "Refiner", "build_refiner",
+           "optimize_codes"]
