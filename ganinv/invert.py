@@ -17,7 +17,7 @@ from ganinv.inversion import Inversion
 
 def inverter(cfg):
     """The InversionModule the config asks for: a checkpoint, or the average code of the configured generator
-    (where a refiner starts without one)."""
+    (where a refiner starts without one, and what renders saved inversions that need no method's own nets)."""
     from hydra.utils import instantiate
 
     from ganinv.checkpoints import CheckpointError
@@ -25,7 +25,7 @@ def inverter(cfg):
 
     if cfg.checkpoint is not None:
         return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None)
-    if cfg.get("refine") is None:
+    if cfg.get("refine") is None and not cfg.get("inverted"):  # ganinv-edit inverted=: saved inversions to render
         raise CheckpointError(None, "give checkpoint=<file>, or refine=optim_w|optim_wplus|pti (optimisation from "
                               "the average code of generator=).")
     return AverageCode(instantiate(cfg.generator)).eval()

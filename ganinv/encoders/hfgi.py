@@ -45,9 +45,11 @@ class ScaledLeakyReLU(nn.Module):
 
 
 class ResidualEncoder(nn.Module):
-    """Ec: distortion map [B, 3, s, s] -> (scale, shift), each [B, channels, s/4, s/4]."""
+    """Ec: distortion map [B, 3, s, s] -> (scale, shift), each [B, channels, s/4, s/4]. The last convolution of
+    each starts at zero (`start_at_base`), so that an untrained HFGI renders exactly its base's images (the official
+    initialisation is random: random conditions that a short training spends its first steps undoing)."""
 
-    def __init__(self, channels: int = 512, widths: Sequence[int] = (32, 48, 64)):
+    def __init__(self, channels: int = 512, widths: Sequence[int] = (32, 48, 64), start_at_base: bool = True):
         super().__init__()
         a, b, c = widths
         self.conv_layer1 = _stem(3, a)
@@ -56,6 +58,8 @@ class ResidualEncoder(nn.Module):
         for name in ("condition_scale3", "condition_shift3"):
             setattr(self, name, nn.Sequential(EqualConv2d(c, channels, 3, 1, 1), ScaledLeakyReLU(0.2),
                                               EqualConv2d(channels, channels, 3, 1, 1)))
+            if start_at_base:
+                nn.init.zeros_(getattr(self, name)[2].weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feat = self.conv_layer3(self.conv_layer2(self.conv_layer1(x)))

@@ -37,6 +37,7 @@ class HyperStyleModule(OnBaseModule):
     def __init__(self, *args, layers_to_tune: Sequence[int] | None = None, n_iters_per_batch: int = 5, **kwargs):
         self.layers_to_tune, self.n_iters = layers_to_tune, int(n_iters_per_batch)
         super().__init__(*args, **kwargs)
+        self.automatic_optimization = False  # one optimiser step after every refinement step's backward
         self.weight_names = [name for name, _ in modulated_layers(self.generator)]
 
     def label(self) -> str:
@@ -73,7 +74,6 @@ class HyperStyleModule(OnBaseModule):
         return self.base_inversion(x)[0].codes
 
     def train_step(self, batch: dict) -> None:
-        self.automatic_optimization = False
         x, y = batch["x"], batch["y"]
         start, y_hat = self.base_inversion(x)
         opt = self.optimizers()

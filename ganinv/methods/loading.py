@@ -93,7 +93,7 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
     try:
         if hp.get("base_method"):  # HyperStyle, HFGI: the frozen method they start from, on the same generator
             spec = hp["base_method"]
-            hp["base"] = METHODS[spec["name"]](generator=generator, **{**spec["hparams"], "loss": None})
+            hp["base"] = METHODS[spec["name"]](generator=generator, **spec["hparams"])
         module = METHODS[name](generator=generator, loss_nets=build_loss_nets(hp.get("loss")), **hp)
         module.load_state_dict(sd, strict=True)
     except (RuntimeError, TypeError, ValueError) as e:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ganinv.data.transforms import resize
+from ganinv.encoders.ir_se import infer_ir_arch
 from ganinv.inversion import Inversion
 
 from .base import ConfigError, InversionModule
@@ -28,10 +29,19 @@ class OnBaseModule(InversionModule):
                               "checkpoint> (e.g. an e4e run's last.ckpt or e4e_ffhq_encode.pt)")
         if base.hparams["generator_hash"] != self.hparams["generator_hash"]:
             raise ConfigError("method.base was trained with another generator: give a base trained on this one")
-        base.generator = self.generator  # one generator, stored once
-        self.base = base.eval().requires_grad_(False)
-        self.hparams["base_method"] = {"name": type(base).__name__, "label": base.label(),
-                                       "hparams": {k: v for k, v in base.hparams.items() if k != "generator_config"}}
+        spec = {**{k: v for k, v in base.hparams.items() if k != "generator_config"}, "loss": None}
+        if "encoder" not in spec:  # an official file: its encoder's architecture from its weights
+            if not hasattr(base.encoder, "input_layer"):
+                raise ConfigError(f"method.base: a {type(base).__name__} from an official file cannot be the base "
+                                  "(only IR-SE pSp / e4e files can); train it with ganinv-train instead")
+            sd = {k[len("encoder."):]: v for k, v in base.state_dict().items() if k.startswith("encoder.")}
+            spec["encoder"] = {k: v for k, v in infer_ir_arch(sd).items() if k != "input_nc"}
+            spec["encoder"]["widths"] = list(spec["encoder"]["widths"])
+        # inference only, on this generator (stored once): the base's training parts (discriminators) are dropped
+        self.base = type(base)(generator=self.generator, **spec).eval().requires_grad_(False)
+        own = self.base.state_dict()
+        self.base.load_state_dict({k: v for k, v in base.state_dict().items() if k in own}, strict=True)
+        self.hparams["base_method"] = {"name": type(base).__name__, "label": base.label(), "hparams": spec}
 
     def train(self, mode: bool = True) -> OnBaseModule:
         super().train(mode)
