@@ -69,7 +69,7 @@ def main(out: Path) -> None:
         evals[name] = (LABELS[name], [f"checkpoint={run}/checkpoints/last.ckpt"])
     evals["idinvert_refine"] = ("In-Domain + regularised optimiser", [*evals["idinvert"][1], "refine=idinvert"])
     for space, label in (("optim_w", "Optimisation (W)"), ("optim_wplus", "Optimisation (W+)")):
-        evals[space] = (label, [f"method={space}", "method.steps=100", "method.lr=0.05"])
+        evals[space] = (label, [f"refine={space}", "refine.steps=100", "refine.lr=0.05"])
     for name, (label, args) in evals.items():
         say(f"evaluating {label}")
         record = out / "records" / f"{name}.json"

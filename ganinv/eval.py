@@ -142,7 +142,8 @@ def evaluate(cfg) -> Path:
              cfg.data.source, f", {world} processes" if world > 1 else "")
     pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "devices", "wandb"))  # the batches inverted so far
     inverted = invert_in_pieces(pieces, invert, module.reconstruct, data["x"], int(cfg.batch_size))
-    metrics, timing = suite.evaluate(invert, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
+    codes_of = inverse(module, refiner, codes_only=True)  # LEC's re-inversions: only codes count
+    metrics, timing = suite.evaluate(codes_of, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
                                      inverted=inverted, show=rank == 0)
     if rank > 0:  # rank 0 writes the record
         return Path(cfg.output)

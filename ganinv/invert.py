@@ -24,7 +24,8 @@ def inverter(cfg):
     from ganinv.methods import AverageCode, load_method
 
     if cfg.checkpoint is not None:
-        return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None)
+        return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None,
+                           base=cfg.get("base"))
     if cfg.get("refine") is None and not cfg.get("inverted"):  # ganinv-edit inverted=: saved inversions to render
         raise CheckpointError(None, "give checkpoint=<file>, or refine=optim_w|optim_wplus|pti (optimisation from "
                               "the average code of generator=).")
@@ -55,11 +56,14 @@ def record_name(module, refiner) -> str:
     return refiner.label() if isinstance(module, AverageCode) else f"{module.label()} + {refiner.label()}"
 
 
-def inverse(module, refiner):
-    """images -> Inversion: the module's, then the refiner's when there is one."""
+def inverse(module, refiner, codes_only: bool = False):
+    """images -> Inversion: the module's, then the refiner's when there is one (`codes_only`: only as far as the
+    codes depend on it — all LEC needs; PTI's tuning, for one, never moves them)."""
     def run(x: torch.Tensor) -> Inversion:
         inv = module.invert(x)
-        return inv if refiner is None else refiner(inv, x)
+        if refiner is None:
+            return inv
+        return refiner.codes(inv, x) if codes_only else refiner(inv, x)
 
     return run
 

@@ -18,8 +18,13 @@ SMALL = {
     "toy_restyle_e4e": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1",
                         "method.progressive_step_every=1", "loss.r1.every=2"],
     "toy_idinvert": ["method.encoder.channel_max=32", "method.discriminator.channel_max=32", "loss.r1.every=2"],
+    # on a base e4e: the caller adds method.base=<its checkpoint>
+    "toy_hyperstyle": ["method.encoder.widths=[8,8,12,16]", "method.encoder.hyper_dim=16",
+                       "method.n_iters_per_batch=2"],
+    "toy_hfgi": ["method.encoder.residue_widths=[8,8,12]", "method.encoder.align_widths=[8,8,8,8]"],
 }
-EXPERIMENTS = tuple(SMALL)
+ON_BASE = ("toy_hyperstyle", "toy_hfgi")
+EXPERIMENTS = tuple(k for k in SMALL if k not in ON_BASE)
 
 
 def train(run_dir: Path, experiment: str, processes: int, steps: int = 3, batch: int = 8,

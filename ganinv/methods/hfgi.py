@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganinv.distributed import keyed_generator, rank_and_world, seed
 from ganinv.encoders.hfgi import HFGINets
 from ganinv.inversion import Inversion
 
@@ -70,11 +71,20 @@ class HFGIModule(OnBaseModule):
         return self.base_inversion(x)[0].codes
 
     def warp(self, residual: torch.Tensor) -> torch.Tensor:
-        """A random perspective warp of each map with probability `aug_rate` (torchvision's RandomPerspective, as
-        the official, but drawn per image)."""
+        """A random perspective warp of each map with probability `aug_rate` (kornia's RandomPerspective: drawn per
+        image, where the official torchvision transform draws one per batch). The draws are this process's rows of
+        one draw for the global batch, keyed by seed and iteration: N processes warp what one process warps."""
         from kornia.augmentation import RandomPerspective
 
-        return RandomPerspective(self.distortion_scale, p=self.aug_rate)(residual)
+        aug = RandomPerspective(self.distortion_scale, p=self.aug_rate)
+        rank, world = rank_and_world()
+        n, shape = len(residual), residual.shape[1:]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=keyed_generator(seed(), self.done(), "warp"))))
+            drawn = aug.forward_parameters(torch.Size([n * world, *shape]))
+        mine = {k: v[rank * n:(rank + 1) * n] for k, v in drawn.items() if k != "forward_input_shape"}
+        mine["forward_input_shape"] = torch.tensor([n, *shape])
+        return aug(residual, params={k: v.to(residual.device) for k, v in mine.items()})
 
     def train_step(self, batch: dict) -> torch.Tensor:
         x, y = batch["x"], batch["y"]
@@ -82,10 +92,7 @@ class HFGIModule(OnBaseModule):
         with torch.no_grad():
             seen = self.seen(super().render(start))
         truth = (x - seen).detach()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.keyed("warp"))))
-            warped = self.warp(truth)
-        aligned = self.encoder.grid_align(torch.cat([warped, seen], 1))
+        aligned = self.encoder.grid_align(torch.cat([self.warp(truth), seen], 1))
         image = self.conditioned(start, aligned)
         terms = {**self.image_losses(image, y), "res": F.l1_loss(aligned, truth)}
         return self.total(terms)

@@ -10,7 +10,13 @@ from typing import Any
 
 from torch import nn
 
-from ganinv.checkpoints import CheckpointError, load_official, load_torch_file, state_hash
+from ganinv.checkpoints import (
+    CheckpointError,
+    generator_from_state_dict,
+    load_official,
+    load_torch_file,
+    state_hash,
+)
 from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
 from ganinv.stylegan2 import Generator
 
@@ -60,14 +66,18 @@ def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> 
     return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
 
 
-def load_method(path: str | os.PathLike, generator: nn.Module | None = None) -> InversionModule:
+def load_method(path: str | os.PathLike, generator: nn.Module | None = None,
+                base: str | os.PathLike | None = None) -> InversionModule:
     """A trained method from a ganinv run checkpoint (`last.ckpt`, `best.ckpt`) or an official pSp / e4e /
-    ReStyle file; `generator` for official files without a decoder (ours carry their generator's weights)."""
+    ReStyle / HyperStyle file; `generator` for official files without a decoder (ours carry their generator's
+    weights); `base` for official HyperStyle files, which hold no initial encoder (its W encoder or e4e file)."""
     p = Path(path)
     raw = load_torch_file(p)
     if isinstance(raw, dict) and isinstance(raw.get("ganinv"), dict):
         return _from_run(p, raw, generator)
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        if any(k.startswith("hypernet.") for k in raw["state_dict"]):
+            return _from_official_hyperstyle(p, raw, generator, base)
         return _from_official(p, generator)
     top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
     raise CheckpointError(p, f"is neither a ganinv run checkpoint nor an official pSp / e4e / ReStyle file (top "
@@ -124,6 +134,45 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
     if m.latent_avg is not None:
         avg = m.latent_avg.reshape(-1, m.latent_avg.shape[-1]).float()
         module.latent_avg.copy_(avg.expand(module.n_latent, -1))
+    return module.eval()
+
+
+def _from_official_hyperstyle(p: Path, raw: dict, generator: nn.Module | None,
+                              base: str | os.PathLike | None) -> InversionModule:
+    """An official HyperStyle checkpoint (`hypernet.*`, `decoder.*`, `opts`, `latent_avg`) on its initial encoder."""
+    from ganinv.encoders.hyperstyle import SharedWeightsHyperNetResNet
+
+    from .hyperstyle import modulated_layers
+
+    sd, opts = raw["state_dict"], dict(raw.get("opts") or {})
+    if base is None:
+        raise CheckpointError(p, "is an official HyperStyle file, which holds no initial encoder.",
+                              f"Pass base=<the W encoder or e4e .pt it was trained with> (its opts name "
+                              f"{opts.get('w_encoder_checkpoint_path', 'none')}).")
+    decoder = {k[len("decoder."):]: v for k, v in sd.items() if k.startswith("decoder.")}
+    if generator is None:
+        if not decoder:
+            raise CheckpointError(p, "has no decoder.* weights.", "Pass generator= (the StyleGAN2 it trained with).")
+        avg = raw.get("latent_avg")
+        generator = generator_from_state_dict(decoder, source=p, latent_avg=None if avg is None else avg.reshape(
+            -1, avg.shape[-1])[0])
+    hyper = {k[len("hypernet."):]: v for k, v in sd.items() if k.startswith("hypernet.")}
+    widths = [int(hyper["conv1.weight"].shape[0])] + [
+        int(hyper[f"body.{i}.conv1.weight"].shape[0]) for i in (3, 7, 13)]
+    tune = opts.get("layers_to_tune") or ""
+    tune = [int(j) for j in str(tune).split(",")] if tune else None
+    layers = [spec for _, spec in modulated_layers(generator)]
+    input_size = 256 if generator.size >= 256 else generator.size
+    net = SharedWeightsHyperNetResNet(layers, tune, input_nc=int(hyper["conv1.weight"].shape[1]), widths=widths,
+                                      input_size=input_size, hyper_dim=int(hyper["shared_weight_hypernet.w1"].shape[0]))
+    try:
+        net.load_state_dict(hyper, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(p, f"hypernet.* does not match HyperStyle's layout ({str(e).splitlines()[1][:300]}).",
+                              "Pass the generator it was trained with, or a complete HyperStyle file.") from None
+    start = load_method(base, generator=generator)
+    module = HyperStyleModule(generator=generator, encoder=net, base=start, input_nc=3, input_size=input_size,
+                              layers_to_tune=tune, n_iters_per_batch=int(opts.get("n_iters_per_batch", 5)))
     return module.eval()
 
 

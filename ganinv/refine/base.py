@@ -33,6 +33,11 @@ class Refiner:
     def __call__(self, inversion: Inversion, images: Tensor) -> Inversion:
         return self.refine(inversion, images)
 
+    def codes(self, inversion: Inversion, images: Tensor) -> Inversion:
+        """The codes `refine` would give (and whatever they need), for measures of codes alone (LEC): the whole
+        refinement unless a refiner leaves codes where it found them."""
+        return self.refine(inversion, images)
+
     def changed(self, skip: tuple[str, ...] = ()) -> str:
         """The options that differ from the paper's (but `skip`), as `name value, ...` (empty when none do)."""
         return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.options.items()

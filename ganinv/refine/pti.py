@@ -53,11 +53,17 @@ class PivotalTuning(Refiner):
         pivot, changed = self.options["pivot"], self.changed(skip=("pivot",))
         return "PTI" + (f" on a {pivot.upper()} pivot" if pivot else "") + (f" ({changed})" if changed else "")
 
+    def codes(self, inversion: Inversion, images: Tensor) -> Inversion:
+        """The pivot: tuning never moves the codes."""
+        o = self.options
+        if not o["pivot"]:
+            return inversion
+        return CodeOptimiser(self.module, self.perceptual_net, space=o["pivot"], steps=o["pivot_steps"],
+                             lr=o["pivot_lr"], perceptual=o["perceptual"]).refine(inversion, images)
+
     def refine(self, inversion: Inversion, images: Tensor) -> Inversion:
         o, m = self.options, self.module
-        if o["pivot"]:
-            inversion = CodeOptimiser(m, self.perceptual_net, space=o["pivot"], steps=o["pivot_steps"],
-                                      lr=o["pivot_lr"], perceptual=o["perceptual"]).refine(inversion, images)
+        inversion = self.codes(inversion, images)
         y = resize(images.to(m.latent_avg), m.generator.size)
         base = synthesis_parameters(m.generator)
         start = inversion.offsets or {}

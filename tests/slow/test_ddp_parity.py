@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ddp_runs import EXPERIMENTS, max_difference, train
+from tests.ddp_runs import EXPERIMENTS, ON_BASE, max_difference, train
 
 EXACT = ("trainer.sync_batchnorm=true", "trainer.precision=64-true")
 # e4e's pools of past codes are per-rank state by design (each rank pools its own codes): switched off where one
@@ -27,6 +27,25 @@ def test_two_processes_train_what_one_process_trains(tmp_path, experiment):
     two = train(tmp_path / "two", experiment, 2, extra=same)
     assert two["ganinv"]["rank_disagreement"] == 0.0  # (a) every rank holds the same weights
     assert max_difference(one, two) <= 1e-9  # (b) 2 x 4 images == 1 x 8 images
+
+
+@pytest.fixture(scope="module")
+def base_e4e(tmp_path_factory):
+    """A narrow e4e (2 iterations) for the methods that start from one."""
+    run = tmp_path_factory.mktemp("e4e")
+    train(run, "toy_e4e", 1, steps=2)
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ON_BASE)
+def test_methods_on_a_base_train_on_two_processes_what_one_trains(tmp_path, experiment, base_e4e):
+    """HyperStyle (refinement steps under no_sync) and HFGI (random warps: one draw per global batch)."""
+    same = (*EXACT, f"method.base={base_e4e}")
+    one = train(tmp_path / "one", experiment, 1, extra=same)
+    two = train(tmp_path / "two", experiment, 2, extra=same)
+    assert two["ganinv"]["rank_disagreement"] == 0.0
+    assert max_difference(one, two) <= 1e-9
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from ganinv.methods import AverageCode
 from ganinv.refine import CodeOptimiser, PivotalTuning
 from ganinv.refine.pti import synthesis_parameters
 from ganinv.toy import load_generator, load_perceptual_net, render
-from tests.unit.test_evaluation import composed, renders  # noqa: F401 - a fixture
+from tests.unit.test_evaluation import composed, renders  # noqa: F401, F811 - a fixture
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_pti_stops_an_image_at_its_threshold_and_keeps_its_offsets(start):
     assert any(float(v[1 - stopped].abs().max()) > 0 for v in tuned.offsets.values())
 
 
-def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path, capsys):
+def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path, capsys):  # noqa: F811
     from ganinv.edit import edit_grid
     from ganinv.invert import invert, load_inversions
 
@@ -140,7 +140,7 @@ def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_p
         invert(composed("invert", "refine=pti", f"input={renders}", f"output={tmp_path}/none"))
 
 
-def test_eval_records_a_refined_method_and_its_refiner(renders, tmp_path):
+def test_eval_records_a_refined_method_and_its_refiner(renders, tmp_path):  # noqa: F811
     from ganinv.eval import evaluate
 
     ev = ("n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none", "batch_size=2")

@@ -237,3 +237,53 @@ def test_bad_decoder_and_discriminator_keys_are_named(checkpoints, tmp_path):
 def test_encoder_only_fixture_without_state_dict_is_refused(fixtures_dir):
     # e4e_tiny.pt stores the discriminator, latent_avg and opts only (its encoder weights are psp_tiny's).
     assert "state_dict" in _error(fixtures_dir / "e4e_tiny.pt")
+
+
+def test_hyperstyle_keys_and_shapes_are_the_official_ones(fixtures_dir):
+    """The hypernetwork at the official size (1024-px generator, the README's layers) has exactly the keys and
+    shapes of the official `SharedWeightsHyperNetResNet` (manifest written by running the official code)."""
+    import json
+
+    from ganinv.encoders.hyperstyle import SharedWeightsHyperNetResNet
+    from ganinv.methods.hyperstyle import modulated_layers
+
+    manifest = json.loads((fixtures_dir / "manifest_hyperstyle_ffhq.json").read_text())["state_dict"]
+    with torch.device("meta"):  # shapes only: 330 M parameters never allocated
+        g = Generator(1024, 512, 8, channel_multiplier=2)
+        tune = [0, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24]
+        net = SharedWeightsHyperNetResNet([spec for _, spec in modulated_layers(g)], tune, input_nc=6)
+    ours = {f"hypernet.{k}": list(v.shape) for k, v in net.state_dict().items()}
+    ours |= {f"decoder.{k}": list(v.shape) for k, v in g.state_dict().items()}
+    assert ours == manifest
+    assert net.shared_layers == [0, 2, 3, 5, 6, 8, 9, 11, 12]
+
+
+def test_load_method_reads_an_official_hyperstyle_file_on_its_base(checkpoints, tmp_path):
+    from ganinv.checkpoints import CheckpointError
+    from ganinv.encoders.hyperstyle import SharedWeightsHyperNetResNet
+    from ganinv.methods import HyperStyleModule, load_method
+    from ganinv.methods.hyperstyle import modulated_layers
+
+    base = load_method(checkpoints["e4e"])
+    g = base.generator
+    torch.manual_seed(0)
+    net = SharedWeightsHyperNetResNet([spec for _, spec in modulated_layers(g)], [0, 2, 3, 5], input_nc=6,
+                                      widths=[8, 8, 12, 16], input_size=32, hyper_dim=16)
+    sd = {**{f"hypernet.{k}": v for k, v in net.state_dict().items()},
+          **{f"decoder.{k}": v for k, v in g.state_dict().items()}}
+    opts = {"layers_to_tune": "0,2,3,5", "n_iters_per_batch": 2, "output_size": g.size,
+            "w_encoder_checkpoint_path": "pretrained_models/faces_w_encoder.pt"}
+    torch.save({"state_dict": sd, "opts": opts, "latent_avg": g.latent_avg}, tmp_path / "hyperstyle.pt")
+    with pytest.raises(CheckpointError, match="base=.*faces_w_encoder"):
+        load_method(tmp_path / "hyperstyle.pt")
+    module = load_method(tmp_path / "hyperstyle.pt", base=checkpoints["e4e"])
+    assert isinstance(module, HyperStyleModule) and module.n_iters == 2 and not module.training
+    direct = HyperStyleModule(generator=g, encoder=net, base=base, input_nc=3, input_size=32,
+                              layers_to_tune=[0, 2, 3, 5], n_iters_per_batch=2).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    ours, theirs = module.invert(x), direct.invert(x)
+    assert sorted(ours.offsets) == ["conv1.conv.weight", "convs.0.conv.weight", "convs.1.conv.weight",
+                                    "convs.2.conv.weight"]
+    torch.testing.assert_close(ours.codes, base.invert(x).codes, rtol=0, atol=0)
+    for k in ours.offsets:
+        torch.testing.assert_close(ours.offsets[k], theirs.offsets[k], rtol=0, atol=1e-6)

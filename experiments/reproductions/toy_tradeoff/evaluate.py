@@ -14,7 +14,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LABELS = {"psp": "pSp (W+)", "psp_w": "pSp (W)", "e4e": "e4e", "restyle_psp": "ReStyle-pSp",
-          "restyle_e4e": "ReStyle-e4e", "idinvert": "In-Domain encoder"}
+          "restyle_e4e": "ReStyle-e4e", "idinvert": "In-Domain encoder", "hyperstyle": "HyperStyle",
+          "hfgi": "HFGI"}
 DATA = {"renders": ["data=toy"], "samples": ["data=generated", "data.input_size=64", "data.target_size=64"]}
 # The held-out images: data seed 7 (renders / samples of seed 1,000,007; training used seeds 0-2 and their
 # validation sets 1,000,000-1,000,002); 32 images, LEC on 8 of them per direction. Optimisers: 100 Adam steps at
@@ -22,7 +23,7 @@ DATA = {"renders": ["data=toy"], "samples": ["data=generated", "data.input_size=
 DATA_SEED = 7
 FAST = ["n_images=32", "editability.lec_images=8"]
 OPTIMISERS = {"optim_w": "Optimisation (W)", "optim_wplus": "Optimisation (W+)"}
-OPTIM = ["method.lr=0.05", "batch_size=16"]
+OPTIM = ["refine.lr=0.05", "batch_size=16"]
 STEPS = 100
 # Methods that optimise (each inversion, and each LEC re-inversion, is 100 Adam steps through the generator):
 # the first 16 of the held-out images, LEC on 4 of them. The plain optimisers are deterministic given the images
@@ -31,7 +32,12 @@ SLOW = ["n_images=16", "editability.lec_images=4"]
 # In-Domain's optimiser from its encoder's codes (the recipe's 100 steps at lr 0.01), with its domain regulariser
 # and, to isolate the regulariser, without it (the same optimisation, encoder_weight 0).
 REFINE = {"idinvert_refine": ("In-Domain + regularised optimiser", []),
-          "idinvert_unreg": ("In-Domain + unregularised optimiser", ["refine_options.encoder_weight=0"])}
+          "idinvert_unreg": ("In-Domain + unregularised optimiser", ["refine.encoder_weight=0"])}
+# PTI at the official settings (350 steps at lr 3e-4, locality regulariser every step), on the first 16 images:
+# after the same seed's e4e run, and on the W pivot of the plain W optimiser above (100 steps at lr 0.05) as in the
+# paper. Tuning never moves codes, so their LEC re-inverts only as far as the pivot (exact, not an approximation).
+PTI = {"e4e_pti": ("e4e + PTI", "e4e"), "pti_w": ("PTI (W pivot)", None)}
+PTI_W = ["refine.pivot=w", f"refine.pivot_steps={STEPS}", "refine.pivot_lr=0.05"]
 # The check of optimisation's editability at a longer budget: 500 steps (ganinv's default for the W / W+
 # optimisers), renders of data seed 7, one run each.
 LONG_STEPS = 500
@@ -63,21 +69,26 @@ def main() -> None:
         folder = args.out / "records" / data
         for k, seed in enumerate(args.seeds):
             for name, label in OPTIMISERS.items():
-                run([f"method={name}", f"name='{label}'", f"method.steps={STEPS}", *OPTIM, *data_args],
+                run([f"refine={name}", f"name='{label}'", f"refine.steps={STEPS}", *OPTIM, *data_args],
                     folder / f"{name}_set{k}.json", slow=True, data_seed=DATA_SEED + k)
             ckpt = args.runs / "idinvert" / f"seed{seed}" / "checkpoints" / "last.ckpt"
             for name, (label, options) in REFINE.items():
                 run([f"checkpoint={ckpt}", "refine=idinvert", f"name='{label}'", *options, *data_args],
                     folder / f"{name}_seed{seed}.json", slow=True)
+            for name, (label, method) in PTI.items():  # W pivot: deterministic, so three held-out sets as above
+                source = ([f"checkpoint={args.runs / method / f'seed{seed}' / 'checkpoints' / 'last.ckpt'}"]
+                          if method else PTI_W)
+                run([*source, "refine=pti", f"name='{label}'", *data_args], folder / f"{name}_seed{seed}.json",
+                    slow=True, data_seed=DATA_SEED if method else DATA_SEED + k)
     if not args.no_long:
         long, steps = args.out / "records" / "long", f"{LONG_STEPS} steps"
         for name, label in OPTIMISERS.items():
-            run([f"method={name}", f"name='{label[:-1]}, {steps})'", f"method.steps={LONG_STEPS}", *OPTIM,
+            run([f"refine={name}", f"name='{label[:-1]}, {steps})'", f"refine.steps={LONG_STEPS}", *OPTIM,
                  *DATA["renders"]], long / f"{name}.json", slow=True)
         ckpt = args.runs / "idinvert" / f"seed{args.seeds[0]}" / "checkpoints" / "last.ckpt"
         for name, (label, options) in REFINE.items():
             run([f"checkpoint={ckpt}", "refine=idinvert", f"name='{label} ({steps})'", *options,
-                 f"refine_options.steps={LONG_STEPS}", *DATA["renders"]], long / f"{name}.json", slow=True)
+                 f"refine.steps={LONG_STEPS}", *DATA["renders"]], long / f"{name}.json", slow=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert"]  # conf/experiment/toy_<name>.yaml
+ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi"]
+# conf/experiment/toy_<name>.yaml; HyperStyle and HFGI start from the same seed's e4e run (trained first) and keep
+# their recipes' optimiser (Ranger, lr 0.002)
+ON_E4E = ("hyperstyle", "hfgi")
 # The study's results were trained with Adam at 5e-4 (the recipes' optimiser before Ranger became the default):
 # pinned here, so that `make study` reproduces them.
 ADAM = ["method.optimizer._target_=torch.optim.Adam", "~method.optimizer.degenerated_to_sgd",
@@ -33,7 +36,10 @@ def main() -> None:
             run = args.out / name / f"seed{seed}"
             # evaluate.py measures every run at the end; no metric callbacks during training
             cmd = [str(train), f"experiment=toy_{name}", f"seed={seed}", f"run_dir={run}", "logger=csv",
-                   "callbacks.metrics.every=0", "callbacks.images.every=0", *(ADAM if name != "idinvert" else [])]
+                   "callbacks.metrics.every=0", "callbacks.images.every=0",
+                   *(ADAM if name not in ("idinvert", *ON_E4E) else [])]
+            if name in ON_E4E:
+                cmd.append(f"method.base={args.out / 'e4e' / f'seed{seed}' / 'checkpoints' / 'last.ckpt'}")
             if args.iterations:
                 cmd.append(f"trainer.max_steps={args.iterations}")
             start = time.time()
