@@ -214,8 +214,11 @@ class InversionModule(IterationModule):
             return self.render(inv.replace(codes=inv.codes.to(self.latent_avg.dtype)))  # out of autocast's bf16
 
     def render(self, inv: Inversion) -> torch.Tensor:
-        """The generator's image of an inversion: its codes, noise maps and per-image weight offsets (HFGI adds
-        its residual's features)."""
+        """The generator's image of an inversion: its codes, noise maps and per-image weight offsets (a residual
+        only the method that made it renders: HFGI)."""
+        if inv.residual is not None:
+            raise ConfigError(f"{type(self).__name__} cannot render an inversion with a residual (HFGI's distortion "
+                             "map): render it with the HFGI run that made it (checkpoint=<that run>)")
         return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
                               offsets=inv.offsets)[0]
 

@@ -55,7 +55,7 @@ class HFGIModule(OnBaseModule):
     def render(self, inv: Inversion) -> torch.Tensor:
         """The image of the codes, then again with the distortion map aligned to that image (ADA) fused in: an
         edit moves the codes, and the map follows the edited image."""
-        image = super().render(inv)
+        image = super().render(inv.replace(residual=None))
         if inv.residual is None:
             return image
         aligned = self.encoder.grid_align(torch.cat([inv.residual, self.seen(image)], 1))
@@ -64,7 +64,7 @@ class HFGIModule(OnBaseModule):
     def inversion(self, x: torch.Tensor) -> Inversion:
         start, _ = self.base_inversion(x)
         with torch.no_grad():
-            image = super().render(start)
+            image = super().render(start)  # the base's inversion: no residual yet
         return start.replace(residual=x - self.seen(image))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

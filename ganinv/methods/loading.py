@@ -62,6 +62,9 @@ def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> 
     options, loss = plain(method_cfg), plain(loss_cfg)
     cls = get_class(options.pop("_target_"))
     if isinstance(options.get("base"), str):  # HyperStyle, HFGI: the trained method they start from
+        if options["base"] == "???":
+            raise ConfigError(f"{cls.__name__} starts from a trained method: set method.base=<its checkpoint> (e.g. "
+                              "an e4e run's checkpoints/last.ckpt, or e4e_ffhq_encode.pt)")
         options["base"] = load_method(options["base"], generator=generator)
     return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
 

@@ -3,12 +3,14 @@ and fails as documented."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from torchvision.utils import save_image
 
 from ganinv.checkpoints import CheckpointError, load_official
 from ganinv.configs import CONF
@@ -285,8 +287,6 @@ def test_style_mixing_takes_the_other_codes_from_inject_index():
 
 
 def test_invert_and_export_commands(trained, tmp_path):
-    from torchvision.utils import save_image
-
     from ganinv.configs import CONF as conf
     from ganinv.export import main as export_main
     from ganinv.invert import invert
@@ -361,3 +361,40 @@ def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
         if space == "w":
             assert torch.equal(fit.codes[:, 0], fit.codes[:, -1])  # one code on every layer
     assert max(err.values()) < start and err["w+", "fixed"] < err["w", "fixed"], (start, err)
+
+
+def test_methods_on_a_base_are_evaluated_inverted_edited_and_ranked(trained, tmp_path):
+    """HyperStyle and HFGI through every command: training callbacks, ganinv-eval, -invert (their per-image state
+    saved), -edit (from the checkpoint and from the saved inversions), and the leaderboard."""
+    from ganinv.edit import edit_grid
+    from ganinv.eval import evaluate
+    from ganinv.invert import invert, load_inversions
+    from ganinv.leaderboard import leaderboard
+    from ganinv.toy import render
+    from tests.unit.test_evaluation import composed
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, img in enumerate(render(2, 64, seed=9).images):
+        save_image(img * 0.5 + 0.5, photos / f"{i}.png")
+    small = ("n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none", "batch_size=2")
+    for name, label, method, state in (("toy_hyperstyle", "HyperStyle (on e4e)", "HyperStyleModule", "offsets"),
+                                       ("toy_hfgi", "HFGI (on e4e)", "HFGIModule", "residual")):
+        run = tmp_path / name
+        train(config(name, run, 2, "data.batch_size=4", "trainer.val_check_interval=2", "callbacks.metrics.every=1",
+                     "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=1",
+                     "callbacks.metrics.p_norm_samples=500", *on_e4e(name, trained)))
+        assert json.loads((run / "record.json").read_text())["timing"]["seconds_per_image"] > 0
+        ckpt = trained[name][3] / "checkpoints" / "last.ckpt"
+        record = json.loads(evaluate(composed("eval", f"checkpoint={ckpt}", *small,
+                                              f"output={tmp_path}/records/{name}.json")).read_text())
+        assert record["name"] == label and record["method"] == method
+        assert {"mse", "lec", "edit_gain"} <= set(record["metrics"]) and record["timing"]["seconds_per_image"] > 0
+        out = invert(composed("invert", f"checkpoint={ckpt}", f"input={photos}", f"output={tmp_path}/{name}_inv"))
+        assert getattr(load_inversions(out)["0.png"], state) is not None
+        for source in ([], [f"inverted={out}"]):
+            grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={photos}", *source, "edits=[smile]",
+                                      "strengths=[0,3]", f"output={tmp_path}/{name}_{len(source)}.png"))
+            assert grid.exists()
+    names = {e.name for e in leaderboard(composed("leaderboard", f"input={tmp_path}/records", "show=[]"))}
+    assert names == {"HyperStyle (on e4e)", "HFGI (on e4e)"}

@@ -287,3 +287,20 @@ def test_load_method_reads_an_official_hyperstyle_file_on_its_base(checkpoints, 
     torch.testing.assert_close(ours.codes, base.invert(x).codes, rtol=0, atol=0)
     for k in ours.offsets:
         torch.testing.assert_close(ours.offsets[k], theirs.offsets[k], rtol=0, atol=1e-6)
+
+
+def test_an_official_e4e_is_a_base_that_checkpoints_keep(checkpoints, tmp_path):
+    """HFGI on the official e4e file: the base's architecture (from its weights) and weights travel in the run's
+    checkpoint, which rebuilds the same module."""
+    from ganinv.methods import HFGIModule, load_method
+
+    base = load_method(checkpoints["e4e"])
+    module = HFGIModule(generator=base.generator, base=base, input_size=32,
+                        encoder={"residue_widths": [8, 8, 12], "align_widths": [8, 8, 8, 8]}).eval()
+    torch.save({"ganinv": {"method": "HFGIModule"}, "state_dict": module.state_dict(),
+                "hyper_parameters": dict(module.hparams)}, tmp_path / "run.ckpt")
+    again = load_method(tmp_path / "run.ckpt")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(again.reconstruct(again.invert(x)), module.reconstruct(module.invert(x)), rtol=0,
+                               atol=1e-6)
+    torch.testing.assert_close(again.invert(x).codes, base.invert(x).codes, rtol=0, atol=0)
