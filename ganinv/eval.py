@@ -112,7 +112,7 @@ def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tupl
         parts.append(Inversion.from_state(piece["inversion"]).to(x.device))
         recs.append(piece["recs"].to(x.device))
         seconds += piece["seconds"]
-    return (Inversion.cat(parts)._map(gather), gather(torch.cat(recs)),
+    return (Inversion.cat(parts).map(gather), gather(torch.cat(recs)),
             float(gather(torch.tensor([seconds])).sum()))
 
 

@@ -27,12 +27,13 @@ class Inversion:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def _map(self, fn: Callable[[Tensor], Tensor]) -> Inversion:
+    def map(self, fn: Callable[[Tensor], Tensor]) -> Inversion:
+        """`fn` of every tensor it holds (e.g. a gather over processes)."""
         return Inversion(fn(self.codes), None if self.noise is None else [fn(n) for n in self.noise],
                          None if self.offsets is None else {k: fn(v) for k, v in self.offsets.items()},
                          None if self.residual is None else fn(self.residual))
 
-    def _pair(self, other: Inversion, fn: Callable[[Tensor, Tensor], Tensor]) -> Inversion:
+    def pair(self, other: Inversion, fn: Callable[[Tensor, Tensor], Tensor]) -> Inversion:
         """`fn` of each part and the same part of `other` (a part either lacks is dropped)."""
         def both(x, y):
             return None if x is None or y is None else fn(x, y)
@@ -47,16 +48,16 @@ class Inversion:
         """The inversions of some images (an int keeps its batch dimension)."""
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
-        return self._map(lambda t: t[index])
+        return self.map(lambda t: t[index])
 
     def to(self, *args, **kwargs) -> Inversion:
-        return self._map(lambda t: t.to(*args, **kwargs))
+        return self.map(lambda t: t.to(*args, **kwargs))
 
     def detach(self) -> Inversion:
-        return self._map(Tensor.detach)
+        return self.map(Tensor.detach)
 
     def cpu(self) -> Inversion:
-        return self._map(Tensor.cpu)
+        return self.map(Tensor.cpu)
 
     def replace(self, **changes) -> Inversion:
         """The same inversion with some fields replaced (e.g. edited `codes`)."""

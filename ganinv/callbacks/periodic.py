@@ -57,7 +57,7 @@ def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> 
             codes.append(module.invert(x[k : min(k + batch_size, mine.stop)]))
             seconds += time.perf_counter() - start
             recs.append(module.reconstruct(codes[-1]).clamp(-1, 1))
-    codes, recs = Inversion.cat(codes)._map(gather), gather(torch.cat(recs))
+    codes, recs = Inversion.cat(codes).map(gather), gather(torch.cat(recs))
     seconds = float(gather(torch.tensor([seconds])).sum())
     _LAST.clear()
     _LAST[id(trainer)] = SubsetInversion(it, x, y, codes, recs, seconds)

@@ -33,6 +33,6 @@ def interpolate(a: Codes, b: Codes, steps: int) -> Codes:
     """`steps` codes from `a` to `b` (both included), linearly: [steps, *a.shape]; of two one-image inversions, an
     inversion of `steps` images whose every part (codes, noise, offsets, residual) moves from a's to b's."""
     if isinstance(a, Inversion):
-        return a._pair(b, lambda x, y: interpolate(x[0], y[0], steps))
+        return a.pair(b, lambda x, y: interpolate(x[0], y[0], steps))
     t = torch.linspace(0, 1, steps, dtype=a.dtype, device=a.device).reshape(-1, *([1] * a.ndim))
     return a.unsqueeze(0) + t * (b - a).unsqueeze(0)

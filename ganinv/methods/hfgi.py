@@ -47,10 +47,13 @@ class HFGIModule(OnBaseModule):
         return F.interpolate(image.clamp(-1, 1), size=self.input_size, mode="bilinear")
 
     def conditioned(self, inv: Inversion, residual: torch.Tensor) -> torch.Tensor:
-        """The generator's image of `inv` with its features conditioned on `residual` (already aligned)."""
-        scale, shift = self.encoder.residue(residual)
-        return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
-                              offsets=inv.offsets, conditions={self.resolution: (scale, shift)})[0]
+        """The generator's image of `inv` with its features conditioned on `residual` (already aligned); the
+        generator in float32 even under `speed.autocast`, as `reconstruct` keeps it."""
+        dtype = self.latent_avg.dtype  # the module's (float64 in parity runs), out of autocast's bf16
+        scale, shift = (c.to(dtype) for c in self.encoder.residue(residual))
+        with torch.autocast(scale.device.type, enabled=False):
+            return self.generator([inv.codes.to(dtype)], input_is_latent=True, noise=inv.noise, randomize_noise=False,
+                                  offsets=inv.offsets, conditions={self.resolution: (scale, shift)})[0]
 
     def render(self, inv: Inversion) -> torch.Tensor:
         """The image of the codes, then again with the distortion map aligned to that image (ADA) fused in: an
