@@ -52,13 +52,13 @@ def restyle_steps(runs: Path, n_steps: int = 5) -> dict[str, list[list[float]]]:
 
 
 BEYOND = ("HyperStyle", "HFGI", "e4e + PTI")  # per-image generator state on e4e's codes
-SIMILAR = 0.10  # "a similar editability": edit gain at least 10 % below e4e's at worst, leakage at most 10 % above
+SIMILAR = 0.10  # "a similar editability": LEC and leakage at most 10 % above e4e's, edit gain at most 10 % below
 
 
 def beyond_the_code(t: dict, data: str, claim, m) -> None:
-    """The 2022 methods' claims: on e4e's codes, they reconstruct better at a similar editability (their LEC is
-    e4e's by construction — they never move its codes — so editability is the edits' own: attribute gain per unit
-    edit and leakage into other attributes); PTI is the slowest."""
+    """The 2022 methods' claims: on e4e's codes, they reconstruct better at a similar editability (LEC of the edits
+    they render through their per-image state, attribute gain per unit edit, leakage into other attributes); PTI is
+    the slowest."""
     present = [n for n in BEYOND if n in t[data]]
     for name in present:
         mse, e4e = m(data, name, "mse"), m(data, "e4e", "mse")
@@ -66,10 +66,11 @@ def beyond_the_code(t: dict, data: str, claim, m) -> None:
               f"perceptual {m(data, name, 'perceptual'):.4f} vs {m(data, 'e4e', 'perceptual'):.4f}")
         gain, e_gain = m(data, name, "edit_gain"), m(data, "e4e", "edit_gain")
         leak, e_leak = m(data, name, "edit_others"), m(data, "e4e", "edit_others")
-        claim(data, f"{name} edits about as well as e4e (gain, leakage within {SIMILAR:.0%})",
-              gain >= (1 - SIMILAR) * e_gain and leak <= (1 + SIMILAR) * e_leak,
+        lec, e_lec = m(data, name, "lec"), m(data, "e4e", "lec")
+        claim(data, f"{name} edits about as well as e4e (LEC, gain, leakage within {SIMILAR:.0%})",
+              lec <= (1 + SIMILAR) * e_lec and gain >= (1 - SIMILAR) * e_gain and leak <= (1 + SIMILAR) * e_leak,
               f"edit gain {gain:.4f} vs {e_gain:.4f}; leakage {leak:.4f} vs {e_leak:.4f}; "
-              f"LEC {m(data, name, 'lec'):.3g} vs {m(data, 'e4e', 'lec'):.3g}")
+              f"LEC {lec:.3g} vs {e_lec:.3g}")
     pti = [n for n in t[data] if "PTI" in n]
     if pti:
         slowest = max(t[data], key=lambda n: m(data, n, "seconds_per_image"))
@@ -148,7 +149,10 @@ def main() -> None:
     out = HERE / "results"
     tables = leaderboards(out)
     steps = restyle_steps(HERE / "runs")
-    (out / "restyle_steps.json").write_text(json.dumps(steps, indent=2))
+    if all(steps.values()):
+        (out / "restyle_steps.json").write_text(json.dumps(steps, indent=2))
+    else:  # the ReStyle runs are not here (runs/ is not committed): the figures measured when they were
+        steps = json.loads((out / "restyle_steps.json").read_text())
     found = findings(tables, steps)
     (out / "findings.json").write_text(json.dumps(found, indent=2))
     for f in found:
