@@ -76,7 +76,7 @@ def beyond_the_code(t: dict, data: str, claim, m) -> None:
         slowest = max(t[data], key=lambda n: m(data, n, "seconds_per_image"))
         claim(data, "PTI is the slowest", slowest in pti, f"slowest: {slowest} "
               f"({m(data, slowest, 'seconds_per_image'):.3g} s per image); " + ", ".join(
-                  f"{n} {m(data, n, 'seconds_per_image'):.3g} s" for n in [*pti, *present, "e4e"] if n in t[data]))
+                  f"{n} {m(data, n, 'seconds_per_image'):.3g} s" for n in dict.fromkeys([*pti, *present, "e4e"]) if n in t[data]))
 
 
 def findings(t: dict, steps: dict) -> list[dict]:
