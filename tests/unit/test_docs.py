@@ -92,7 +92,9 @@ def test_pages_have_snippets():
     assert sum(len(blocks(p, "python")) for p in PAGES) >= 4
 
 
-SLOW_PAGES = ("editing.md",)  # two InterFaceGAN fits of 2000 samples: a minute, under make test-all
+# editing.md: two InterFaceGAN fits of 2000 samples, a minute; inversion.md: PTI and edits of saved inversions,
+# 20 s, whose every command the unit tests run too (tests/unit/test_inversion.py): under make test-all
+SLOW_PAGES = ("editing.md", "inversion.md")
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ganinv.editing import edit, interpolate
 from ganinv.inversion import Inversion
-from ganinv.methods import AverageCode
+from ganinv.methods import AverageCode, ConfigError
 from ganinv.refine import CodeOptimiser, PivotalTuning
 from ganinv.refine.pti import synthesis_parameters
 from ganinv.toy import load_generator, load_perceptual_net, render
@@ -70,9 +70,12 @@ def test_an_inversion_slices_joins_saves_and_edits_keeping_its_per_image_state(s
     assert moved.offsets is inv.offsets and moved.residual is inv.residual
     torch.testing.assert_close(moved.codes[:, :2], inv.codes[:, :2] + 2 * d)
     assert torch.equal(moved.codes[:, 2:], inv.codes[:, 2:])
+    tuned = inv.replace(residual=None)  # a residual only HFGI renders
     with torch.no_grad():  # the edit is rendered through each image's own generator
-        assert torch.equal(start.reconstruct(edit(inv, d, 0.0)), start.reconstruct(inv))
-        assert not torch.equal(start.reconstruct(inv), start.reconstruct(Inversion(inv.codes)))
+        assert torch.equal(start.reconstruct(edit(tuned, d, 0.0)), start.reconstruct(tuned))
+        assert not torch.equal(start.reconstruct(tuned), start.reconstruct(Inversion(inv.codes)))
+        with pytest.raises(ConfigError, match="HFGI run that made it"):
+            start.reconstruct(inv)
     row = interpolate(inv[0], inv[3], 5)
     assert len(row) == 5 and torch.equal(row.offsets["input.input"][0], inv.offsets["input.input"][0])
     torch.testing.assert_close(row.offsets["input.input"][-1], inv.offsets["input.input"][3])
