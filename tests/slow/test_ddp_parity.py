@@ -42,8 +42,8 @@ HFGI_GAP = ("HFGI on 2 processes ends 0.149 (largest weight difference after 3 i
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["toy_hyperstyle",
-                                        pytest.param("toy_hfgi", marks=pytest.mark.xfail(strict=True, reason=HFGI_GAP))])
+@pytest.mark.parametrize("experiment", [
+    "toy_hyperstyle", pytest.param("toy_hfgi", marks=pytest.mark.xfail(strict=True, reason=HFGI_GAP))])
 def test_methods_on_a_base_train_on_two_processes_what_one_trains(tmp_path, experiment, base_e4e):
     """HyperStyle (refinement steps under no_sync) and HFGI (random warps: one draw per global batch)."""
     same = (*EXACT, f"method.base={base_e4e}")
