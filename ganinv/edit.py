@@ -14,6 +14,7 @@ def edit_grid(cfg) -> Path:
     from ganinv.checkpoints import CheckpointError, atomic_write
     from ganinv.data import DataError, ImageFolderDataset
     from ganinv.data.datasets import check_image
+    from ganinv.data.photos import aligned_copies, warn_if_unaligned
     from ganinv.data.transforms import load_image, resize
     from ganinv.editing import edit, interpolate, load_directions
     from ganinv.editing.grid import labelled_grid
@@ -36,7 +37,13 @@ def edit_grid(cfg) -> Path:
             why = check_image(Path(p), "full") if Path(p).is_file() else "no such file"
             if why:
                 raise DataError(f"{p}: {why}. interpolate= takes two readable image files.")
-        x = torch.stack([load_image(Path(p), size, "center") for p in cfg.interpolate])
+        paths = [Path(p) for p in cfg.interpolate]
+        if cfg.align:
+            copies, faceless = aligned_copies(paths, size)
+            for p, why in faceless.items():
+                raise DataError(f"{p}: {why}, so align=true cannot align it.")
+            paths = [copies[p] for p in paths]
+        x = torch.stack([load_image(p, size, "center") for p in paths])
         inv = invert(x)
         row = show(interpolate(inv[0], inv[1], int(cfg.steps)))
         ts = torch.linspace(0, 1, int(cfg.steps)).tolist()
@@ -45,9 +52,12 @@ def edit_grid(cfg) -> Path:
     else:
         if not cfg.input:
             raise CheckpointError(None, "give input=<folder of images> (or interpolate=[a,b]).")
-        folder = ImageFolderDataset(cfg.input, resolution=size, check="full", root_key="input", bad_key=None)
+        folder = ImageFolderDataset(cfg.input, resolution=size, check="full", root_key="input", bad_key=None,
+                                    align=bool(cfg.align))
+        if not cfg.align:
+            warn_if_unaligned(folder.files, size)
         files = folder.files[: int(cfg.max_images)]
-        x = torch.stack([load_image(f, size, folder.crop) for f in files])
+        x = torch.stack([folder.load(f) for f in files])
         if cfg.directions:
             directions = load_directions(cfg.directions, module.generator)
         else:
@@ -62,12 +72,17 @@ def edit_grid(cfg) -> Path:
                                   f"{', '.join(directions.names[:12])}.", "Set edits= to some of those names.")
         inv, rows, row_labels = saved(cfg, folder, files) if cfg.inverted else invert(x), [], []
         strengths = [float(s) for s in cfg.strengths]
+        names = [f.relative_to(folder.root).with_suffix(".png").as_posix() for f in files]
         for i in range(len(x)):
+            rec = show(inv[i])
+            save_each(cfg, "reconstruction", names[i], rec[0])
             for name in cfg.edits:
                 d = directions[name]
-                stepped = Inversion.cat([edit(inv[i], d, a, directions.layers) for a in strengths])
-                rows += [x[i : i + 1], show(inv[i]), show(stepped)]
+                stepped = show(Inversion.cat([edit(inv[i], d, a, directions.layers) for a in strengths]))
+                rows += [x[i : i + 1], rec, stepped]
                 row_labels.append(f"{files[i].stem}: {name}")
+                for a, img in zip(strengths, stepped):
+                    save_each(cfg, f"{name}_{a:+g}", names[i], img)
         tiles, columns = torch.cat(rows), ["input", "reconstruction", *[f"α = {a:+g}" for a in strengths]]
     grid = labelled_grid(tiles, columns, row_labels)
     out = Path(cfg.output)
@@ -77,7 +92,21 @@ def edit_grid(cfg) -> Path:
             f"{len(x)} images x {', '.join(cfg.edits)}; columns: input, reconstruction, strengths "
             f"{list(cfg.strengths)}")
     print(f"wrote {out}: {what}")
+    if cfg.save_images and not cfg.interpolate:
+        print(f"wrote each image's reconstruction and edits to {cfg.save_images}/<reconstruction | edit_strength>/")
     return out
+
+
+def save_each(cfg, kind: str, name: str, image: torch.Tensor) -> None:
+    """One edited (or reconstructed) image as `<save_images>/<kind>/<name>`, where `save_images` is set."""
+    from torchvision.utils import save_image
+
+    from ganinv.checkpoints import atomic_write
+
+    if cfg.save_images:
+        target = Path(cfg.save_images) / kind / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda f: save_image(image * 0.5 + 0.5, f, format="png"))
 
 
 def saved(cfg, folder, files):
@@ -102,7 +131,7 @@ def main() -> None:
     check_command_line("ganinv-edit", "edit")
 
     hydra.main(config_path=CONF, config_name="edit", version_base=None)(
-        user_errors("ganinv-edit", ("output",), ("output",))(edit_grid))()
+        user_errors("ganinv-edit", ("output",), ("output", "save_images"))(edit_grid))()
 
 
 if __name__ == "__main__":

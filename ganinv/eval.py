@@ -34,8 +34,17 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
         raise ConfigError(f"data.target_size={target} but the generator makes {generator.size}-px images and these "
                           "metrics compare at the images' own size: leave data.target_size unset (it follows the "
                           "generator) or choose metrics with a size.")
+    if cfg.align:
+        if cfg.data.source != "images":
+            raise ConfigError(f"align=true aligns photos, but data={cfg.data.source}: use data=images "
+                              "data.images.root=<folder>.")
+        kwargs["images"] = {**cfg.data.images, "align": True}
     dm = instantiate(cfg.data, **kwargs)
     dm.setup("validate")
+    if cfg.data.source == "images" and not cfg.align:
+        from ganinv.data.photos import warn_if_unaligned
+
+        warn_if_unaligned(dm.val_set.source.files, generator.size)
     if dm.val_set is None:
         raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
                               "Set the data source's validation size (e.g. data.toy.n_val) above 0.")

@@ -106,14 +106,16 @@ def invert(cfg) -> Path:
     from ganinv.checkpoints import atomic_save, atomic_write
     from ganinv.checkpoints.pieces import Pieces
     from ganinv.data import ImageFolderDataset
-    from ganinv.data.transforms import load_image
+    from ganinv.data.photos import warn_if_unaligned
 
     module = inverter(cfg)
     invert = inverse(module, refiner_for(cfg, module))
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
     folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
                                 max_bad_fraction=float(cfg.max_bad_fraction), root_key="input",
-                                bad_key="max_bad_fraction")
+                                bad_key="max_bad_fraction", align=bool(cfg.align))
+    if not cfg.align:
+        warn_if_unaligned(folder.files, module.generator.size)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, torch.Tensor] = {}
@@ -126,7 +128,7 @@ def invert(cfg) -> Path:
             idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
             done = pieces.get(f"{start:09d}")
             if done is None:
-                x = torch.stack([load_image(folder.files[i], folder.resolution, folder.crop) for i in idx])
+                x = torch.stack([folder.load(folder.files[i]) for i in idx])
                 inv = invert(x).detach()
                 with torch.no_grad():
                     rec = module.reconstruct(inv).clamp(-1, 1) * 0.5 + 0.5

@@ -86,7 +86,7 @@ def seed_worker(worker_id: int, rank: int = 0) -> None:
 
 SOURCE_OPTIONS = {
     "images": ("root", "train_root", "test_root", "val_fraction", "split_seed", "overlap", "crop", "check",
-               "max_bad_fraction", "maps_root", "test_maps_root"),
+               "max_bad_fraction", "maps_root", "test_maps_root", "align"),
     "generated": ("generator", "n_train", "n_val", "seed", "truncation"),
     "toy": ("n_train", "n_val", "resolution", "seed"),
 }
@@ -186,7 +186,8 @@ class StyleGAN2DataModule(pl.LightningDataModule):
         o = self.options["images"]
         kind = self.task.needs[0] if self.task.needs else None
         common = {"resolution": load, "crop": o.get("crop", "center"), "check": o.get("check", "header"),
-                  "max_bad_fraction": float(o.get("max_bad_fraction", 0.05)), "map_kind": kind}
+                  "max_bad_fraction": float(o.get("max_bad_fraction", 0.05)), "map_kind": kind,
+                  "align": bool(o.get("align", False))}
         root, train_root, test_root = o.get("root"), o.get("train_root"), o.get("test_root")
         if root and (train_root or test_root):
             raise DataError("data.images: set either data.images.root (one folder, split by val_fraction) or "

@@ -99,7 +99,8 @@ class ImageFolderDataset(Dataset):
                  files: Sequence[Path] | None = None, check: str = "header", max_bad_fraction: float = 0.05,
                  maps_root: str | os.PathLike | None = None, map_kind: str | None = None,
                  extensions: Sequence[str] = IMAGE_EXTENSIONS, split: str | None = None,
-                 root_key: str = ROOT_KEYS, bad_key: str | None = "data.images.max_bad_fraction"):
+                 root_key: str = ROOT_KEYS, bad_key: str | None = "data.images.max_bad_fraction",
+                 align: bool = False):
         if check not in CHECKS:
             raise DataError(f"check={check!r} is not one of {', '.join(CHECKS)} (data.images.check).")
         if crop not in CROPS:
@@ -111,6 +112,19 @@ class ImageFolderDataset(Dataset):
         bad = {p: why for p in candidates if (why := check_image(p, check)) is not None}
         report_bad(bad, len(candidates), max_bad_fraction, self.where, bad_key)
         self.files = [p for p in candidates if p not in bad]
+        self.aligned: dict[Path, Path] = {}
+        if align and maps_root is not None:
+            raise DataError(f"{self.where}: align=true cannot align paired maps with the photos; align the photos "
+                            "and their maps with one tool, or leave align off.")
+        if align:
+            from .photos import aligned_copies
+
+            self.aligned, faceless = aligned_copies(self.files, self.resolution)
+            report_bad(faceless, len(candidates), 1.0, self.where)  # listed; never the end of the run
+            self.files = [p for p in self.files if p in self.aligned]
+            if not self.files:
+                raise DataError(f"{self.where}: no face found in any image, so align=true has nothing to align.")
+            bad.update(faceless)
         self.total, self.bad = len(candidates), dict(bad)
         self.map_kind, self.maps = map_kind, None
         if maps_root is not None:
@@ -121,6 +135,10 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def load(self, path: Path) -> torch.Tensor:
+        """The image of one of `files` (its aligned crop with `align`), [3, R, R] in [-1, 1]."""
+        return load_image(self.aligned.get(path, path), self.resolution, self.crop)
+
     def __getitem__(self, index: int) -> dict:
         # A file that fails only when decoded is skipped here: warn once, then serve the next usable image.
         for step in range(len(self.files)):
@@ -129,7 +147,7 @@ class ImageFolderDataset(Dataset):
             if path in self.bad:
                 continue
             try:
-                image = load_image(path, self.resolution, self.crop)
+                image = self.load(path)
             except Exception as e:  # noqa: BLE001
                 self.bad[path] = f"{type(e).__name__}: {e}"
                 report_bad({path: self.bad[path]}, self.total, 1.0, self.where)

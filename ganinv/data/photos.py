@@ -1,0 +1,199 @@
+"""Folders of photos: align every face (`align_folder`), paste edited crops back (`unalign_folder`), align on the fly
+with a cache (`aligned_copies`, the `align=true` option of the commands and the `images` data source), and tell
+whether images look unaligned (`unaligned_hint`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ganinv.checkpoints import atomic_write
+
+from .align import Alignment, align, crop_names, open_photo, unalign
+from .datasets import DataError, list_images
+
+ALIGNMENT_FILE = "alignment.json"
+FACES = ("largest", "all")
+NO_FACE = "no face found"
+
+
+def _progress(label: str, total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return bar, bar.add_task(label, total=total)
+
+
+def _save_png(image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: image.save(f, format="png"))
+
+
+def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int = 1024, face: str = "largest",
+                 landmarks: str | None = None, min_score: float = 0.3) -> tuple[dict[str, Alignment], dict]:
+    """Every photo under `input` -> FFHQ crops under `output` (same sub-folders; `<stem>.png`, `<stem>_<k>.png`
+    for more faces with `face="all"`) and `alignment.json` (each crop's Alignment, and the skipped photos with
+    why). Returns ({crop name: Alignment}, {skipped photo: why})."""
+    from .landmarks import FaceLandmarks
+
+    if face not in FACES:
+        raise DataError(f"face={face!r} is not one of {', '.join(FACES)}.")
+    root, out = Path(input).expanduser(), Path(output).expanduser()
+    files = list_images(root, root_key="input")
+    finder = FaceLandmarks(landmarks, min_score=min_score)
+    crops: dict[str, Alignment] = {}
+    skipped: dict[str, str] = {}
+    bar, task = _progress("aligning", len(files))
+    with bar:
+        for path in files:
+            rel = path.relative_to(root)
+            try:
+                photo = open_photo(path)
+                faces = finder.faces(np.asarray(photo))
+            except Exception as e:  # noqa: BLE001 - an unreadable photo is listed, never the end of the run
+                skipped[rel.as_posix()] = f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
+                bar.advance(task)
+                continue
+            if not faces:
+                skipped[rel.as_posix()] = NO_FACE
+            faces = faces if face == "all" else faces[:1]
+            stem = rel.with_suffix("").as_posix()
+            if any(n in crops for n in crop_names(stem, len(faces))):  # a.jpg beside a.png
+                stem = f"{stem}_{rel.suffix.lstrip('.').lower()}"
+            for name, lm in zip(crop_names(stem, len(faces)), faces):
+                crops[name] = Alignment.of(rel.as_posix(), photo, lm, size)
+                _save_png(align(photo, lm, size), out / name)
+            bar.advance(task)
+    record = {"input": str(root.absolute()), "size": int(size), "face": face,
+              "crops": {k: a.to_json() for k, a in crops.items()}, "skipped": skipped}
+    atomic_write(out / ALIGNMENT_FILE, lambda f: f.write(json.dumps(record).encode()))
+    return crops, skipped
+
+
+def read_alignment(folder: str | os.PathLike) -> dict:
+    """The alignment.json of a `ganinv-align` output folder, its crops as Alignments."""
+    path = Path(folder).expanduser() / ALIGNMENT_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: not found. Point alignment= at the output folder of ganinv-align (it holds "
+                        f"{ALIGNMENT_FILE}).")
+    try:
+        record = json.loads(path.read_text())
+        record["crops"] = {k: Alignment.from_json(v) for k, v in record["crops"].items()}
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: not a ganinv-align record ({type(e).__name__}: {e}). Run ganinv-align again.") \
+            from None
+    return record
+
+
+def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, output: str | os.PathLike,
+                   photos: str | os.PathLike | None = None, feather: float = 0.1) -> tuple[list[str], dict]:
+    """Edited crops under `input`, named as `ganinv-align` named them in `alignment` -> each photo (from
+    `photos`, default the folder it was aligned from) at its original size with its crops pasted back, as
+    `<output>/<photo stem>.png`. Returns (photos written, {skipped file: why})."""
+    from PIL import Image
+
+    record = read_alignment(alignment)
+    root, out = Path(input).expanduser(), Path(output).expanduser()
+    source = Path(photos).expanduser() if photos else Path(record["input"])
+    edited = {p.relative_to(root).with_suffix(".png").as_posix(): p for p in list_images(root, root_key="input")}
+    skipped = {name: "not a crop of this alignment" for name in edited if name not in record["crops"]}
+    by_photo: dict[str, list[str]] = {}
+    for name, a in record["crops"].items():
+        if name in edited:
+            by_photo.setdefault(a.photo, []).append(name)
+    written = []
+    bar, task = _progress("pasting back", len(by_photo))
+    with bar:
+        for photo_name, names in by_photo.items():
+            try:
+                photo = open_photo(source / photo_name)
+                for name in names:
+                    with Image.open(edited[name]) as crop:
+                        photo = unalign(photo, crop.convert("RGB"), record["crops"][name], feather)
+            except (OSError, ValueError) as e:
+                skipped[photo_name] = f"{type(e).__name__}: {str(e).strip()[:120]}"
+                bar.advance(task)
+                continue
+            target = Path(photo_name).with_suffix(".png").as_posix()
+            _save_png(photo, out / target)
+            written.append(target)
+            bar.advance(task)
+    return written, skipped
+
+
+def cache_dir() -> Path:
+    """Where on-the-fly alignments are kept: $GANINV_CACHE/aligned, default ~/.cache/ganinv/aligned."""
+    return Path(os.environ.get("GANINV_CACHE", Path.home() / ".cache" / "ganinv")).expanduser() / "aligned"
+
+
+def aligned_copies(files: list[Path], size: int) -> tuple[dict[Path, Path], dict[Path, str]]:
+    """The FFHQ crop (largest face, `size` px) of each file, made once and cached by content: ({file: crop},
+    {file without a face or unreadable: why})."""
+    from .landmarks import FaceLandmarks
+
+    folder = cache_dir() / str(int(size))
+    copies, bad, finder = {}, {}, None
+    bar, task = _progress("aligning", len(files))
+    with bar:
+        for path in files:
+            key = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+            crop, none = folder / f"{key}.png", folder / f"{key}.noface"
+            if crop.is_file():
+                copies[path] = crop
+            elif none.is_file():
+                bad[path] = NO_FACE
+            else:
+                finder = finder or FaceLandmarks()
+                try:
+                    photo = open_photo(path)
+                    faces = finder.faces(np.asarray(photo))
+                except Exception as e:  # noqa: BLE001
+                    bad[path] = f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
+                    bar.advance(task)
+                    continue
+                if faces:
+                    _save_png(align(photo, faces[0], size), crop)
+                    copies[path] = crop
+                else:
+                    none.parent.mkdir(parents=True, exist_ok=True)
+                    none.touch()
+                    bad[path] = NO_FACE
+            bar.advance(task)
+    return copies, bad
+
+
+def warn_if_unaligned(files: list[Path], generator_size: int) -> None:
+    """One warning when a face-sized generator (256 px and more) is given images that look unaligned."""
+    from ganinv.warn import warn
+
+    if generator_size >= 256 and (hint := unaligned_hint(files)):
+        warn(f"{hint}. Encoders are trained on FFHQ-aligned faces: pass align=true, or align the photos first "
+             "with ganinv-align (docs/photos.md).")
+
+
+def unaligned_hint(files: list[Path], n: int = 4, tolerance: float = 0.1) -> str | None:
+    """Why the first `n` images look unaligned (a face whose FFHQ quad is off the image frame by more than
+    `tolerance` of its side), or None (aligned, no face found, or the align extra not installed)."""
+    from .landmarks import FaceLandmarks, available
+
+    if not available():
+        return None
+    finder = FaceLandmarks()
+    for path in files[:n]:
+        try:
+            photo = open_photo(path)
+            faces = finder.faces(np.asarray(photo))
+        except Exception:  # noqa: BLE001 - unreadable files are reported where they are read
+            continue
+        if faces:
+            w, h = photo.size
+            frame = np.array([[0, 0], [0, h], [w, h], [w, 0]], dtype=np.float64) - 0.5
+            off = np.abs(np.asarray(Alignment.of("", photo, faces[0], w).quad) - frame).max() / max(w, h)
+            if off > tolerance or w != h:
+                return (f"{path}: its face is not where FFHQ-aligned crops have it (the FFHQ square is off the "
+                        f"frame by {off:.0%} of its side)")
+    return None
