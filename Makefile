@@ -12,6 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
+	# MTCNN for the papers' identity protocol (metrics=faces_papers): facenet-pytorch pins torch<2.3 in its
+	# metadata, so it is installed without its pins; its MTCNN runs on this torch (docs/photos.md).
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -60,12 +60,16 @@ def moco_preprocess(x: torch.Tensor) -> torch.Tensor:
 
 
 class IdentitySimilarity(FrozenNet):
-    """Cosine similarity of a frozen embedder's (pre-processed) outputs; `forward` is the identity loss."""
+    """Cosine similarity of a frozen embedder's (pre-processed) outputs; `forward` is the identity loss.
+    `protocol`: how the metric is computed, in words (written into evaluation records)."""
 
-    def __init__(self, embedder: nn.Module, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    may_skip = False  # whether `similarity` may be NaN for a pair it cannot score (no face found)
+
+    def __init__(self, embedder: nn.Module, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 protocol: str | None = None):
         super().__init__()
         self.embedder = embedder.requires_grad_(False).eval()
-        self.preprocess = preprocess
+        self.preprocess, self.protocol = preprocess, protocol
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         if self.preprocess is not None:
@@ -94,7 +98,9 @@ def arcface_identity(path: str | os.PathLike) -> IdentitySimilarity:
     net = ArcFaceBackbone() if arch is None else ArcFaceBackbone(
         arch["num_layers"], arch["mode"], affine="output_layer.4.weight" in sd)
     _strict(net, sd, path, what)
-    return IdentitySimilarity(net, arcface_preprocess)
+    return IdentitySimilarity(net, arcface_preprocess, f"cosine similarity of {Path(path).name} embeddings of pSp's "
+                              "fixed face crop (rows 35:223, columns 32:220 of the 256-px image, average-pooled to "
+                              "112 px), per image, averaged")
 
 
 def moco_identity(path: str | os.PathLike) -> IdentitySimilarity:

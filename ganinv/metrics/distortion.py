@@ -35,13 +35,14 @@ class PerImageMean(Metric):
     full_state_update = False
 
     def __init__(self, score: Callable[[Tensor, Tensor], Tensor] | None = None, size: int | None = 256,
-                 larger_is_better: bool = False, **kwargs):
+                 larger_is_better: bool = False, may_skip: bool = False, **kwargs):
         super().__init__(**kwargs)
         if score is not None:
             self.score = score
-        self.larger_is_better, self.size = larger_is_better, size
+        self.larger_is_better, self.size, self.may_skip = larger_is_better, size, may_skip
         self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("skipped", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def score(self, preds: Tensor, target: Tensor) -> Tensor:
         raise NotImplementedError
@@ -51,6 +52,9 @@ class PerImageMean(Metric):
             raise ValueError(f"{type(self).__name__}: {preds.shape[0]} reconstructions for {target.shape[0]} targets")
         with torch.no_grad():
             s = self.score(prepare(preds, self.size), prepare(target, self.size))
+        if self.may_skip:  # a pair the score cannot rate (NaN) is left out and counted
+            self.skipped += s.isnan().sum()
+            s = s[~s.isnan()]
         self.total += s.double().sum()
         self.count += s.numel()
 
@@ -137,7 +141,9 @@ class DistortionMetrics(nn.Module):
             scores[name] = (net.per_image, False)
         if identity is not None:
             scores["id_sim"] = (identity.similarity, True)
-        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, sync_on_compute=sync_on_compute)
+        skips = {"id_sim": bool(getattr(identity, "may_skip", False))}
+        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, skips.get(k, False),
+                                                      sync_on_compute=sync_on_compute)
                                       for k, (fn, better) in scores.items()})
         self.perceptual = nn.ModuleDict(perceptual or {})
         self.identity = identity  # also what editability measures identity kept with
@@ -149,6 +155,7 @@ class DistortionMetrics(nn.Module):
     def compute(self) -> dict[str, float]:
         out = {k: float(m.compute()) for k, m in self.metrics.items()}
         out["psnr_dataset"] = 10 * math.log10(1 / max(out["mse"] / 4, 1e-10))
+        out.update({f"{k}_skipped": float(m.skipped) for k, m in self.metrics.items() if m.may_skip})
         return out
 
     def reset(self) -> None:
@@ -163,7 +170,10 @@ class DistortionMetrics(nn.Module):
                 "ssim": "Gaussian 11 px, sigma 1.5, K1 0.01, K2 0.03, on [0, 1], map averaged over its valid "
                         "region (no padding; Wang et al., scikit-image), per image, averaged",
                 "ms_ssim": "5 scales, Wang et al. 2003 weights, on [0, 1], valid-region maps, per image, averaged",
-                "id_sim": "cosine similarity of identity embeddings, per image, averaged"}
+                "id_sim": getattr(self.identity, "protocol", None) or "cosine similarity of identity embeddings, "
+                          "per image, averaged"}
         out = {k: f"{text.get(k, 'per-image distance of ' + k + ' on [-1, 1] images, averaged')}; {where}"
                for k in [*self.metrics, "psnr_dataset"]}
+        out.update({f"{k}_skipped": f"pairs {k} could not rate (no face found), left out of it"
+                    for k, m in self.metrics.items() if m.may_skip})
         return out

@@ -135,7 +135,7 @@ class EvaluationSuite:
             lec = gather(torch.cat(lec)) if invert is not None else lec[0]
             if len(lec):
                 metrics[f"lec_{name}"] = trimmed_mean(lec)
-            metrics.update({f"{key}_{name}": float(gather(torch.cat(v)).mean()) for key, v in quality.items()})
+            metrics.update({f"{key}_{name}": float(gather(torch.cat(v)).nanmean()) for key, v in quality.items()})
             edited.append(gather(torch.cat(plus)))
         for key in ("lec", "edit_gain", "edit_others", "edit_id"):
             vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]

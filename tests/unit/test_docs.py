@@ -16,8 +16,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from skimage import data as skimage
 from torchvision.utils import save_image
 
+from ganinv.checkpoints import load_generator
+from ganinv.editing import sefa
 from ganinv.metrics.records import make_record, write_record
 from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
@@ -49,6 +53,12 @@ def workdir(tmp_path_factory) -> Path:
     for name, src in files.items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).symlink_to(src)
+    phone = d / "phone_photos"  # photos.md: a real portrait and a photo without a face
+    phone.mkdir()
+    Image.fromarray(skimage.astronaut()).save(phone / "portrait.jpg", quality=95)
+    Image.fromarray(skimage.coffee()).save(phone / "coffee.jpg", quality=95)
+    (d / "directions").mkdir()
+    sefa(load_generator(examples.FIXTURES / "rosinality_tiny.pt")).save(d / "directions" / "ffhq_sefa.pt")
     photos = d / "photos"
     photos.mkdir()
     renders = render(3, 64, seed=5).images
@@ -93,8 +103,9 @@ def test_pages_have_snippets():
 
 
 # editing.md: two InterFaceGAN fits of 2000 samples, a minute; inversion.md: PTI and edits of saved inversions,
-# 20 s, whose every command the unit tests run too (tests/unit/test_inversion.py): under make test-all
-SLOW_PAGES = ("editing.md", "inversion.md")
+# 20 s, and photos.md: align, invert, edit, paste back, 20 s, whose every command the unit tests run too
+# (tests/unit/test_inversion.py, test_photos.py): under make test-all
+SLOW_PAGES = ("editing.md", "inversion.md", "photos.md")
 
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p

@@ -20,10 +20,11 @@ CHECKS = {"ganinv-convert": [["--help"]], "ganinv-export": [["--help"]],
           "ganinv-invert": [["input=in", "output=out", "checkpoint=x.ckpt", "--cfg", "job"], ["--help"]],
           "ganinv-train-generator": [["--cfg", "job"], ["data=images", "data.images.root=/x", "--cfg", "job"],
                                      ["data=generated", "--cfg", "job"], ["--help"]],
-          "ganinv-eval": [["checkpoint=x.ckpt", "output=r.json", "--cfg", "job"], ["metrics=faces", "--cfg", "job"],
-                          ["--help"]],
+          "ganinv-eval": [["checkpoint=x.ckpt", "output=r.json", "--cfg", "job"],
+                          ["metrics=faces_papers", "--cfg", "job"], ["--help"]],
           "ganinv-edit": [["checkpoint=x.ckpt", "input=in", "output=g.png", "--cfg", "job"], ["--help"]],
-          "ganinv-leaderboard": [["input=eval", "--cfg", "job"], ["--help"]]}
+          "ganinv-leaderboard": [["input=eval", "--cfg", "job"], ["--help"]],
+          "ganinv-align": [["input=photos", "output=aligned", "--cfg", "job"], ["--help"]]}
 
 
 @pytest.fixture(scope="module")
