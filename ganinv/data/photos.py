@@ -14,9 +14,10 @@ import numpy as np
 from ganinv.checkpoints import atomic_write
 
 from .align import Alignment, align, crop_names, open_photo, unalign
-from .datasets import DataError, list_images
+from .datasets import IMAGE_EXTENSIONS, DataError, list_images
 
 ALIGNMENT_FILE = "alignment.json"
+HEIF = (".heic", ".heif")  # phones' default format: read through pillow-heif (in the align extra)
 FACES = ("largest", "all")
 NO_FACE = "no face found"
 
@@ -26,6 +27,29 @@ def _progress(label: str, total: int):
 
     bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     return bar, bar.add_task(label, total=total)
+
+
+def _heif_readable() -> bool:
+    """Whether HEIC / HEIF photos can be read (pillow-heif installed; its PIL opener registered here)."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _not_photos(root: Path) -> dict[str, str]:
+    """The files under `root` that ganinv-align leaves alone, with why (named, never silently passed over)."""
+    heif = _heif_readable()
+    known = (*IMAGE_EXTENSIONS, *(HEIF if heif else ()), ".json")
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in known:
+            out[p.relative_to(root).as_posix()] = (
+                "HEIC / HEIF photo, which needs pillow-heif: pip install 'ganinv[align]'" if p.suffix.lower() in HEIF
+                else f"not a photo ({p.suffix.lower() or 'no extension'})")
+    return out
 
 
 def _save_png(image, path: Path) -> None:
@@ -43,10 +67,10 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     if face not in FACES:
         raise DataError(f"face={face!r} is not one of {', '.join(FACES)}.")
     root, out = Path(input).expanduser(), Path(output).expanduser()
-    files = list_images(root, root_key="input")
+    skipped = _not_photos(root) if root.is_dir() else {}
+    files = list_images(root, (*IMAGE_EXTENSIONS, *(HEIF if _heif_readable() else ())), root_key="input")
     finder = FaceLandmarks(landmarks, min_score=min_score)
     crops: dict[str, Alignment] = {}
-    skipped: dict[str, str] = {}
     bar, task = _progress("aligning", len(files))
     with bar:
         for path in files:
@@ -97,6 +121,7 @@ def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, outpu
     from PIL import Image
 
     record = read_alignment(alignment)
+    _heif_readable()  # the photos may be HEIC
     root, out = Path(input).expanduser(), Path(output).expanduser()
     source = Path(photos).expanduser() if photos else Path(record["input"])
     edited = {p.relative_to(root).with_suffix(".png").as_posix(): p for p in list_images(root, root_key="input")}

@@ -108,6 +108,9 @@ def test_pages_have_snippets():
 SLOW_PAGES = ("editing.md", "inversion.md", "photos.md")
 
 
+RAN: set[tuple[str, ...]] = set()  # commands that ran without error in this session's workdir
+
+
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p
                                   for p in PAGES], ids=lambda p: p.name)
 def test_page_runs_as_written(page, workdir, monkeypatch):
@@ -121,9 +124,12 @@ def test_page_runs_as_written(page, workdir, monkeypatch):
             args = shlex.split(line)
             if args[0].startswith(COMPOSE_ONLY):
                 args = first_job(args) + ["--cfg=job"]
+            if tuple(args) in RAN:  # the same command in the same folder, already run for another page
+                continue
             run = subprocess.run([BIN / args[0], *args[1:]], cwd=workdir, capture_output=True, text=True,
                                  timeout=300)
             assert run.returncode == 0, f"{page.name}: {line}\n{run.stderr[-2000:]}"
+            RAN.add(tuple(args))
     monkeypatch.chdir(workdir)
     namespace: dict = {}
     for code in blocks(page, "python"):

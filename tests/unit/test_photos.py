@@ -90,6 +90,10 @@ def _photos(folder: Path, astronaut: Image.Image) -> Path:
     Image.fromarray(data.coffee()).save(folder / "trip" / "coffee.png")
     Image.fromarray(data.chelsea()).save(folder / "cat.jpg")
     Image.fromarray(data.rocket()).save(folder / "trip" / "rocket.webp")
+    pillow_heif = pytest.importorskip("pillow_heif", reason="the align extra (pip install 'ganinv[align]')")
+    pillow_heif.register_heif_opener()
+    astronaut.save(folder / "trip" / "holiday.heic", quality=90)  # what phones store
+    (folder / "trip" / "clip.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  ")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "empty.png").write_bytes(b"")
     pair = np.concatenate([np.asarray(astronaut), np.asarray(astronaut)[:, ::-1]], 1)
@@ -100,10 +104,11 @@ def _photos(folder: Path, astronaut: Image.Image) -> Path:
 def test_a_folder_of_photos_aligns_every_face_and_names_every_skipped_file(tmp_path, astronaut):
     photos = _photos(tmp_path / "photos", astronaut)
     crops, skipped = align_folder(photos, tmp_path / "all", size=256, face="all")
-    assert sorted(crops) == ["portrait.png", "trip/pair.png", "trip/pair_1.png"]
+    assert sorted(crops) == ["portrait.png", "trip/holiday.png", "trip/pair.png", "trip/pair_1.png"]
     assert {k: v for k, v in skipped.items() if v == NO_FACE}.keys() == {"cat.jpg", "trip/coffee.png",
                                                                           "trip/rocket.webp"}
     assert skipped["broken.jpg"].startswith("unreadable") and skipped["empty.png"].startswith("unreadable")
+    assert skipped["trip/clip.mov"] == "not a photo (.mov)"
     first, second = (np.asarray(crops[n].quad).mean(0)[0] for n in ("trip/pair.png", "trip/pair_1.png"))
     assert {first < 512, second < 512} == {True, False}  # one face in each half of the pair
     for name in crops:
@@ -113,7 +118,7 @@ def test_a_folder_of_photos_aligns_every_face_and_names_every_skipped_file(tmp_p
     assert record["skipped"] == skipped and len(record["crops"]["portrait.png"]["landmarks"]) == 68
 
     largest, _ = align_folder(photos, tmp_path / "largest", size=256)
-    assert sorted(largest) == ["portrait.png", "trip/pair.png"]
+    assert sorted(largest) == ["portrait.png", "trip/holiday.png", "trip/pair.png"]
 
 
 def test_unalign_puts_the_crop_back_and_leaves_the_rest_of_the_photo(finder, astronaut):
@@ -157,7 +162,7 @@ def test_align_true_reads_cached_crops_and_lists_faceless_photos(tmp_path, monke
     with pytest.warns(UserWarning, match="no face found"):
         again = ImageFolderDataset(photos, resolution=64, align=True)
     assert (again.load(again.files[0]) == crop).all()
-    with pytest.raises(DataError, match="no face found in any image"):
+    with pytest.raises(DataError, match="no face found in any image"), pytest.warns(UserWarning, match="cat.jpg"):
         ImageFolderDataset(_only(photos, "cat.jpg", tmp_path), resolution=64, align=True)
 
 

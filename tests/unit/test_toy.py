@@ -113,6 +113,7 @@ def test_loading_a_wrong_file_names_it(tmp_path):
         load_identity_net(tmp_path / "missing.pt")
 
 
+@pytest.mark.slow  # a quality check of the committed generator (1000 samples, 13 s); it changes only with toy-assets
 def test_toy_generator_samples_look_like_renders():
     from ganinv.stylegan2 import Generator
     from ganinv.toy import load_generator
