@@ -7,13 +7,13 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install demo study test test-all test-gpu lint bench toy-assets
 
+# facenet-pytorch (MTCNN, for metrics=faces_papers) pins torch<2.3 in its metadata, so no extra can require it;
+# it is installed without its pins: its MTCNN runs on this torch (docs/photos.md).
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
-	# MTCNN for the papers' identity protocol (metrics=faces_papers): facenet-pytorch pins torch<2.3 in its
-	# metadata, so it is installed without its pins; its MTCNN runs on this torch (docs/photos.md).
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $@
 

@@ -16,13 +16,16 @@ def _listed(skipped: dict[str, str], where: Path) -> None:
 
 
 def run(cfg) -> Path:
+    from ganinv.cli import OptionError
     from ganinv.data.photos import align_folder, unalign_folder
 
     out = Path(str(cfg.output))
+    inside = out.resolve().is_relative_to(Path(str(cfg.input)).resolve())
+    if inside and not cfg.unalign:
+        raise OptionError(f"output={cfg.output} is input= or a folder inside it: the crops would overwrite the "
+                          "photos or be read as photos next time. Choose an output folder outside input=.")
     if cfg.unalign:
         if not cfg.alignment:
-            from ganinv.cli import OptionError
-
             raise OptionError("unalign=true needs alignment=<the ganinv-align output folder the crops came from>.")
         written, skipped = unalign_folder(cfg.input, cfg.alignment, out, cfg.photos, float(cfg.feather))
         print(f"wrote {len(written)} photo(s) with their crops pasted back to {out}")

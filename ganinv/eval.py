@@ -25,8 +25,13 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     from ganinv.checkpoints import CheckpointError
     from ganinv.methods import ConfigError
 
+    if cfg.align and cfg.data.source != "images":
+        raise ConfigError(f"align=true aligns photos, but data={cfg.data.source}: use data=images "
+                          "data.images.root=<folder>.")
     generator = module.generator
     kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
+    if cfg.align:
+        kwargs["images"] = {**cfg.data.images, "align": True}
     sizes = {"input_size": module.input_size, "target_size": min(256, generator.size)}
     kwargs |= {k: v for k, v in sizes.items() if cfg.data.get(k) is None}
     target = cfg.data.get("target_size") or sizes["target_size"]
@@ -34,20 +39,15 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
         raise ConfigError(f"data.target_size={target} but the generator makes {generator.size}-px images and these "
                           "metrics compare at the images' own size: leave data.target_size unset (it follows the "
                           "generator) or choose metrics with a size.")
-    if cfg.align:
-        if cfg.data.source != "images":
-            raise ConfigError(f"align=true aligns photos, but data={cfg.data.source}: use data=images "
-                              "data.images.root=<folder>.")
-        kwargs["images"] = {**cfg.data.images, "align": True}
     dm = instantiate(cfg.data, **kwargs)
     dm.setup("validate")
+    if dm.val_set is None:
+        raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
+                              "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
     if cfg.data.source == "images" and not cfg.align:
         from ganinv.data.photos import warn_if_unaligned
 
         warn_if_unaligned(dm.val_set.source.files, generator.size)
-    if dm.val_set is None:
-        raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
-                              "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
     n = min(int(cfg.n_images), len(dm.val_set))
     items = [dm.val_set[i] for i in range(n)]
     out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}

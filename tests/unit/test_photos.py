@@ -15,7 +15,14 @@ from PIL import Image
 
 from ganinv.data import DataError, ImageFolderDataset
 from ganinv.data.align import Alignment, align, open_photo, unalign
-from ganinv.data.photos import ALIGNMENT_FILE, NO_FACE, align_folder, unalign_folder, unaligned_hint
+from ganinv.data.photos import (
+    ALIGNMENT_FILE,
+    NO_FACE,
+    align_folder,
+    unalign_folder,
+    unaligned_hint,
+    warn_if_unaligned,
+)
 
 data = pytest.importorskip("skimage.data")
 pytest.importorskip("dlib", reason="the align extra (pip install 'ganinv[align]')")
@@ -173,12 +180,40 @@ def _only(photos: Path, name: str, tmp_path: Path) -> Path:
     return folder
 
 
-def test_unaligned_photos_are_told_apart_from_aligned_crops(tmp_path, finder, astronaut):
+def test_unaligned_photos_are_told_apart_from_aligned_crops(tmp_path, finder, astronaut, recwarn):
     astronaut.save(tmp_path / "photo.png")
     face = finder.faces(np.asarray(astronaut))[0]
     align(astronaut, face, 256).save(tmp_path / "crop.png")
     assert "photo.png: its face is not where FFHQ-aligned crops have it" in unaligned_hint([tmp_path / "photo.png"])
     assert unaligned_hint([tmp_path / "crop.png"]) is None
+    warn_if_unaligned([tmp_path / "photo.png"], 32)  # a generator too small for faces: not looked at
+    assert not recwarn.list
+    with pytest.warns(UserWarning, match="photo.png: its face is not where.*pass align=true"):
+        warn_if_unaligned([tmp_path / "photo.png"], 256)
+
+
+def test_evaluation_aligns_its_held_out_photos(tmp_path, monkeypatch, astronaut):
+    """`ganinv-eval align=true data=images`: the held-out targets are the FFHQ crops; other sources refuse it."""
+    from ganinv.eval import held_out
+    from ganinv.methods import ConfigError, load_method
+    from tests.fixtures import examples
+    from tests.unit.test_usage import composed
+
+    monkeypatch.setenv("GANINV_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "photos").mkdir()
+    for k in range(2):
+        astronaut.save(tmp_path / "photos" / f"{k}.png")
+    module = load_method(examples.official_checkpoints(tmp_path / "official")["psp"])
+    data = ["data=images", f"data.images.root={tmp_path / 'photos'}", "data.images.val_fraction=0.5",
+            "data.num_workers=0"]
+    aligned = held_out(composed("eval", "output=r.json", "align=true", *data), module)
+    plain = held_out(composed("eval", "output=r.json", *data), module)
+    crop = ImageFolderDataset(tmp_path / "photos", resolution=32, align=True).load(tmp_path / "photos" / "0.png")
+    # the DataModule aligns at the size it loads (the encoder's input) before resizing its targets: close, not equal
+    near, far = ((y["y"][0] - crop).abs().mean() for y in (aligned, plain))
+    assert near < 0.03 and far > 0.2, (near, far)
+    with pytest.raises(ConfigError, match="align=true aligns photos, but data=toy"):
+        held_out(composed("eval", "output=r.json", "align=true"), module)
 
 
 def test_align_invert_edit_paste_back_end_to_end(tmp_path, monkeypatch, capsys, astronaut):
@@ -201,6 +236,11 @@ def test_align_invert_edit_paste_back_end_to_end(tmp_path, monkeypatch, capsys, 
     run = in_process("invert", f"checkpoint={psp}", f"input={tmp_path / 'aligned'}", f"output={tmp_path / 'inv'}",
                      monkeypatch=monkeypatch, capsys=capsys)
     assert run.returncode == 0 and (tmp_path / "inv" / "portrait.png").is_file(), run.stderr
+    monkeypatch.setenv("GANINV_CACHE", str(tmp_path / "cache"))  # the photos themselves, aligned on the fly
+    run = in_process("invert", f"checkpoint={psp}", f"input={photos}", f"output={tmp_path / 'inv2'}", "align=true",
+                     monkeypatch=monkeypatch, capsys=capsys)
+    assert run.returncode == 0 and "coffee.jpg: no face found" in run.stderr, run.stderr
+    assert sorted(p.name for p in (tmp_path / "inv2").glob("*.png")) == ["portrait.png"]
     run = in_process("edit", f"checkpoint={psp}", f"input={tmp_path / 'aligned'}", f"output={tmp_path / 'e.png'}",
                      f"directions={tmp_path / 'sefa.pt'}", "edits=[sefa_0]", "strengths=[-3,3]",
                      f"save_images={tmp_path / 'edits'}", monkeypatch=monkeypatch, capsys=capsys)
@@ -216,6 +256,15 @@ def test_align_invert_edit_paste_back_end_to_end(tmp_path, monkeypatch, capsys, 
     run = in_process("align", "unalign=true", f"input={tmp_path / 'edits'}", f"alignment={tmp_path / 'aligned'}",
                      f"output={tmp_path / 'pasted2'}", monkeypatch=monkeypatch, capsys=capsys)
     assert "reconstruction/portrait.png: not a crop of this alignment" in run.stdout  # named, not fatal
+
+
+def test_align_refuses_to_write_into_its_input(tmp_path, monkeypatch, capsys):
+    from tests.unit.test_usage import in_process, one_line_error
+
+    (tmp_path / "photos").mkdir()
+    run = in_process("align", f"input={tmp_path / 'photos'}", f"output={tmp_path / 'photos' / 'aligned'}",
+                     monkeypatch=monkeypatch, capsys=capsys)
+    one_line_error(run, "ganinv-align", "output=", "is input= or a folder inside it")
 
 
 def test_unalign_folder_without_alignment_is_a_clear_error(tmp_path):
