@@ -64,6 +64,7 @@ class IdentitySimilarity(FrozenNet):
     `protocol`: how the metric is computed, in words (written into evaluation records)."""
 
     may_skip = False  # whether `similarity` may be NaN for a pair it cannot score (no face found)
+    metric_name = "id_sim"  # its name among the metrics: one name per protocol
 
     def __init__(self, embedder: nn.Module, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  protocol: str | None = None):

@@ -29,6 +29,9 @@ def prepare(images: Tensor, size: int | None) -> Tensor:
     return images if size is None else resize(images, size)
 
 
+NO_FACE = "no_face_pairs"  # the count of pairs an identity protocol that finds faces could not rate
+
+
 class PerImageMean(Metric):
     """Mean over images of `score(preds, target) -> [B]`, both prepared by `prepare(·, size)`."""
 
@@ -139,9 +142,10 @@ class DistortionMetrics(nn.Module):
             scores["ms_ssim"] = (ms_ssim, True)
         for name, net in (perceptual or {}).items():
             scores[name] = (net.per_image, False)
+        self.id_name = getattr(identity, "metric_name", "id_sim")  # one name per identity protocol
         if identity is not None:
-            scores["id_sim"] = (identity.similarity, True)
-        skips = {"id_sim": bool(getattr(identity, "may_skip", False))}
+            scores[self.id_name] = (identity.similarity, True)
+        skips = {self.id_name: bool(getattr(identity, "may_skip", False))}
         self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, skips.get(k, False),
                                                       sync_on_compute=sync_on_compute)
                                       for k, (fn, better) in scores.items()})
@@ -155,8 +159,13 @@ class DistortionMetrics(nn.Module):
     def compute(self) -> dict[str, float]:
         out = {k: float(m.compute()) for k, m in self.metrics.items()}
         out["psnr_dataset"] = 10 * math.log10(1 / max(out["mse"] / 4, 1e-10))
-        out.update({f"{k}_skipped": float(m.skipped) for k, m in self.metrics.items() if m.may_skip})
+        if self._skips():
+            out[NO_FACE] = float(self.metrics[self.id_name].skipped)
         return out
+
+    def _skips(self) -> bool:
+        """Whether the identity metric leaves out pairs it cannot rate (it finds faces)."""
+        return self.id_name in self.metrics and self.metrics[self.id_name].may_skip
 
     def reset(self) -> None:
         for m in self.metrics.values():
@@ -170,10 +179,10 @@ class DistortionMetrics(nn.Module):
                 "ssim": "Gaussian 11 px, sigma 1.5, K1 0.01, K2 0.03, on [0, 1], map averaged over its valid "
                         "region (no padding; Wang et al., scikit-image), per image, averaged",
                 "ms_ssim": "5 scales, Wang et al. 2003 weights, on [0, 1], valid-region maps, per image, averaged",
-                "id_sim": getattr(self.identity, "protocol", None) or "cosine similarity of identity embeddings, "
-                          "per image, averaged"}
+                self.id_name: getattr(self.identity, "protocol", None) or "cosine similarity of identity "
+                              "embeddings, per image, averaged"}
         out = {k: f"{text.get(k, 'per-image distance of ' + k + ' on [-1, 1] images, averaged')}; {where}"
                for k in [*self.metrics, "psnr_dataset"]}
-        out.update({f"{k}_skipped": f"pairs {k} could not rate (no face found), left out of it"
-                    for k, m in self.metrics.items() if m.may_skip})
+        if self._skips():
+            out[NO_FACE] = f"image pairs left out of {self.id_name}: a face not found in either image"
         return out

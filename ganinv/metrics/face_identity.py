@@ -84,10 +84,10 @@ class DlibPoints:
 
 
 class FivePointIdentity(IdentitySimilarity):
-    """Identity similarity on five-point face crops; `similarity` is NaN for a pair where a face is not found
-    (`may_skip`: the metrics leave those out and count them)."""
+    """Identity similarity on five-point face crops, reported as `id_sim_papers`; `similarity` is NaN for a pair
+    where a face is not found (`may_skip`: the metrics leave those out and count them as `no_face_pairs`)."""
 
-    may_skip = True
+    may_skip, metric_name = True, "id_sim_papers"
 
     def __init__(self, embedder: nn.Module, crop: str = "mtcnn", protocol: str = ""):
         super().__init__(embedder)
@@ -120,5 +120,5 @@ def papers_identity(path: str | os.PathLike, crop: str = "mtcnn") -> FivePointId
         "dlib's 68 landmarks (largest face)"
     text = (f"cosine similarity of {os.path.basename(str(path))} embeddings of 112-px five-point crops (points "
             f"from {finder}, similarity transform onto ArcFace's reference points), each image's face found on "
-            "its own; pairs with a face not found are left out (id_sim_skipped counts them), per pair, averaged")
+            "its own; pairs with a face not found are left out (no_face_pairs counts them), per pair, averaged")
     return FivePointIdentity(net, crop, text)

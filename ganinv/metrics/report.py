@@ -15,8 +15,8 @@ from pathlib import Path
 from ganinv.checkpoints import atomic_write
 
 HIGHER_IS_BETTER = ("psnr", "ssim", "ms_ssim", "id_sim", "edit_gain", "edit_id", "images_per_second")
-SHOWN = ("mse", "psnr", "ssim", "perceptual", "lpips", "lpips_alex", "id_sim", "lec", "p_norm", "w_layer_spread",
-         "edit_gain", "edit_others", "edit_id", "fid_rec", "fid_edit", "seconds_per_image")
+SHOWN = ("mse", "psnr", "ssim", "perceptual", "lpips", "lpips_alex", "id_sim", "id_sim_papers", "lec", "p_norm",
+         "w_layer_spread", "edit_gain", "edit_others", "edit_id", "fid_rec", "fid_edit", "seconds_per_image")
 
 
 def higher_is_better(metric: str) -> bool:

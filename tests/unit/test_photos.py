@@ -313,8 +313,9 @@ def test_the_papers_identity_protocol_follows_the_face_and_leaves_out_faceless_p
     metrics = DistortionMetrics(256, None, papers)
     metrics.update(torch.cat([moved, coffee, x]), torch.cat([x, x, coffee]))
     out = metrics.compute()
-    assert out["id_sim_skipped"] == 2 and abs(out["id_sim"] - follows) < 1e-5  # only the face pair counts
-    assert "five-point crops" in metrics.protocol()["id_sim"] and "id_sim_skipped" in metrics.protocol()
+    assert out["no_face_pairs"] == 2 and abs(out["id_sim_papers"] - follows) < 1e-5  # only the face pair counts
+    assert "id_sim" not in out  # another protocol, another name: records never mix the two
+    assert "five-point crops" in metrics.protocol()["id_sim_papers"] and "no_face_pairs" in metrics.protocol()
 
 
 def test_metrics_faces_papers_composes_with_any_ir_backbone(tmp_path):
@@ -329,4 +330,4 @@ def test_metrics_faces_papers_composes_with_any_ir_backbone(tmp_path):
                    "~metrics.perceptual")
     metrics = instantiate(cfg.metrics)
     assert type(metrics.identity).__name__ == "FivePointIdentity" and metrics.size == 256
-    assert "CurricularFace_Backbone.pth" in metrics.protocol()["id_sim"]
+    assert "CurricularFace_Backbone.pth" in metrics.protocol()["id_sim_papers"]
