@@ -53,8 +53,8 @@ def main(out: Path) -> None:
     rec_img = Image.fromarray(((rec[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
     pasted = unalign(photo, rec_img, a, feather=0.1)
     points = five_points(np.asarray(a.landmarks))
-    x256 = torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 127.5 - 1
-    id_crop = warp(x256, similarity_transform(points, REFERENCE_112))
+    pixels = torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 127.5 - 1
+    id_crop = warp(pixels, similarity_transform(points, REFERENCE_112))
     id_img = Image.fromarray(((id_crop.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
     tiles = [annotated(photo, a), crop, rec_img.resize((256, 256), Image.NEAREST), pasted]
     strip = Image.new("RGB", (256 * 4 + 30, 256), (255, 255, 255))

@@ -69,12 +69,16 @@ class Alignment:
     def from_json(cls, data: dict) -> Alignment:
         return cls(data["photo"], tuple(data["photo_size"]), data["landmarks"], data["quad"], int(data["size"]))
 
-    def to_crop(self, points: np.ndarray, size: int | None = None) -> np.ndarray:
-        """Photo pixel coordinates [N, 2] -> the crop's (at `size`, default its own)."""
+    def fractions(self, points: np.ndarray) -> np.ndarray:
+        """Photo pixel coordinates [..., 2] -> where they are in the crop, as fractions of its side (0 to 1 inside)."""
         q = np.asarray(self.quad)
         basis = np.stack([q[3] - q[0], q[1] - q[0]], 1)  # columns: the crop's x and y edges in the photo
-        frac = np.linalg.solve(basis, (np.asarray(points, dtype=np.float64) - q[0]).T).T
-        return frac * (size or self.size) - 0.5
+        pts = np.asarray(points, dtype=np.float64)
+        return np.linalg.solve(basis, (pts.reshape(-1, 2) - q[0]).T).T.reshape(pts.shape)
+
+    def to_crop(self, points: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Photo pixel coordinates [..., 2] -> the crop's pixel coordinates (at `size`, default its own)."""
+        return self.fractions(points) * (size or self.size) - 0.5
 
 
 def align(image: Image.Image, landmarks: np.ndarray, size: int = 1024) -> Image.Image:
@@ -137,9 +141,7 @@ def unalign(photo: Image.Image, crop: Image.Image, alignment: Alignment, feather
     if (hi <= lo).any():
         return Image.fromarray(out.astype(np.uint8))  # the quad lies outside the photo
     ys, xs = np.mgrid[lo[1]:hi[1], lo[0]:hi[0]]
-    pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
-    basis = np.stack([q[3] - q[0], q[1] - q[0]], 1)
-    frac = np.linalg.solve(basis, (pts - q[0]).T).T.reshape(*xs.shape, 2)  # where each photo pixel is in the crop
+    frac = alignment.fractions(np.stack([xs, ys], -1))  # where each photo pixel is in the crop
     src = torch.from_numpy(np.asarray(crop.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)[None]
     grid = torch.from_numpy(frac * 2 - 1).float()[None]
     pasted = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]

@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ganinv.checkpoints import atomic_write
 
-from .align import Alignment, align, crop_names, open_photo, unalign
+from .align import Alignment, align, crop_names, ffhq_quad, open_photo, unalign
 from .datasets import IMAGE_EXTENSIONS, DataError, list_images
 
 ALIGNMENT_FILE = "alignment.json"
@@ -52,6 +53,15 @@ def _not_photos(root: Path) -> dict[str, str]:
     return out
 
 
+def _faces(path: Path, finder) -> tuple[Image.Image, list[np.ndarray]] | str:
+    """A photo and its faces' landmarks (largest first), or why it cannot be read."""
+    try:
+        photo = open_photo(path)
+        return photo, finder.faces(np.asarray(photo))
+    except Exception as e:  # noqa: BLE001 - an unreadable photo is named, never the end of the run
+        return f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
+
+
 def _save_png(image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: image.save(f, format="png"))
@@ -74,16 +84,12 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     bar, task = _progress("aligning", len(files))
     with bar:
         for path in files:
-            rel = path.relative_to(root)
-            try:
-                photo = open_photo(path)
-                faces = finder.faces(np.asarray(photo))
-            except Exception as e:  # noqa: BLE001 - an unreadable photo is listed, never the end of the run
-                skipped[rel.as_posix()] = f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
-                bar.advance(task)
+            rel, found = path.relative_to(root), _faces(path, finder)
+            bar.advance(task)
+            if isinstance(found, str) or not found[1]:
+                skipped[rel.as_posix()] = found if isinstance(found, str) else NO_FACE
                 continue
-            if not faces:
-                skipped[rel.as_posix()] = NO_FACE
+            photo, faces = found
             faces = faces if face == "all" else faces[:1]
             stem = rel.with_suffix("").as_posix()
             if any(n in crops for n in crop_names(stem, len(faces))):  # a.jpg beside a.png
@@ -91,7 +97,6 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
             for name, lm in zip(crop_names(stem, len(faces)), faces):
                 crops[name] = Alignment.of(rel.as_posix(), photo, lm, size)
                 _save_png(align(photo, lm, size), out / name)
-            bar.advance(task)
     record = {"input": str(root.absolute()), "size": int(size), "face": face,
               "crops": {k: a.to_json() for k, a in crops.items()}, "skipped": skipped}
     atomic_write(out / ALIGNMENT_FILE, lambda f: f.write(json.dumps(record).encode()))
@@ -118,8 +123,6 @@ def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, outpu
     """Edited crops under `input`, named as `ganinv-align` named them in `alignment` -> each photo (from
     `photos`, default the folder it was aligned from) at its original size with its crops pasted back, as
     `<output>/<photo stem>.png`. Returns (photos written, {skipped file: why})."""
-    from PIL import Image
-
     record = read_alignment(alignment)
     _heif_readable()  # the photos may be HEIC
     root, out = Path(input).expanduser(), Path(output).expanduser()
@@ -144,6 +147,8 @@ def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, outpu
                 bar.advance(task)
                 continue
             target = Path(photo_name).with_suffix(".png").as_posix()
+            if target in written:  # a.jpg beside a.png
+                target = f"{Path(photo_name).with_suffix('').as_posix()}_{Path(photo_name).suffix[1:].lower()}.png"
             _save_png(photo, out / target)
             written.append(target)
             bar.advance(task)
@@ -173,17 +178,13 @@ def aligned_copies(files: list[Path], size: int) -> tuple[dict[Path, Path], dict
                 bad[path] = NO_FACE
             else:
                 finder = finder or FaceLandmarks()
-                try:
-                    photo = open_photo(path)
-                    faces = finder.faces(np.asarray(photo))
-                except Exception as e:  # noqa: BLE001
-                    bad[path] = f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
-                    bar.advance(task)
-                    continue
-                if faces:
-                    _save_png(align(photo, faces[0], size), crop)
+                found = _faces(path, finder)
+                if isinstance(found, str):
+                    bad[path] = found
+                elif found[1]:
+                    _save_png(align(found[0], found[1][0], size), crop)
                     copies[path] = crop
-                else:
+                else:  # remembered too: a photo without a face is not searched again
                     none.parent.mkdir(parents=True, exist_ok=True)
                     none.touch()
                     bad[path] = NO_FACE
@@ -209,16 +210,13 @@ def unaligned_hint(files: list[Path], n: int = 4, tolerance: float = 0.1) -> str
         return None
     finder = FaceLandmarks()
     for path in files[:n]:
-        try:
-            photo = open_photo(path)
-            faces = finder.faces(np.asarray(photo))
-        except Exception:  # noqa: BLE001 - unreadable files are reported where they are read
-            continue
-        if faces:
+        found = _faces(path, finder)
+        if not isinstance(found, str) and found[1]:  # unreadable files are reported where they are read
+            photo, faces = found
             w, h = photo.size
             frame = np.array([[0, 0], [0, h], [w, h], [w, 0]], dtype=np.float64) - 0.5
-            off = np.abs(np.asarray(Alignment.of("", photo, faces[0], w).quad) - frame).max() / max(w, h)
-            if off > tolerance or w != h:
+            off = np.abs(ffhq_quad(faces[0]) - frame).max() / max(w, h)
+            if off > tolerance:
                 return (f"{path}: its face is not where FFHQ-aligned crops have it (the FFHQ square is off the "
                         f"frame by {off:.0%} of its side)")
     return None

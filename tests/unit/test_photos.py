@@ -148,7 +148,7 @@ def test_unalign_puts_the_crop_back_and_leaves_the_rest_of_the_photo(finder, ast
 
 def _inside(a: Alignment, shape: tuple[int, int], margin: float = 0.0) -> np.ndarray:
     ys, xs = np.mgrid[: shape[0], : shape[1]]
-    frac = (a.to_crop(np.stack([xs.ravel(), ys.ravel()], 1), 1) + 0.5).reshape(*shape, 2)
+    frac = a.fractions(np.stack([xs, ys], -1))
     return ((frac > margin) & (frac < 1 - margin)).all(-1)
 
 
