@@ -44,10 +44,6 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     if dm.val_set is None:
         raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
                               "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
-    if cfg.data.source == "images" and not cfg.align:
-        from ganinv.data.photos import warn_if_unaligned
-
-        warn_if_unaligned(dm.val_set.source.files, generator.size)
     n = min(int(cfg.n_images), len(dm.val_set))
     items = [dm.val_set[i] for i in range(n)]
     out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}

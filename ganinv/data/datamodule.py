@@ -177,6 +177,10 @@ class StyleGAN2DataModule(pl.LightningDataModule):
             return
         load = max(self.input_size, self.target_size)
         train, val = getattr(self, f"_{self.source}")(load)
+        if self.source == "images" and not self.options["images"].get("align") and self._rank()[0] == 0:
+            from .photos import warn_if_unaligned
+
+            warn_if_unaligned(train.files, load)  # faces at 256 px and more: FFHQ-aligned, as encoders expect
         self.train_set = TaskDataset(train, TaskTransform(self.task, self.input_size, self.target_size, self.flip),
                                      train=True, seed=self.seed)
         self.val_set = None if val is None else TaskDataset(

@@ -193,7 +193,10 @@ def test_unaligned_photos_are_told_apart_from_aligned_crops(tmp_path, finder, as
 
 
 def test_evaluation_aligns_its_held_out_photos(tmp_path, monkeypatch, astronaut):
-    """`ganinv-eval align=true data=images`: the held-out targets are the FFHQ crops; other sources refuse it."""
+    """`ganinv-eval align=true data=images`: the held-out targets are the FFHQ crops; other sources refuse it; the
+    DataModule warns about unaligned photos at 256 px."""
+    from hydra.utils import instantiate
+
     from ganinv.eval import held_out
     from ganinv.methods import ConfigError, load_method
     from tests.fixtures import examples
@@ -212,6 +215,9 @@ def test_evaluation_aligns_its_held_out_photos(tmp_path, monkeypatch, astronaut)
     # the DataModule aligns at the size it loads (the encoder's input) before resizing its targets: close, not equal
     near, far = ((y["y"][0] - crop).abs().mean() for y in (aligned, plain))
     assert near < 0.03 and far > 0.2, (near, far)
+    large = composed("eval", "output=r.json", *data, "data.input_size=256", "data.target_size=256")
+    with pytest.warns(UserWarning, match=r"[01]\.png: its face is not where FFHQ-aligned crops have it"):
+        instantiate(large.data).setup("validate")  # photos at a face encoder's size, not aligned: said once
     with pytest.raises(ConfigError, match="align=true aligns photos, but data=toy"):
         held_out(composed("eval", "output=r.json", "align=true"), module)
 
