@@ -4,6 +4,7 @@ package (`pip install 'ganinv[align]'`), or any `shape_predictor_68_face_landmar
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -72,6 +73,12 @@ class FaceLandmarks:
             shape = self.predictor(np.ascontiguousarray(rgb), full)
             found.append(np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64))
         return found
+
+
+@functools.cache
+def shared() -> FaceLandmarks:
+    """One FaceLandmarks with the default model and threshold per process (the model takes 0.6 s to read)."""
+    return FaceLandmarks()
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:

@@ -163,7 +163,7 @@ def cache_dir() -> Path:
 def aligned_copies(files: list[Path], size: int) -> tuple[dict[Path, Path], dict[Path, str]]:
     """The FFHQ crop (largest face, `size` px) of each file, made once and cached by content: ({file: crop},
     {file without a face or unreadable: why})."""
-    from .landmarks import FaceLandmarks
+    from .landmarks import shared
 
     folder = cache_dir() / str(int(size))
     copies, bad, finder = {}, {}, None
@@ -177,7 +177,7 @@ def aligned_copies(files: list[Path], size: int) -> tuple[dict[Path, Path], dict
             elif none.is_file():
                 bad[path] = NO_FACE
             else:
-                finder = finder or FaceLandmarks()
+                finder = finder or shared()
                 found = _faces(path, finder)
                 if isinstance(found, str):
                     bad[path] = found
@@ -204,11 +204,11 @@ def warn_if_unaligned(files: list[Path], generator_size: int) -> None:
 def unaligned_hint(files: list[Path], n: int = 4, tolerance: float = 0.1) -> str | None:
     """Why the first `n` images look unaligned (a face whose FFHQ quad is off the image frame by more than
     `tolerance` of its side), or None (aligned, no face found, or the align extra not installed)."""
-    from .landmarks import FaceLandmarks, available
+    from .landmarks import available, shared
 
     if not available():
         return None
-    finder = FaceLandmarks()
+    finder = shared()
     for path in files[:n]:
         found = _faces(path, finder)
         if not isinstance(found, str) and found[1]:  # unreadable files are reported where they are read

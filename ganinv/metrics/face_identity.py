@@ -73,9 +73,9 @@ class DlibPoints:
     """Five points of the largest face per image from dlib's 68 landmarks, or None."""
 
     def __init__(self):
-        from ganinv.data.landmarks import FaceLandmarks
+        from ganinv.data.landmarks import shared
 
-        self.finder = FaceLandmarks()
+        self.finder = shared()
 
     def __call__(self, images: np.ndarray) -> list[np.ndarray | None]:
         from ganinv.data.landmarks import five_points
