@@ -71,7 +71,10 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
                  landmarks: str | None = None, min_score: float = 0.3) -> tuple[dict[str, Alignment], dict]:
     """Every photo under `input` -> FFHQ crops under `output` (same sub-folders; `<stem>.png`, `<stem>_<k>.png`
     for more faces with `face="all"`) and `alignment.json` (each crop's Alignment, and the skipped photos with
-    why). Returns ({crop name: Alignment}, {skipped photo: why})."""
+    why). A killed run, run again, aligns only the photos it had not done. Returns ({crop name: Alignment},
+    {skipped photo: why})."""
+    from ganinv.checkpoints.pieces import Pieces
+
     from .landmarks import FaceLandmarks
 
     if face not in FACES:
@@ -80,27 +83,46 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     skipped = _not_photos(root) if root.is_dir() else {}
     files = list_images(root, (*IMAGE_EXTENSIONS, *(HEIF if _heif_readable() else ())), root_key="input")
     finder = FaceLandmarks(landmarks, min_score=min_score)
+    stamps = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    pieces = Pieces(out / ".partial", {"input": str(root.absolute()), "size": int(size), "face": face,
+                                       "landmarks": str(landmarks), "min_score": min_score, "files": stamps})
     crops: dict[str, Alignment] = {}
     bar, task = _progress("aligning", len(files))
     with bar:
         for path in files:
-            rel, found = path.relative_to(root), _faces(path, finder)
+            rel = path.relative_to(root).as_posix()
+            key = hashlib.sha1(rel.encode()).hexdigest()
+            done = pieces.get(key)
+            if done is None:
+                done = _align_photo(path, rel, finder, face, size, out, crops)
+                pieces.put(key, done)
+            crops.update({k: Alignment.from_json(v) for k, v in done["crops"].items()})
+            if done["skipped"]:
+                skipped[rel] = done["skipped"]
             bar.advance(task)
-            if isinstance(found, str) or not found[1]:
-                skipped[rel.as_posix()] = found if isinstance(found, str) else NO_FACE
-                continue
-            photo, faces = found
-            faces = faces if face == "all" else faces[:1]
-            stem = rel.with_suffix("").as_posix()
-            if any(n in crops for n in crop_names(stem, len(faces))):  # a.jpg beside a.png
-                stem = f"{stem}_{rel.suffix.lstrip('.').lower()}"
-            for name, lm in zip(crop_names(stem, len(faces)), faces):
-                crops[name] = Alignment.of(rel.as_posix(), photo, lm, size)
-                _save_png(align(photo, lm, size), out / name)
     record = {"input": str(root.absolute()), "size": int(size), "face": face,
               "crops": {k: a.to_json() for k, a in crops.items()}, "skipped": skipped}
     atomic_write(out / ALIGNMENT_FILE, lambda f: f.write(json.dumps(record).encode()))
+    pieces.clear()
     return crops, skipped
+
+
+def _align_photo(path: Path, rel: str, finder, face: str, size: int, out: Path, taken: dict) -> dict:
+    """One photo's crops, written, as {"crops": {name: Alignment as JSON}, "skipped": why or ""}; names in
+    `taken` (another photo's crops) are not reused."""
+    found = _faces(path, finder)
+    if isinstance(found, str) or not found[1]:
+        return {"crops": {}, "skipped": found if isinstance(found, str) else NO_FACE}
+    photo, faces = found
+    faces = faces if face == "all" else faces[:1]
+    stem = Path(rel).with_suffix("").as_posix()
+    if any(n in taken for n in crop_names(stem, len(faces))):  # a.jpg beside a.png
+        stem = f"{stem}_{Path(rel).suffix.lstrip('.').lower()}"
+    crops = {}
+    for name, lm in zip(crop_names(stem, len(faces)), faces):
+        _save_png(align(photo, lm, size), out / name)
+        crops[name] = Alignment.of(rel, photo, lm, size).to_json()
+    return {"crops": crops, "skipped": ""}
 
 
 def read_alignment(folder: str | os.PathLike) -> dict:

@@ -128,6 +128,32 @@ def test_a_folder_of_photos_aligns_every_face_and_names_every_skipped_file(tmp_p
     assert sorted(largest) == ["portrait.png", "trip/holiday.png", "trip/pair.png"]
 
 
+def test_a_killed_alignment_run_again_aligns_only_what_it_had_not_done(tmp_path, monkeypatch, astronaut):
+    import ganinv.data.photos as photos_module
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        astronaut.rotate(5 * k).save(photos / f"{k}.png")
+    real, seen = photos_module.align, []
+
+    def dies_on_the_second(image, landmarks, size):
+        seen.append(size)
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # as a kill: mid-run, after one photo
+        return real(image, landmarks, size)
+
+    monkeypatch.setattr(photos_module, "align", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        align_folder(photos, tmp_path / "out", size=64)
+    assert not (tmp_path / "out" / ALIGNMENT_FILE).exists() and (tmp_path / "out" / "0.png").is_file()
+    seen.clear()
+    monkeypatch.setattr(photos_module, "align", lambda *a: (seen.append(a[2]), real(*a))[1])
+    crops, _ = align_folder(photos, tmp_path / "out", size=64)
+    assert sorted(crops) == ["0.png", "1.png", "2.png"] and len(seen) == 2  # photo 0 was not aligned again
+    assert not (tmp_path / "out" / ".partial").exists()
+
+
 def test_unalign_puts_the_crop_back_and_leaves_the_rest_of_the_photo(finder, astronaut):
     face = finder.faces(np.asarray(astronaut))[0]
     a = Alignment.of("astronaut", astronaut, face, 1024)
