@@ -79,6 +79,9 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
 
     if face not in FACES:
         raise DataError(f"face={face!r} is not one of {', '.join(FACES)}.")
+    if int(size) < 16:
+        raise DataError(f"size={size}: the crop side must be at least 16 px (FFHQ: 1024; 256 / 512 for smaller "
+                        "generators).")
     root, out = Path(input).expanduser(), Path(output).expanduser()
     skipped = _not_photos(root) if root.is_dir() else {}
     files = list_images(root, (*IMAGE_EXTENSIONS, *(HEIF if _heif_readable() else ())), root_key="input")
@@ -145,6 +148,8 @@ def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, outpu
     """Edited crops under `input`, named as `ganinv-align` named them in `alignment` -> each photo (from
     `photos`, default the folder it was aligned from) at its original size with its crops pasted back, as
     `<output>/<photo stem>.png`. Returns (photos written, {skipped file: why})."""
+    if not 0 <= feather <= 0.5:
+        raise DataError(f"feather={feather}: the blended border is a fraction of the crop's side in [0, 0.5].")
     record = read_alignment(alignment)
     _heif_readable()  # the photos may be HEIC
     root, out = Path(input).expanduser(), Path(output).expanduser()

@@ -359,3 +359,25 @@ def test_metrics_faces_papers_composes_with_any_ir_backbone(tmp_path):
     metrics = instantiate(cfg.metrics)
     assert type(metrics.identity).__name__ == "FivePointIdentity" and metrics.size == 256
     assert "CurricularFace_Backbone.pth" in metrics.protocol()["id_sim_papers"]
+
+
+def test_missing_packages_and_bad_options_say_what_to_do(tmp_path, monkeypatch):
+    import importlib.util
+
+    import ganinv.data.landmarks as landmarks
+    import ganinv.metrics.face_identity as face_identity
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("dlib", "facenet_pytorch")
+                        else find(name, *a))
+    with pytest.raises(DataError, match=r"needs dlib.*pip install 'ganinv\[align\]'"):
+        landmarks.FaceLandmarks()
+    assert not landmarks.available()
+    with pytest.raises(DataError, match=r"pins torch<2.3.*pip install --no-deps facenet-pytorch==2.6.0.*crop=dlib"):
+        face_identity.MTCNNPoints()
+    monkeypatch.undo()
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(DataError, match="size=8: the crop side must be at least 16 px"):
+        align_folder(tmp_path / "photos", tmp_path / "out", size=8)
+    with pytest.raises(DataError, match=r"feather=0.9: .* in \[0, 0.5\]"):
+        unalign_folder(tmp_path / "photos", tmp_path, tmp_path / "out", feather=0.9)
