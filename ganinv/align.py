@@ -31,7 +31,7 @@ def run(cfg) -> Path:
         print(f"wrote {len(written)} photo(s) with their crops pasted back to {out}")
     else:
         crops, skipped = align_folder(cfg.input, out, int(cfg.size), str(cfg.face), cfg.landmarks,
-                                      float(cfg.min_score))
+                                      float(cfg.min_score), int(cfg.workers))
         photos = len({a.photo for a in crops.values()})
         print(f"wrote {len(crops)} crop(s) of {photos} photo(s) ({cfg.size} px) and alignment.json to {out}")
     _listed(skipped, Path(str(cfg.input)))

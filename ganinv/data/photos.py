@@ -4,7 +4,9 @@ whether images look unaligned (`unaligned_hint`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -68,14 +70,13 @@ def _save_png(image, path: Path) -> None:
 
 
 def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int = 1024, face: str = "largest",
-                 landmarks: str | None = None, min_score: float = 0.3) -> tuple[dict[str, Alignment], dict]:
+                 landmarks: str | None = None, min_score: float = 0.3,
+                 workers: int = 1) -> tuple[dict[str, Alignment], dict]:
     """Every photo under `input` -> FFHQ crops under `output` (same sub-folders; `<stem>.png`, `<stem>_<k>.png`
     for more faces with `face="all"`) and `alignment.json` (each crop's Alignment, and the skipped photos with
-    why). A killed run, run again, aligns only the photos it had not done. Returns ({crop name: Alignment},
-    {skipped photo: why})."""
+    why), in `workers` processes. A killed run, run again, aligns only the photos it had not done. Returns
+    ({crop name: Alignment}, {skipped photo: why})."""
     from ganinv.checkpoints.pieces import Pieces
-
-    from .landmarks import FaceLandmarks
 
     if face not in FACES:
         raise DataError(f"face={face!r} is not one of {', '.join(FACES)}.")
@@ -85,23 +86,23 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     root, out = Path(input).expanduser(), Path(output).expanduser()
     skipped = _not_photos(root) if root.is_dir() else {}
     files = list_images(root, (*IMAGE_EXTENSIONS, *(HEIF if _heif_readable() else ())), root_key="input")
-    finder = FaceLandmarks(landmarks, min_score=min_score)
+    _start_worker(landmarks, min_score)  # here too: a bad landmarks= fails before any work
     stamps = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     pieces = Pieces(out / ".partial", {"input": str(root.absolute()), "size": int(size), "face": face,
                                        "landmarks": str(landmarks), "min_score": min_score, "files": stamps})
+    rels = [rel for rel, _, _ in stamps]
+    done = {rel: pieces.get(hashlib.sha1(rel.encode()).hexdigest()) for rel in rels}
+    todo = [(root / rel, rel, face, int(size)) for rel in rels if done[rel] is None]
     crops: dict[str, Alignment] = {}
     bar, task = _progress("aligning", len(files))
-    with bar:
-        for path in files:
-            rel = path.relative_to(root).as_posix()
-            key = hashlib.sha1(rel.encode()).hexdigest()
-            done = pieces.get(key)
-            if done is None:
-                done = _align_photo(path, rel, finder, face, size, out, crops)
-                pieces.put(key, done)
-            crops.update({k: Alignment.from_json(v) for k, v in done["crops"].items()})
-            if done["skipped"]:
-                skipped[rel] = done["skipped"]
+    with bar, _prepared(todo, workers, landmarks, min_score) as results:
+        for rel in rels:
+            if done[rel] is None:
+                done[rel] = _write(rel, next(results), out, crops)
+                pieces.put(hashlib.sha1(rel.encode()).hexdigest(), done[rel])
+            crops.update({k: Alignment.from_json(v) for k, v in done[rel]["crops"].items()})
+            if done[rel]["skipped"]:
+                skipped[rel] = done[rel]["skipped"]
             bar.advance(task)
     record = {"input": str(root.absolute()), "size": int(size), "face": face,
               "crops": {k: a.to_json() for k, a in crops.items()}, "skipped": skipped}
@@ -110,22 +111,59 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     return crops, skipped
 
 
-def _align_photo(path: Path, rel: str, finder, face: str, size: int, out: Path, taken: dict) -> dict:
-    """One photo's crops, written, as {"crops": {name: Alignment as JSON}, "skipped": why or ""}; names in
-    `taken` (another photo's crops) are not reused."""
-    found = _faces(path, finder)
+_WORKER: dict = {}  # each alignment process's landmark model
+
+
+def _start_worker(landmarks: str | None, min_score: float) -> None:
+    from .landmarks import FaceLandmarks
+
+    _heif_readable()
+    _WORKER["finder"] = FaceLandmarks(landmarks, min_score=min_score)
+
+
+@contextlib.contextmanager
+def _prepared(jobs: list, workers: int, landmarks: str | None, min_score: float):
+    """`_prepare` of each job, in order: here, or in `workers` processes (spawned: no state shared with torch)."""
+    if workers <= 1 or len(jobs) < 2:
+        yield map(_prepare, jobs)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (landmarks, min_score)) as pool:
+        yield pool.imap(_prepare, jobs)
+
+
+def _prepare(job: tuple) -> dict:
+    """One photo (path, name, face, size) -> {"skipped": why} or {"faces": [(Alignment as JSON, crop)]}."""
+    path, rel, face, size = job
+    found = _faces(path, _WORKER["finder"])
     if isinstance(found, str) or not found[1]:
-        return {"crops": {}, "skipped": found if isinstance(found, str) else NO_FACE}
+        return {"skipped": found if isinstance(found, str) else NO_FACE}
     photo, faces = found
-    faces = faces if face == "all" else faces[:1]
+    return {"faces": [(Alignment.of(rel, photo, lm, size).to_json(), _png(align(photo, lm, size)))
+                      for lm in (faces if face == "all" else faces[:1])]}
+
+
+def _png(image: Image.Image) -> bytes:
+    """A PNG file's bytes (encoded where the crop is made: in the worker)."""
+    buf = io.BytesIO()
+    image.save(buf, format="png")
+    return buf.getvalue()
+
+
+def _write(rel: str, prepared: dict, out: Path, taken: dict) -> dict:
+    """One photo's crops, named and written: {"crops": {name: Alignment as JSON}, "skipped": why or ""}; names in
+    `taken` (another photo's crops) are not reused."""
+    if "skipped" in prepared:
+        return {"crops": {}, "skipped": prepared["skipped"]}
     stem = Path(rel).with_suffix("").as_posix()
-    if any(n in taken for n in crop_names(stem, len(faces))):  # a.jpg beside a.png
-        stem = f"{stem}_{Path(rel).suffix.lstrip('.').lower()}"
-    crops = {}
-    for name, lm in zip(crop_names(stem, len(faces)), faces):
-        _save_png(align(photo, lm, size), out / name)
-        crops[name] = Alignment.of(rel, photo, lm, size).to_json()
-    return {"crops": crops, "skipped": ""}
+    names = crop_names(stem, len(prepared["faces"]))
+    if any(n in taken for n in names):  # a.jpg beside a.png
+        names = crop_names(f"{stem}_{Path(rel).suffix.lstrip('.').lower()}", len(names))
+    for name, (_, png) in zip(names, prepared["faces"]):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / name, lambda f, data=png: f.write(data))
+    return {"crops": {name: record for name, (record, _) in zip(names, prepared["faces"])}, "skipped": ""}
 
 
 def read_alignment(folder: str | os.PathLike) -> dict:

@@ -154,6 +154,17 @@ def test_a_killed_alignment_run_again_aligns_only_what_it_had_not_done(tmp_path,
     assert not (tmp_path / "out" / ".partial").exists()
 
 
+@pytest.mark.slow  # spawns two processes that each import torch and read the landmark model (5 s)
+def test_two_worker_processes_align_exactly_as_one(tmp_path, astronaut):
+    photos = _photos(tmp_path / "photos", astronaut)
+    one, skipped_one = align_folder(photos, tmp_path / "one", size=64, face="all")
+    two, skipped_two = align_folder(photos, tmp_path / "two", size=64, face="all", workers=2)
+    assert one == two and skipped_one == skipped_two and len(one) == 4
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert (tmp_path / "one" / ALIGNMENT_FILE).read_text() == (tmp_path / "two" / ALIGNMENT_FILE).read_text()
+
+
 def test_unalign_puts_the_crop_back_and_leaves_the_rest_of_the_photo(finder, astronaut):
     face = finder.faces(np.asarray(astronaut))[0]
     a = Alignment.of("astronaut", astronaut, face, 1024)
