@@ -145,8 +145,8 @@ class DistortionMetrics(nn.Module):
         self.id_name = getattr(identity, "metric_name", "id_sim")  # one name per identity protocol
         if identity is not None:
             scores[self.id_name] = (identity.similarity, True)
-        skips = {self.id_name: bool(getattr(identity, "may_skip", False))}
-        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, skips.get(k, False),
+        skips = bool(getattr(identity, "may_skip", False))
+        self.metrics = nn.ModuleDict({k: PerImageMean(fn, size, better, skips and k == self.id_name,
                                                       sync_on_compute=sync_on_compute)
                                       for k, (fn, better) in scores.items()})
         self.perceptual = nn.ModuleDict(perceptual or {})

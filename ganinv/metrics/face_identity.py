@@ -1,8 +1,9 @@
 """The papers' identity protocol (ReStyle, HyperStyle and their evaluation scripts): each image's face is found on
 its own, its five points (eye centres, nose tip, mouth corners) mapped by a similarity transform onto ArcFace's
 112-px reference points, and the crop embedded by an IR backbone (CurricularFace IR-101 in those papers); a pair
-where either face is not found is left out. Points come from MTCNN (`crop="mtcnn"`: facenet-pytorch's, the same
-network weights as the papers' port) or from dlib's 68 landmarks (`crop="dlib"`: the align extra)."""
+where either face is not found is left out. Points come from MTCNN (`crop="mtcnn"`: facenet-pytorch's; it and the
+papers' port are both conversions of the original networks) or from dlib's 68 landmarks (`crop="dlib"`: the align
+extra)."""
 
 from __future__ import annotations
 
