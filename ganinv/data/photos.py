@@ -5,6 +5,7 @@ whether images look unaligned (`unaligned_hint`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -32,6 +33,7 @@ def _progress(label: str, total: int):
     return bar, bar.add_task(label, total=total)
 
 
+@functools.cache
 def _heif_readable() -> bool:
     """Whether HEIC / HEIF photos can be read (pillow-heif installed; its PIL opener registered here)."""
     try:
@@ -64,9 +66,9 @@ def _faces(path: Path, finder) -> tuple[Image.Image, list[np.ndarray]] | str:
         return f"unreadable ({type(e).__name__}: {str(e).strip()[:100]})"
 
 
-def _save_png(image, path: Path) -> None:
+def _save(data: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: image.save(f, format="png"))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int = 1024, face: str = "largest",
@@ -91,7 +93,8 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
     pieces = Pieces(out / ".partial", {"input": str(root.absolute()), "size": int(size), "face": face,
                                        "landmarks": str(landmarks), "min_score": min_score, "files": stamps})
     rels = [rel for rel, _, _ in stamps]
-    done = {rel: pieces.get(hashlib.sha1(rel.encode()).hexdigest()) for rel in rels}
+    keys = {rel: hashlib.sha1(rel.encode()).hexdigest() for rel in rels}  # piece names: paths may hold "/"
+    done = {rel: pieces.get(keys[rel]) for rel in rels}
     todo = [(root / rel, rel, face, int(size)) for rel in rels if done[rel] is None]
     crops: dict[str, Alignment] = {}
     bar, task = _progress("aligning", len(files))
@@ -99,14 +102,14 @@ def align_folder(input: str | os.PathLike, output: str | os.PathLike, size: int 
         for rel in rels:
             if done[rel] is None:
                 done[rel] = _write(rel, next(results), out, crops)
-                pieces.put(hashlib.sha1(rel.encode()).hexdigest(), done[rel])
+                pieces.put(keys[rel], done[rel])
             crops.update({k: Alignment.from_json(v) for k, v in done[rel]["crops"].items()})
             if done[rel]["skipped"]:
                 skipped[rel] = done[rel]["skipped"]
             bar.advance(task)
     record = {"input": str(root.absolute()), "size": int(size), "face": face,
               "crops": {k: a.to_json() for k, a in crops.items()}, "skipped": skipped}
-    atomic_write(out / ALIGNMENT_FILE, lambda f: f.write(json.dumps(record).encode()))
+    _save(json.dumps(record).encode(), out / ALIGNMENT_FILE)
     pieces.clear()
     return crops, skipped
 
@@ -161,8 +164,7 @@ def _write(rel: str, prepared: dict, out: Path, taken: dict) -> dict:
     if any(n in taken for n in names):  # a.jpg beside a.png
         names = crop_names(f"{stem}_{Path(rel).suffix.lstrip('.').lower()}", len(names))
     for name, (_, png) in zip(names, prepared["faces"]):
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / name, lambda f, data=png: f.write(data))
+        _save(png, out / name)
     return {"crops": {name: record for name, (record, _) in zip(names, prepared["faces"])}, "skipped": ""}
 
 
@@ -214,7 +216,7 @@ def unalign_folder(input: str | os.PathLike, alignment: str | os.PathLike, outpu
             target = Path(photo_name).with_suffix(".png").as_posix()
             if target in written:  # a.jpg beside a.png
                 target = f"{Path(photo_name).with_suffix('').as_posix()}_{Path(photo_name).suffix[1:].lower()}.png"
-            _save_png(photo, out / target)
+            _save(_png(photo), out / target)
             written.append(target)
             bar.advance(task)
     return written, skipped
@@ -247,7 +249,7 @@ def aligned_copies(files: list[Path], size: int) -> tuple[dict[Path, Path], dict
                 if isinstance(found, str):
                     bad[path] = found
                 elif found[1]:
-                    _save_png(align(found[0], found[1][0], size), crop)
+                    _save(_png(align(found[0], found[1][0], size)), crop)
                     copies[path] = crop
                 else:  # remembered too: a photo without a face is not searched again
                     none.parent.mkdir(parents=True, exist_ok=True)
