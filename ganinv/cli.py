@@ -68,26 +68,118 @@ def unknown_key(config_name: str, overrides: list[str]) -> OptionError | None:
 
 
 def check_command_line(prog: str, config_name: str, writable: tuple[str, ...] = (),
-                       argv: list[str] | None = None) -> None:
+                       argv: list[str] | None = None, check: Callable | None = None) -> list[str]:
     """Before Hydra composes or makes any folder: no override names a key the config lacks, and the `writable`
-    options (folders Hydra makes) can be written; else `prog: error: ...` and exit 2. `--help` / `--cfg` /
-    `--info` are left to Hydra, and so is a multirun's composition."""
+    options (folders Hydra makes) can be written; in a multirun (`-m`), every swept value composes (each value of
+    each swept key, the search space's keys too) and `check(composed config with its hydra node) -> problems` finds
+    none, so that no job is submitted that would fail on its node. Else `prog: error: ...` (one line a problem) and
+    exit 2. `--help` / `--cfg` / `--info` are left to Hydra.
+
+    Returns the overrides to add to a multirun's command line: its job folders are named after the keys that vary
+    (`ganinv.configs.folder_name`), so the keys every job shares join `override_dirname.exclude_keys`."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a.split("=")[0] in ("--help", "-h", "--cfg", "-c", "--info", "--hydra-help") for a in argv):
-        return
+        return []
     given = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
     multirun = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
     try:
         check_plugins(given)
-        if not multirun and (err := unknown_key(config_name, [a for a in argv if "=" in a])):
-            raise err
         for key in writable:
             if key in given:
                 for value in given[key].split(","):  # a multirun sweep lists several
                     check_writable(value, key)
+        if not multirun:
+            if err := unknown_key(config_name, overrides):
+                raise err
+            return []
+        return check_sweep(config_name, overrides, check)
     except OptionError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        for line in str(e).splitlines():
+            print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_sweep(config_name: str, overrides: list[str], check: Callable | None) -> list[str]:
+    """`check_command_line` of a multirun: each sweep point composed and checked (OptionError listing every
+    problem); the folder-naming override to add."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    from ganinv.configs import CONF
+
+    def composed(point: list[str]):
+        try:
+            return compose(config_name, overrides=point, return_hydra_config=True)
+        except ConfigCompositionException as e:
+            raise _Unknown(point, e) from None
+
+    problems: list[str] = []
+    try:
+        with initialize_config_dir(CONF, version_base=None):
+            points = sweep_points(overrides)
+            first = composed(points[0])
+            given = {o.split("=")[0].lstrip("+~") for o in overrides}
+            space = [f"{k}={v}" for k, v in (first.hydra.sweeper.get("params") or {}).items() if k not in given]
+            points += sweep_points(points[0] + space)[1:] if space else []  # a sweeper config's search space
+            for point in points:
+                cfg = first if point is points[0] else composed(point)
+                problems += [p for p in (check(cfg) if check else []) if p not in problems]
+    except _Unknown as e:  # explained once Hydra's global state is free again
+        raise unknown_key(config_name, e.point) or OptionError(one_line(str(e.cause))) from None
+    if problems:
+        raise OptionError("\n".join(problems))
+    shared, varies = shared_keys(overrides + space)
+    if not (shared and varies) or any(o.startswith("hydra.job.config.override_dirname") for o in overrides):
+        return []
+    keys = dict.fromkeys([*first.hydra.job.config.override_dirname.exclude_keys, *shared])
+    return [f"hydra.job.config.override_dirname.exclude_keys=[{','.join(keys)}]"]
+
+
+class _Unknown(Exception):
+    """A sweep point that does not compose (`unknown_key` explains it outside the composing context)."""
+
+    def __init__(self, point: list[str], cause: Exception):
+        super().__init__(str(cause))
+        self.point, self.cause = point, cause
+
+
+def one_line(text: str) -> str:
+    """Hydra's multi-line message (a bad group option and its choices) on one line."""
+    text = text.split("Config search path:")[0]
+    head, *choices = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return head + (f"; {choices[0]} {', '.join(choices[1:])}" if choices else "")
+
+
+def sweep_points(overrides: list[str], per_key: int = 8) -> list[list[str]]:
+    """Single-valued override lists that together give each swept key each of its first `per_key` values (an
+    interval: its two ends), the others at their first: the jobs a sweep's check composes, not the whole product.
+    Glob sweeps (they need Hydra's config loader) are left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    choices = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if not o.is_sweep_override():
+            choices.append([o.input_line])
+            continue
+        try:
+            values = list(o.sweep_string_iterator())[:per_key] if o.is_discrete_sweep() else \
+                [str(o.value().start), str(o.value().end)]
+        except Exception:  # noqa: BLE001 - a glob
+            continue
+        choices.append([f"{o.get_key_element()}={v}" for v in values])
+    first = [c[0] for c in choices]
+    return [first, *[first[:i] + [v] + first[i + 1:] for i, c in enumerate(choices) for v in c[1:]]]
+
+
+def shared_keys(overrides: list[str]) -> tuple[list[str], bool]:
+    """The keys a multirun's command line sets to one value for every job (not Hydra's own), and whether any
+    key varies."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return ([o.key_or_group for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()],
+            any(o.is_sweep_override() for o in parsed))
 
 
 PLUGINS = {("hydra/launcher", "slurm"): ("hydra_submitit_launcher", "slurm"),

@@ -1,9 +1,10 @@
 """Where the Hydra config tree is (`conf/` beside the package in a source checkout, `ganinv/conf/` in a wheel), and
-the `${ganinv_run_dir:<method>,<stamp>}` resolver of `ganinv-train`'s default run folder (and its multirun jobs'
-`${ganinv_job_dirname:<overrides>}`)."""
+the resolvers of `ganinv-train`'s run folders: `${ganinv_run_dir:<method>,<stamp>}` (the default `run_dir`) and
+`${ganinv_job_dirname:}` (a multirun job's folder under the sweep folder)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -12,9 +13,11 @@ CONF = str(next((p for p in (_PACKAGE / "conf", _PACKAGE.parent / "conf") if (p 
 
 
 def default_run_dir(method: str, stamp: str) -> str:
-    """A multirun job's own folder under the sweep folder, named after its overrides (beside Hydra's files); a
-    single run inside a SLURM job `runs/<method>/slurm-<job id>` (a requeued job keeps its id, so it finds its
-    checkpoint); else `runs/<method>/<stamp>`. Never the clock of a (re)started job."""
+    """Never the clock of a (re)started job: a multirun job's own folder under the sweep folder, named after its
+    overrides; a run of a W&B sweep agent (`WANDB_RUN_ID` set) `runs/<method>/wandb-<run id>`, so each trial of an
+    agent has its own folder and a re-run of that trial continues there; a run inside a SLURM job
+    `runs/<method>/slurm-<job id>`, followed by `_<its overrides>` when it has some, so a requeued job finds its
+    checkpoint and two trainings of one job stay apart; else `runs/<method>/<stamp>`."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -23,20 +26,57 @@ def default_run_dir(method: str, stamp: str) -> str:
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     if hydra is not None and hydra.mode == RunMode.MULTIRUN:
         return str(Path(hydra.sweep.dir) / str(hydra.sweep.subdir))
-    job = slurm_job()
-    return f"runs/{method}/slurm-{job}" if job else f"runs/{method}/{stamp}"
+    if run_id := os.environ.get("WANDB_RUN_ID"):
+        return f"runs/{method}/wandb-{run_id}"
+    if job := slurm_job():
+        name = folder_name(job_overrides())
+        return f"runs/{method}/slurm-{job}" + (f"_{name}" if name else "")
+    return f"runs/{method}/{stamp}"
 
 
-def job_dirname(overrides: str, limit: int = 255) -> str:
-    """A multirun job's folder name: its overrides (`a=1,b=2`), or when longer than a file name may be (`limit`
-    bytes) their start and a hash of them all; the same overrides give the same name."""
+def job_overrides() -> list[str]:
+    """This Hydra job's command-line overrides that name it: all but the keys of
+    `hydra.job.config.override_dirname.exclude_keys` (run_dir, resume, threads, and in a multirun the keys that
+    every job shares: see `ganinv.cli.sweep_exclusions`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    exclude = set(hydra.job.config.override_dirname.exclude_keys)
+    parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+    return [o.input_line for o in parsed if o.key_or_group not in exclude]
+
+
+def folder_name(overrides: list[str], limit: int = 120) -> str:
+    """A folder name made of `key=value` overrides: one flat, readable name (path values shortened to their last
+    part, a group's `/` written `.`), sorted; whole overrides dropped past `limit` characters. Where anything was
+    shortened or dropped, a hash of all the overrides ends it (`_<6 hex>`), so different overrides never share a
+    name; the same overrides always give the same one."""
     import hashlib
 
-    overrides = overrides or "default"
-    if len(overrides.encode()) <= limit:
-        return overrides
-    start = overrides.encode()[:limit - 13].decode(errors="ignore")
-    return f"{start}...{hashlib.sha256(overrides.encode()).hexdigest()[:10]}"
+    parts, lost = [], False
+    for line in sorted(overrides):
+        key, eq, value = line.partition("=")
+        if "/" in value and not value.startswith(("[", "{")):
+            value, lost = Path(value.rstrip("/")).name or "root", True
+        parts.append(f"{key.replace('/', '.')}{eq}{value}")
+    name = ",".join(parts)
+    if not lost and len(name) <= limit:
+        return name
+    kept = ""
+    for part in parts:
+        if len(kept) + len(part) + 1 > limit - 7:
+            break
+        kept = f"{kept},{part}" if kept else part
+    digest = hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:6]
+    return f"{kept or parts[0][:limit - 7]}_{digest}"
+
+
+def job_dirname() -> str:
+    """A multirun job's folder name: `folder_name` of its overrides (`default` when it has none)."""
+    return folder_name(job_overrides()) or "default"
 
 
 def _register() -> None:

@@ -127,7 +127,7 @@ def evaluate(cfg) -> Path:
     from ganinv.checkpoints import state_hash
     from ganinv.checkpoints.pieces import Pieces
     from ganinv.invert import inverse, inverter, job_of, record_name, refiner_for
-    from ganinv.metrics.records import experiment_key, make_record, write_record
+    from ganinv.metrics.records import checkpoint_run, experiment_key, make_record, write_record
 
     torch.manual_seed(int(cfg.seed))
     if str(cfg.fid) not in ("toy", "inception", "none"):
@@ -158,8 +158,11 @@ def evaluate(cfg) -> Path:
     paths = ("checkpoint", "refine", "output", "name", "wandb", "weights_dir", "use_generator")
     group = experiment_key(dict(module.hparams), {k: v for k, v in config.items() if k not in paths},
                            refiner.options if refiner is not None else None)
+    done = getattr(module, "done", None)
     record = make_record(
-        name, method, metrics, group=group, checkpoint=cfg.checkpoint,
+        name, method, metrics, group=group, checkpoint=cfg.checkpoint, weights=state_hash(module),
+        iteration=done() if done and cfg.checkpoint else None, **(checkpoint_run(cfg.checkpoint) if cfg.checkpoint
+                                                                  else {}),
         refine=None if refiner is None else {"refiner": type(refiner).__name__, **refiner.options},
         generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
         data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},

@@ -1,43 +1,128 @@
-"""What a training job under a Hydra launcher or sweeper needs: the launcher check, the run folder of a SLURM job,
-the hand-over to submitit's requeue (conf/hydra/launcher/slurm.yaml) and the sweeper's direction."""
+"""What a training job under a Hydra launcher or sweeper needs: the checks that can be made before it is submitted
+(`job_problems`: metric names, the trainer / launcher / accelerator pair, the sweeper's direction, paths that must
+exist), the run folder of a SLURM job and the hand-over to submitit's requeue (conf/hydra/launcher/slurm.yaml)."""
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
-
-def check_launcher(trainer: Any, launcher: Any) -> None:
-    """One error naming both keys when a job's trainer disagrees with its submitit launcher on processes per node
-    or nodes (Lightning would otherwise wait for processes that never come, or use the wrong number of GPUs)."""
-    from ganinv.methods import ConfigError
-
-    if launcher is None or "tasks_per_node" not in launcher:
-        return
-    pairs = (("devices", "tasks_per_node"), ("num_nodes", "nodes"))
-    for ours, theirs in pairs:
-        a, b = trainer.get(ours, 1), launcher.get(theirs, 1)
-        if str(a) != str(b):
-            raise ConfigError(f"trainer.{ours}={a} but hydra.launcher.{theirs}={b}: one training process runs per "
-                              f"SLURM task, so they must agree. Use trainer=slurm (it reads both from the launcher) "
-                              f"or set trainer.{ours}={b}.")
+# Config keys naming a file or folder that must exist before a training starts (when set).
+PATHS = ("data.images.root", "data.images.train_root", "data.images.test_root", "data.images.maps_root",
+         "data.images.test_maps_root", "generator.path", "method.base", "callbacks.metrics.directions")
+METRIC_OPTIONS = ("objective", "callbacks.metrics.distortion", "callbacks.metrics.editability")
 
 
-def job_launcher() -> Any:
-    """The launcher config of this Hydra job (None outside Hydra); refuses trainer=slurm without a submitit
-    launcher, whose tasks and nodes it reads."""
+def job_problems(cfg: Any, hydra: Any = None) -> list[str]:
+    """Everything wrong with a composed training config that can be known without running it, one line each:
+    required options left unset, metric names, the trainer against the launcher (`hydra`: the job's Hydra config;
+    a composed config's `hydra` node by default) and this machine's GPUs where the launcher runs jobs here, the
+    sweeper's direction against the objective, and paths that do not exist."""
+    from omegaconf import OmegaConf
+
+    from ganinv.metrics.names import unknown_metric
+
+    hydra = cfg.get("hydra") if hydra is None else hydra
+    problems = [f"{key}= is required (the config leaves it ???): set {key}=..." for key in unset(cfg)]
+    names = {key: str(OmegaConf.select(cfg, key)) for key in METRIC_OPTIONS}
+    problems += [f"{key}={name}: {why}" for key, name in names.items()
+                if (why := unknown_metric(name)) and (key == "objective" or name != names["objective"])]
+    if hydra is not None:
+        problems += launcher_problems(resolved_trainer(cfg, hydra), hydra)
+        if unknown_metric(str(cfg.objective)) is None:
+            problems += direction_problems(str(cfg.objective), hydra.get("sweeper"))
+    problems += [f"{key}={value}: no such file or folder (relative paths start at {Path.cwd()})."
+                 for key, value in missing_paths(cfg)]
+    return problems
+
+
+def unset(node: Any, prefix: str = "") -> list[str]:
+    """The keys under `node` (Hydra's own aside) whose value is missing (`???`), without resolving anything."""
+    from omegaconf import DictConfig, OmegaConf
+
+    out = []
+    for key in node.keys() if isinstance(node, DictConfig) else ():
+        full = f"{prefix}{key}"
+        if full == "hydra":
+            continue
+        if OmegaConf.is_missing(node, key):
+            out.append(full)
+        else:
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_interpolation():
+                out += unset(child, full + ".")
+    return out
+
+
+def resolved_trainer(cfg: Any, hydra: Any) -> dict:
+    """`cfg.trainer` resolved, its `${hydra:...}` values (trainer=slurm reads the launcher) from `hydra`."""
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
-    from ganinv.methods import ConfigError
-
-    if not HydraConfig.initialized():
-        return None
-    hydra = HydraConfig.get()
     if hydra.runtime.choices.get("trainer") == "slurm" and "tasks_per_node" not in hydra.launcher:
-        raise ConfigError("trainer=slurm reads its devices and nodes from the SLURM launcher: run ganinv-train -m "
-                          "hydra/launcher=slurm trainer=slurm ... (docs/scaling.md), or choose trainer=ddp.")
-    return hydra.launcher
+        return OmegaConf.to_container(cfg.trainer, resolve=False)  # refused by launcher_problems
+    held = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
+    try:
+        return OmegaConf.to_container(cfg.trainer, resolve=True)
+    finally:
+        HydraConfig.instance().cfg = held
+
+
+def launcher_problems(trainer: dict, hydra: Any) -> list[str]:
+    """trainer=slurm without the SLURM launcher; a trainer that disagrees with its submitit launcher on processes
+    per node or nodes (Lightning would wait for processes that never come, or use the wrong number of GPUs); GPUs
+    asked for where the launcher runs jobs on this machine and it has fewer."""
+    import torch
+
+    launcher, choice = hydra.launcher, hydra.runtime.choices.get("trainer")
+    if choice == "slurm" and "tasks_per_node" not in launcher:
+        return ["trainer=slurm reads its devices and nodes from the SLURM launcher: run ganinv-train -m "
+                "hydra/launcher=slurm trainer=slurm ... (docs/scaling.md), or choose trainer=ddp."]
+    problems = []
+    if "tasks_per_node" in launcher:
+        for ours, theirs in (("devices", "tasks_per_node"), ("num_nodes", "nodes")):
+            a, b = trainer.get(ours, 1), launcher.get(theirs, 1)
+            if str(a) != str(b):
+                problems.append(f"trainer.{ours}={a} but hydra.launcher.{theirs}={b}: one training process runs "
+                                f"per SLURM task, so they must agree. Use trainer=slurm (it reads both from the "
+                                f"launcher) or set trainer.{ours}={b}.")
+    here = "SlurmLauncher" not in str(launcher.get("_target_", ""))  # basic, joblib, submitit's local executor
+    accelerator, devices = str(trainer.get("accelerator", "auto")), trainer.get("devices", 1)
+    gpus = torch.cuda.device_count()
+    if here and accelerator in ("gpu", "cuda") and (devices == "auto" and not gpus or isinstance(devices, int)
+                                                     and devices > gpus):
+        launcher_name = hydra.runtime.choices.get("hydra/launcher") or "basic"
+        problems.append(f"trainer.accelerator={accelerator} with trainer.devices={devices}, but "
+                        f"hydra/launcher={launcher_name} runs the jobs on this machine, which has {gpus} GPU(s): "
+                        "add trainer.accelerator=cpu (CPU processes), or submit with hydra/launcher=slurm.")
+    return problems
+
+
+def direction_problems(objective: str, sweeper: Any) -> list[str]:
+    """Under a sweeper that optimises what `ganinv-train` returns (Optuna), its direction fits the objective."""
+    from ganinv.metrics.names import higher_is_better
+
+    direction = sweeper.get("direction") if sweeper is not None else None
+    want = "maximize" if higher_is_better(objective) else "minimize"
+    if isinstance(direction, str) and direction != want:
+        return [f"hydra.sweeper.direction={direction} but objective={objective} is better "
+                f"{'higher' if want == 'maximize' else 'lower'}: set hydra.sweeper.direction={want}."]
+    return []
+
+
+def missing_paths(cfg: Any) -> list[tuple[str, str]]:
+    """(key, value) of each set `PATHS` key, and of `resume` when it is a path, that names nothing on disk."""
+    from omegaconf import OmegaConf
+
+    keys = [k for k in PATHS if not k.startswith("data.images.") or cfg.data.get("source") == "images"]
+    values = [(k, OmegaConf.select(cfg, k, default=None, throw_on_missing=False)) for k in keys]
+    if str(cfg.get("resume")) not in ("auto", "last", "never", "None"):
+        values.append(("resume", cfg.resume))
+    return [(k, str(v)) for k, v in values
+            if isinstance(v, str) and v and v != "???" and not Path(v).expanduser().exists()]
 
 
 def slurm_job() -> str | None:
@@ -55,17 +140,3 @@ def requeue(stopped: signal.Signals | None) -> None:
     owner = getattr(handler, "__self__", None)
     if type(owner).__module__.startswith("submitit."):
         handler(int(stopped), None)
-
-
-def check_direction(objective: str) -> None:
-    """Under a sweeper that optimises what `ganinv-train` returns (Optuna), its direction fits the objective."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from ganinv.callbacks.metrics import summary_of
-    from ganinv.methods import ConfigError
-
-    direction = HydraConfig.get().sweeper.get("direction") if HydraConfig.initialized() else None
-    want = {"min": "minimize", "max": "maximize"}[summary_of(objective)]
-    if isinstance(direction, str) and direction != want:
-        raise ConfigError(f"hydra.sweeper.direction={direction} but objective={objective} is better "
-                          f"{'higher' if want == 'maximize' else 'lower'}: set hydra.sweeper.direction={want}.")

@@ -17,7 +17,6 @@ def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
 
 def leaderboard(cfg) -> list:
     from rich.console import Console
-    from rich.table import Table
 
     from ganinv.checkpoints import CheckpointError
     from ganinv.cli import OptionError
@@ -36,15 +35,13 @@ def leaderboard(cfg) -> list:
     cols = report.columns(entries, cfg.distortion, cfg.editability)
     if cfg.show != "all":  # the terminal's table; the files keep every metric
         cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
-    table = Table(title=f"{cfg.title}: ranked on {cfg.distortion}, Pareto front vs {cfg.editability}")
-    for c in ["#", "method", "runs", *cols, "pareto"]:
-        table.add_column(c, justify="left" if c == "method" else "right")
-    for i, e in enumerate(entries, 1):
-        table.add_row(str(i), e.name, str(e.n), *[report.cell(e, k) for k in cols], "✓" if e.pareto else "",
-                      style="bold" if e.pareto else None)
-    Console(width=max(160, Console().width)).print(table)
-    if note := report.image_counts_note(entries):
-        print(note)
+    console = Console()
+    table, left_out = terminal_table(entries, cols, cfg, console.width)
+    console.print(table)
+    if left_out:
+        print(f"{len(left_out)} more column(s) for a wider terminal ({', '.join(left_out)}); the files keep all")
+    for line in report.notes(entries):
+        print(line)
     if cfg.output:
         out = Path(cfg.output)
         out.mkdir(parents=True, exist_ok=True)
@@ -58,6 +55,30 @@ def leaderboard(cfg) -> list:
     if cfg.wandb.mode != "disabled":
         log_to_wandb(cfg, entries)
     return entries
+
+
+def terminal_table(entries: list, cols: list[str], cfg, width: int):
+    """The ranked Rich table and the metric columns left out so that it fits `width` characters with the names
+    whole (the last metrics go first; the two axes stay)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganinv.metrics import report
+
+    d = report.precision(entries, cols)
+    left_out: list[str] = []
+    while True:
+        table = Table(title=f"{cfg.title}: ranked on {cfg.distortion}, Pareto front vs {cfg.editability}")
+        for c in ["#", "method", "runs", *cols, "pareto"]:
+            table.add_column(c, justify="left" if c == "method" else "right", no_wrap=c == "method")
+        for e in entries:
+            table.add_row(report.shown_rank(entries, e), e.name, report.runs_cell(e),
+                          *[report.cell(e, k, d=d[k]) for k in cols], "✓" if e.pareto else "",
+                          style="bold" if e.pareto else None)
+        needed = Console(width=10_000).measure(table).maximum
+        if needed <= width or len(cols) <= 2:
+            return table, left_out
+        left_out.insert(0, cols.pop())
 
 
 def log_to_wandb(cfg, entries: list) -> None:

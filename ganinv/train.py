@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import torch
@@ -49,6 +50,7 @@ def build(cfg):
 def train(cfg) -> Path:
     """Train from a composed config; resumes from `<run_dir>/checkpoints/last.ckpt` when `resume=auto`."""
     import pytorch_lightning as pl
+    from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
     from pytorch_lightning.loggers import WandbLogger
@@ -57,7 +59,7 @@ def train(cfg) -> Path:
     from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
-    from ganinv.jobs import check_direction, check_launcher, job_launcher, requeue
+    from ganinv.jobs import job_problems, requeue
     from ganinv.methods import ConfigError
     from ganinv.training import (
         check_resources,
@@ -68,10 +70,10 @@ def train(cfg) -> Path:
         resume_path,
     )
 
-    job = job_launcher()  # under submitit, the job's processes and nodes
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    if problems := job_problems(cfg, hydra):  # what a sweep's submission checked, checked again in the job
+        raise ConfigError("\n".join(problems))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    check_launcher(trainer_cfg, job)
-    check_direction(str(cfg.objective))
     check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
@@ -163,8 +165,10 @@ def main() -> None:
     import hydra
 
     from ganinv.cli import check_command_line, user_errors
+    from ganinv.jobs import job_problems
 
-    check_command_line("ganinv-train", "train", writable=("run_dir",))
+    # A multirun's jobs are checked here, before any is submitted, and named after the keys that vary.
+    sys.argv += check_command_line("ganinv-train", "train", writable=("run_dir",), check=job_problems)
 
     def task(cfg) -> float | None:
         return objective(cfg, train(cfg))

@@ -110,13 +110,21 @@ def check_resources(trainer_cfg: dict[str, Any], run_dir: Path, module: pl.Light
 
 
 def check_trainer_options(trainer_cfg: dict[str, Any]) -> None:
-    """Every `trainer.*` key is an argument of Lightning's Trainer; else one error with the closest one."""
+    """Every `trainer.*` key is an argument of Lightning's Trainer (else one error with the closest one), and
+    gradient accumulation is off."""
     import difflib
     import inspect
 
     from ganinv.methods import ConfigError
 
     known = set(inspect.signature(pl.Trainer).parameters) - {"self", "callbacks", "logger", "default_root_dir"}
+    if int(trainer_cfg.get("accumulate_grad_batches") or 1) != 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches={trainer_cfg['accumulate_grad_batches']}: gradient "
+                          "accumulation is not supported: an iteration is one global batch (data.batch_size), every "
+                          "schedule counts them, and e4e, ReStyle, In-Domain and HyperStyle step their optimisers "
+                          "themselves (Lightning accumulates only for automatic optimisation). For a global batch "
+                          "larger than one device holds, train on more processes (trainer.devices, "
+                          "trainer.num_nodes).")
     for key in trainer_cfg:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)

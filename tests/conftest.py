@@ -1,14 +1,18 @@
-"""Shared test fixtures: the reference fixture folder and a tiny 32-px generator."""
+"""Shared test fixtures: the reference fixture folder and a tiny 32-px generator; tests leave the checkout as they
+found it."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+OUTPUTS = ("runs", "multirun", "sweeps", "outputs", "wandb", "lightning_logs", "demo", "eval", "inverted")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -39,3 +43,21 @@ def _no_log_files_of_removed_runs():
         if isinstance(h, logging.FileHandler) and not Path(h.baseFilename).parent.exists():
             root.removeHandler(h)
             h.close()
+
+
+def _checkout_state() -> tuple[str, dict[str, float]]:
+    """The checkout's untracked files (as git reports them) and the output folders commands write by default."""
+    untracked = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+    return untracked, {name: (ROOT / name).stat().st_mtime for name in OUTPUTS if (ROOT / name).exists()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tests_write_only_under_their_temporary_folders():
+    """Nothing a test makes lands in the checkout (it would be committed, or mistaken for a user's runs)."""
+    before = _checkout_state()
+    yield
+    after = _checkout_state()
+    assert after[1] == before[1], f"tests wrote into the checkout's output folders: {after[1]} (was {before[1]})"
+    new = set(after[0].splitlines()) - set(before[0].splitlines())
+    assert not new, f"tests left files in the checkout: {sorted(new)}"

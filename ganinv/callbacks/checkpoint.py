@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ganinv.distributed import largest, rank_disagreement
 from ganinv.warn import GaninvWarning
@@ -24,8 +25,9 @@ class AtomicCheckpoint(pl.Callback):
     Saving after the training batch (not at train end) keeps the loops' mid-epoch state, so a resumed run continues
     with exactly the next batch; at an iteration that validates, after the validation, so that the checkpoint holds
     the callbacks' state after it (their histories, counters) and a resumed run neither repeats nor skips it. The
-    final iteration is saved once. SIGTERM or SIGUSR2 end the batch in progress,
-    save `last.ckpt` and stop training (`stopped_by` says which; `ganinv-train` then exits 128 + the signal).
+    final iteration is saved once. SIGTERM or SIGUSR2 end the batch in progress, save `last.ckpt` and stop training
+    at once, without the validation Lightning would run on a stop (a scheduler's grace period is for the save; the
+    evaluation belongs to the run that finishes): `stopped_by` says which signal, and `ganinv-train` exits 128 + it.
     """
 
     def __init__(self, out_dir: str | os.PathLike, every: int = 500, monitor: str | None = None, mode: str = "min"):
@@ -53,6 +55,12 @@ class AtomicCheckpoint(pl.Callback):
     def on_train_end(self, trainer, module) -> None:
         if self.pending:  # a validation that was due did not run
             self.save_last(trainer, module)
+        self.restore_handlers()
+
+    def on_exception(self, trainer, module, exception) -> None:
+        self.restore_handlers()
+
+    def restore_handlers(self) -> None:
         for sig, handler in getattr(self, "_previous", {}).items():  # Lightning's, submitit's (ganinv.jobs.requeue)
             signal.signal(sig, handler)
         self._previous = {}
@@ -66,7 +74,9 @@ class AtomicCheckpoint(pl.Callback):
             self.stopped_by = signal.Signals(stop) if stop else None
         if self.stopped_by is not None:
             self.save_last(trainer, module)
-            trainer.should_stop = True
+            # Lightning's own stop on SIGTERM: the fit ends here, on every rank (they agreed on the batch above),
+            # before the validation that `trainer.should_stop` would start.
+            raise SIGTERMException
         elif it % self.every == 0 or it >= module.max_iterations:
             if validates_at(trainer, it):  # after the validation: its callbacks' state is then in the checkpoint
                 self.pending = True

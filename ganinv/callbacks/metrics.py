@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
-from ganinv.checkpoints import atomic_write
+from ganinv.checkpoints import atomic_write, state_hash
 from ganinv.editing import edit
 from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
 from ganinv.metrics.records import experiment_key, make_record, write_record
@@ -27,7 +28,7 @@ log = logging.getLogger("ganinv")
 
 def summary_of(metric: str) -> str:
     """A metric's best: "max" when higher is better, else "min"."""
-    from ganinv.metrics.report import higher_is_better
+    from ganinv.metrics.names import higher_is_better
 
     return "max" if higher_is_better(metric) else "min"
 
@@ -39,6 +40,15 @@ def best_row(history: list[dict], metric: str) -> dict:
         return history[-1]
     sign = -1 if summary_of(metric) == "max" else 1
     return min(reversed(rows), key=lambda r: sign * r[metric])
+
+
+def float32(net: torch.nn.Module | None) -> torch.nn.Module | None:
+    """`net` as the evaluation runs it, in float32: a float32 copy of a net a float64 training converted."""
+    import copy
+
+    if net is None or all(t.dtype != torch.float64 for t in net.state_dict().values()):
+        return net
+    return copy.deepcopy(net).float()
 
 
 def define_summaries(logger, metrics: dict) -> None:
@@ -73,6 +83,7 @@ class InversionMetricsCallback(EveryValidations):
         self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
         self.axes, self.objective, self.fields = (distortion, editability), objective, dict(fields or {})
         self.suite, self.history, self.record = None, [], None
+        self.weights: dict[int, str] = {}  # iteration -> the hash of the evaluated weights
 
     def build(self, module) -> EvaluationSuite:
         from ganinv.editing import load_directions
@@ -80,7 +91,7 @@ class InversionMetricsCallback(EveryValidations):
 
         g = module.generator
         toy = is_toy_generator(g)
-        net, identity = getattr(module.nets, "perceptual", None), getattr(module.nets, "identity", None)
+        net, identity = (float32(getattr(module.nets, k, None)) for k in ("perceptual", "identity"))
         name = "lpips" if type(net).__name__ == "LPIPS" else "perceptual"  # the metric's key, as in validation
         perceptual = {name: net} if hasattr(net, "per_image") else {}
         distortion = DistortionMetrics(None if toy else 256, perceptual, identity,
@@ -98,11 +109,12 @@ class InversionMetricsCallback(EveryValidations):
                                features, self.lec_images, batch_size=16)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "history": self.history, "record": self.record}
+        return {**super().state_dict(), "history": self.history, "record": self.record, "weights": self.weights}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.history, self.record = list(state.get("history", [])), state.get("record")
+        self.weights = {int(k): str(v) for k, v in state.get("weights", {}).items()}
 
     def on_train_start(self, trainer: pl.Trainer, module) -> None:
         # A continued run rewinds metrics.jsonl to its checkpoint: evaluations after it (a killed run's) go, as
@@ -113,6 +125,7 @@ class InversionMetricsCallback(EveryValidations):
             atomic_write(self.run_dir / "metrics.jsonl", lambda f: f.write(text.encode()))
 
     def run(self, trainer: pl.Trainer, module) -> None:
+        began = time.perf_counter()
         self.suite = self.suite or self.build(module)
         sub = invert_subset(trainer, module, self.n_images)
         with torch.no_grad():
@@ -126,6 +139,7 @@ class InversionMetricsCallback(EveryValidations):
         step = module.done()
         row = {"iteration": step, **metrics}
         self.history.append(row)
+        self.weights[step] = state_hash(module)  # what the record of this evaluation measured
         trainer.callback_metrics.update({f"eval/{k}": torch.tensor(v) for k, v in metrics.items()})
         if not trainer.is_global_zero:
             return
@@ -143,13 +157,15 @@ class InversionMetricsCallback(EveryValidations):
             module.label(), type(module).__name__, {k: v for k, v in best.items() if k != "iteration"},
             run=str(self.run_dir), iteration=best["iteration"], checkpoint=str(self.run_dir / "checkpoints" /
                                                                                 "best.ckpt"),
+            weights=self.weights.get(best["iteration"]),
             selected={"objective": self.objective, "summary": summary_of(self.objective)},
             last={"iteration": step, "metrics": metrics}, finished=False, max_iterations=module.max_iterations,
             timing=timing, protocol=self.suite.distortion.protocol(), **fields)
         write_record(self.record, self.run_dir / "record.json")
         self.log_wandb(trainer, module, sub, step, self.record)
-        log.info("iteration %d: %s", step, ", ".join(f"{k} {metrics[k]:.4g}" for k in
-                                                       ("mse", "lec", "p_norm", "edit_gain") if k in metrics))
+        log.info("iteration %d: %s (evaluated in %.1f s)", step, ", ".join(
+            f"{k} {metrics[k]:.4g}" for k in ("mse", "lec", "p_norm", "edit_gain") if k in metrics),
+            time.perf_counter() - began)
 
     def on_train_end(self, trainer: pl.Trainer, module) -> None:
         if trainer.is_global_zero and self.record is not None and module.done() >= module.max_iterations:

@@ -167,7 +167,7 @@ def state_hash(module: torch.nn.Module) -> str:
     for k, v in state.items():
         t = v.detach().cpu().contiguous()
         h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     _HASHES[module] = key, h.hexdigest()
     return _HASHES[module][1]
 

@@ -254,24 +254,21 @@ class StyleGAN2DataModule(pl.LightningDataModule):
             return self.trainer.global_rank, self.trainer.world_size
         return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
-    def per_process(self, batch_size: int, key: str, accumulate: int = 1) -> int:
-        """A global `batch_size` (option `key`) split over the processes and `accumulate` steps; it must divide."""
+    def per_process(self, batch_size: int, key: str) -> int:
+        """A global `batch_size` (option `key`) split over the processes; it must divide."""
         world = self._rank()[1]
-        parts = world * accumulate
-        if batch_size % parts:
+        if batch_size % world:
             raise DataError(f"{key}={batch_size} is the global batch: it must divide over {world} processes "
-                            f"(trainer.devices x trainer.num_nodes) x {accumulate} accumulated steps "
-                            f"(trainer.accumulate_grad_batches). Choose a multiple of {parts}.")
-        return batch_size // parts
+                            f"(trainer.devices x trainer.num_nodes). Choose a multiple of {world}, or a number of "
+                            f"processes that divides {batch_size}.")
+        return batch_size // world
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
         rank, world = self._rank()
-        accumulate = int(getattr(self.trainer, "accumulate_grad_batches", 1) or 1)
-        batch = self.per_process(self.batch_size, "data.batch_size", accumulate)
+        batch = self.per_process(self.batch_size, "data.batch_size")
         if rank == 0:
-            log.info("global batch %d = %d process(es) x %d image(s)%s", self.batch_size, world, batch,
-                     f" x {accumulate} accumulated steps" if accumulate > 1 else "")
+            log.info("global batch %d = %d process(es) x %d image(s)", self.batch_size, world, batch)
         sampler = EpochSampler(self.train_set, world, rank, self.seed)
         if self._resume is not None:  # restored from a checkpoint taken mid-epoch
             sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch)

@@ -87,9 +87,9 @@ def ganspace(generator: nn.Module, n_samples: int = 100_000, seed: int = 0, n_co
     """GANSpace: principal directions of mapped w = f(z) over `n_samples` seeded z, by variance (scores: the
     standard deviation along each, in W units)."""
     gen = torch.Generator().manual_seed(seed)
-    device = next(generator.parameters()).device
+    like = next(generator.parameters())  # the generator's device and precision
     w = torch.cat([generator.get_latent(torch.randn(min(batch, n_samples - i), generator.style_dim,
-                                                    generator=gen).to(device)).cpu()
+                                                    generator=gen).to(like)).cpu()
                    for i in range(0, n_samples, batch)]).double()
     w = w - w.mean(0)
     _, s, v = torch.linalg.svd(w, full_matrices=False)
@@ -109,10 +109,10 @@ def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch
     same samples give K directions."""
     names = [attribute] if isinstance(attribute, str) else list(attribute)
     gen = torch.Generator().manual_seed(seed)
-    device = next(generator.parameters()).device
+    like = next(generator.parameters())  # the generator's device and precision
     ws, scores = [], []
     for i in range(0, n_samples, batch):
-        z = torch.randn(min(batch, n_samples - i), generator.style_dim, generator=gen).to(device)
+        z = torch.randn(min(batch, n_samples - i), generator.style_dim, generator=gen).to(like)
         w = generator.get_latent(z)
         image, _ = generator([w], input_is_latent=True, randomize_noise=False)
         ws.append(w.cpu())

@@ -62,10 +62,10 @@ class WDistribution(nn.Module):
     def __init__(self, generator: nn.Module, n_samples: int = 20_000, seed: int = 0, batch: int = 1000):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        device = next(generator.parameters()).device
+        like = next(generator.parameters())  # samples in the generator's device and precision (float64 parity runs)
         with torch.no_grad():
             ws = torch.cat([generator.get_latent(torch.randn(min(batch, n_samples - i), generator.style_dim,
-                                                             generator=g).to(device)).cpu()
+                                                             generator=g).to(like)).cpu()
                             for i in range(0, n_samples, batch)])
         x = self.unrelu(ws.double())
         mean = x.mean(0)

@@ -1,9 +1,12 @@
 """Evaluation records: one JSON file per evaluation (what `ganinv-eval` and the metrics callback write), read back
 from folders or, online, from the summaries of a W&B project's runs. A run is one record: its `record.json`.
 
-A record: {"ganinv_record": 1, "name", "method", "group" (`experiment_key`), "checkpoint", "generator": {"hash",
-"config"}, "data", "metrics": {name: value}, "protocol": {name: text}, "timing", "config", "config_hash",
-"created"}.
+A record: {"ganinv_record": 1, "name", "method", "group" (`experiment_key`), "checkpoint", "iteration", "weights"
+(the hash of the evaluated weights), "seed" (the training run's), "run", "generator": {"hash", "config"}, "data",
+"metrics": {name: value}, "protocol": {name: text}, "timing", "config", "config_hash", "created"}.
+
+What a record measured (`measurement`: its weights, refiner, protocol and image set) identifies it: the same
+measurement recorded twice (a re-evaluation) counts once, the newest (`distinct`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,45 @@ def experiment_key(*parts) -> str:
 
     text = json.dumps(unseeded(list(parts)), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def measurement(record: dict) -> str:
+    """What a record measured: a hash of its weights, refiner, protocol and image set (data source, split, number
+    and seed); a record that does not name its weights (an older one) is a measurement of its own."""
+    if not record.get("weights"):
+        return f"source:{record.get('source')}:{id(record)}"
+    data = record.get("data") or {}
+    what = [record["weights"], record.get("refine"), record.get("protocol"),
+            {k: data.get(k) for k in ("source", "split", "n_images", "seed")}]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def distinct(records: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
+    """The records with each measurement once (the newest by `created`), and by `id` of each kept record the
+    older records of the same measurement it replaces."""
+    newest: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: str(r.get("created") or "")):
+        newest[measurement(r)] = r
+    kept = [r for r in records if newest[measurement(r)] is r]
+    replaced: dict[int, list[dict]] = {}
+    for r in records:
+        if newest[measurement(r)] is not r:
+            replaced.setdefault(id(newest[measurement(r)]), []).append(r)
+    return kept, replaced
+
+
+def checkpoint_run(checkpoint: str | os.PathLike) -> dict:
+    """The training run a checkpoint belongs to (`<run>/checkpoints/<file>.ckpt` beside `<run>/config.yaml`): its
+    folder and seed; {} for a file of no ganinv run."""
+    import yaml
+
+    run = Path(checkpoint).absolute().parent.parent
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    seed = config.get("seed") if isinstance(config, dict) else None
+    return {"run": str(run), "seed": int(seed)} if isinstance(seed, int) else {}
 
 
 def write_record(record: dict, path: str | os.PathLike) -> Path:

@@ -14,18 +14,17 @@ from pathlib import Path
 
 from ganinv.checkpoints import atomic_write
 
-HIGHER_IS_BETTER = ("psnr", "ssim", "ms_ssim", "id_sim", "edit_gain", "edit_id", "images_per_second")
+from .names import higher_is_better
+
 SHOWN = ("mse", "psnr", "ssim", "perceptual", "lpips", "lpips_alex", "id_sim", "id_sim_papers", "lec", "p_norm",
          "w_layer_spread", "edit_gain", "edit_others", "edit_id", "fid_rec", "fid_edit", "seconds_per_image")
 
 
-def higher_is_better(metric: str) -> bool:
-    return any(metric == k or metric.startswith(k + "_") for k in HIGHER_IS_BETTER)
-
-
 @dataclass
 class Entry:
-    """One leaderboard row: the records sharing a name and an experiment key (repeats over seeds)."""
+    """One leaderboard row: the records sharing a name and an experiment key. `n` runs (distinct weights), from
+    `seeds` distinct training seeds: a seed's runs (e.g. on 1 and on 2 processes) and evaluations are averaged
+    first, and `std` is over seeds (0 for one seed)."""
 
     name: str
     method: str
@@ -35,7 +34,12 @@ class Entry:
     samples: list[str] = field(default_factory=list)
     pareto: bool = False
     images: set[int] = field(default_factory=set)  # the numbers of images its records were measured on
-    checkpoints: list[str] = field(default_factory=list)  # each run's best checkpoint (training runs)
+    checkpoints: list[str] = field(default_factory=list)  # each record's checkpoint (a run's best)
+    seeds: int = 1
+    evaluations: int = 1  # records (distinct measurements) behind the row
+    replaced: int = 0  # re-evaluations of a measurement left out (the newest kept)
+    rank: int = 0  # 1 + the rows better on the ranked metric beyond both rows' spread (`rank`)
+    runs: list[str] = field(default_factory=list)  # the run folders
 
 
 def run_name(record: dict, shared: set[str]) -> str:
@@ -46,10 +50,14 @@ def run_name(record: dict, shared: set[str]) -> str:
 
 
 def aggregate(records: list[dict]) -> list[Entry]:
-    """Entries by record name and experiment key (`group`: the run's settings but its seed): metrics (and
-    `seconds_per_image`) averaged, with the sample std (none for one run). A training run's record is its best
-    evaluation; its name carries its sweep's overrides; two experiments under one name are told apart by their key's
-    start."""
+    """Entries by record name and experiment key (`group`: the run's settings but its seed). The same measurement
+    recorded twice counts once (`records.distinct`); metrics (and `seconds_per_image`) are averaged per training
+    seed, then over seeds, with the sample std over seeds (0 for one). A record without a seed is a seed of its own.
+    A training run's record is its best evaluation; its name carries its sweep's overrides; two experiments under
+    one name are told apart by their key's start."""
+    from .records import distinct
+
+    records, replaced = distinct(records)
     overrides = [set(str(r.get("overrides") or "").split()) for r in records]
     shared = set.intersection(*overrides) if overrides else set()
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -58,23 +66,38 @@ def aggregate(records: list[dict]) -> list[Entry]:
     names = [name for name, _ in groups]
     out = []
     for (name, group), recs in groups.items():
-        values: dict[str, list[float]] = {}
+        by_seed: dict[object, list[dict]] = {}
         for r in recs:
-            row = {**r["metrics"], **{k: v for k, v in (r.get("timing") or {}).items() if k != "images"}}
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    values.setdefault(k, []).append(float(v))
+            by_seed.setdefault(r["seed"] if isinstance(r.get("seed"), int) else id(r), []).append(r)
+        values: dict[str, list[float]] = {}
+        for seed_recs in by_seed.values():
+            for k, v in seed_mean(seed_recs).items():
+                values.setdefault(k, []).append(v)
         mean = {k: sum(v) / len(v) for k, v in values.items()}
         std = {k: (sum((x - mean[k]) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
                for k, v in values.items()}
         samples = [s for r in recs for s in r.get("samples", [])]
         label = f"{name} [{group[:6] or 'no key'}]" if names.count(name) > 1 else name
         images = {int((r.get("data") or {}).get("n_images", 0)) for r in recs} - {0}
-        checkpoints = [f"{r['checkpoint']} (iteration {r['iteration']})" for r in recs
-                       if r.get("checkpoint") and r.get("iteration") is not None]
-        out.append(Entry(label, recs[0]["method"], len(recs), mean, std, samples, images=images,
-                         checkpoints=checkpoints))
+        checkpoints = [r["checkpoint"] + (f" (iteration {r['iteration']})" if r.get("iteration") is not None else "")
+                       for r in recs if r.get("checkpoint")]
+        n_runs = len({r.get("weights") or id(r) for r in recs})
+        out.append(Entry(label, recs[0]["method"], n_runs, mean, std, samples, images=images,
+                         checkpoints=list(dict.fromkeys(checkpoints)), seeds=len(by_seed), evaluations=len(recs),
+                         replaced=sum(len(replaced.get(id(r), [])) for r in recs),
+                         runs=list(dict.fromkeys(str(r["run"]) for r in recs if r.get("run")))))
     return out
+
+
+def seed_mean(records: list[dict]) -> dict[str, float]:
+    """The mean of each finite metric (and timing) over one seed's records."""
+    values: dict[str, list[float]] = {}
+    for r in records:
+        row = {**r["metrics"], **{k: v for k, v in (r.get("timing") or {}).items() if k != "images"}}
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                values.setdefault(k, []).append(float(v))
+    return {k: sum(v) / len(v) for k, v in values.items()}
 
 
 def image_counts_note(entries: list[Entry]) -> str | None:
@@ -104,11 +127,27 @@ def rank(entries: list[Entry], distortion: str, editability: str) -> list[Entry]
     def score(e: Entry, metric: str) -> float:  # lower is better
         return -e.mean[metric] if higher_is_better(metric) else e.mean[metric]
 
+    def beats(o: Entry, e: Entry, metric: str) -> bool:  # better by more than the two rows' spread over seeds
+        return score(e, metric) - score(o, metric) > o.std.get(metric, 0.0) + e.std.get(metric, 0.0)
+
     for e in entries:
-        d, m = score(e, distortion), score(e, editability)
-        e.pareto = not any(score(o, distortion) <= d and score(o, editability) <= m and
-                           (score(o, distortion) < d or score(o, editability) < m) for o in entries if o is not e)
-    return sorted(entries, key=lambda e: score(e, distortion))
+        e.rank = 1 + sum(beats(o, e, distortion) for o in entries if o is not e)
+        e.pareto = not any(beats(o, e, distortion) and beats(o, e, editability) for o in entries if o is not e)
+    return sorted(entries, key=lambda e: (e.rank, score(e, distortion)))
+
+
+def shown_rank(entries: list[Entry], e: Entry) -> str:
+    """A row's rank, `=k` where another row shares it (their values within their seeds' spread)."""
+    return f"={e.rank}" if sum(o.rank == e.rank for o in entries) > 1 else str(e.rank)
+
+
+def digits(values: list[float], least: int = 4, most: int = 10) -> int:
+    """Significant digits (at least `least`) that write every two different `values` differently."""
+    distinct = sorted(set(values))
+    for d in range(least, most + 1):
+        if len({f"{v:.{d}g}" for v in distinct}) == len(distinct):
+            return d
+    return most
 
 
 def columns(entries: list[Entry], distortion: str, editability: str) -> list[str]:
@@ -116,33 +155,62 @@ def columns(entries: list[Entry], distortion: str, editability: str) -> list[str
     return [distortion, editability, *[k for k in SHOWN if k in seen and k not in (distortion, editability)]]
 
 
-def cell(e: Entry, k: str, sep: str = " ") -> str:
+def cell(e: Entry, k: str, sep: str = " ", d: int = 4) -> str:
+    """A row's mean of `k` to `d` significant digits, ± its std over seeds where it has several."""
     if k not in e.mean:
         return "–"
     v, s = e.mean[k], e.std[k]
-    return f"{v:.4g}" + (f"{sep}± {s:.2g}" if e.n > 1 else "")
+    return f"{v:.{d}g}" + (f"{sep}± {s:.2g}" if e.seeds > 1 else "")
+
+
+def precision(entries: list[Entry], cols: list[str]) -> dict[str, int]:
+    """Per column, the digits that tell its rows' values apart (`digits`)."""
+    return {k: digits([e.mean[k] for e in entries if k in e.mean]) for k in cols}
+
+
+def runs_cell(e: Entry) -> str:
+    """`runs` as shown: the runs, and the seeds where fewer (the spread is over seeds)."""
+    return str(e.n) if e.seeds == e.n else f"{e.n} ({e.seeds} seed{'s' if e.seeds > 1 else ''})"
+
+
+def notes(entries: list[Entry]) -> list[str]:
+    """Lines under the table: re-evaluations left out, different image counts, how ranks and the front treat the
+    seeds' spread."""
+    out = [f"{e.name}: {e.replaced} re-evaluation(s) of a measurement already on the board left out (the newest "
+           "of each kept)" for e in entries if e.replaced]
+    if note := image_counts_note(entries):
+        out.append(note)
+    if any(e.seeds > 1 for e in entries):
+        out.append("mean ± std over training seeds; rows within each other's spread (|Δ| ≤ std + std) share a rank "
+                   "(=k) and do not push each other off the Pareto front")
+    return out
 
 
 def markdown(entries: list[Entry], distortion: str, editability: str) -> str:
     cols = columns(entries, distortion, editability)
-    note = image_counts_note(entries)
+    d = precision(entries, cols)
     head = ["rank", "method", "runs", *cols, "pareto"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i, e in enumerate(entries, 1):
-        lines.append("| " + " | ".join([str(i), e.name, str(e.n), *[cell(e, k) for k in cols],
+    for e in entries:
+        lines.append("| " + " | ".join([shown_rank(entries, e), e.name, runs_cell(e), *[cell(e, k, d=d[k])
+                                                                                       for k in cols],
                                         "✓" if e.pareto else ""]) + " |")
+    said = "".join(f"\n{line}\n" for line in notes(entries))
     best = [f"- {e.name}: " + "; ".join(e.checkpoints) for e in entries if e.checkpoints]
-    best = "\n**Best checkpoints** (each run's best evaluation):\n\n" + "\n".join(best) + "\n" if best else ""
-    return "\n".join(lines) + "\n" + (f"\n{note}\n" if note else "") + best
+    best = "\n**Checkpoints** (a training run's best evaluation, or the file evaluated):\n\n" + "\n".join(best) + \
+        "\n" if best else ""
+    return "\n".join(lines) + "\n" + said + best
 
 
 def table(entries: list[Entry], distortion: str, editability: str) -> tuple[list[str], list[list]]:
-    """(header, rows) of the full board: rank, name, method, runs, each metric's mean and std, pareto, and the
-    runs' best checkpoints (None where a row lacks a metric)."""
+    """(header, rows) of the full board: rank (shared by rows within their spread), name, method, runs, each
+    metric's mean and std (over seeds), pareto, the checkpoints, then the seeds, the evaluations and the run
+    folders (None where a row lacks a metric)."""
     cols = columns(entries, distortion, editability)
-    head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto", "checkpoints"]
-    rows = [[i, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))], int(e.pareto),
-             "; ".join(e.checkpoints)] for i, e in enumerate(entries, 1)]
+    head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto", "checkpoints",
+            "seeds", "evaluations", "run_dirs"]
+    rows = [[e.rank, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))],
+             int(e.pareto), "; ".join(e.checkpoints), e.seeds, e.evaluations, "; ".join(e.runs)] for e in entries]
     return head, rows
 
 
@@ -185,21 +253,23 @@ def plot(entries: list[Entry], distortion: str, editability: str, path: Path) ->
 
 
 def html_page(entries: list[Entry], distortion: str, editability: str, plot_png: Path, title: str) -> str:
-    """One page with everything inlined (table, plot, sample grids): opens from disk, no server."""
+    """One page with everything inlined (table, plot, and the sample grids of records that list some, as
+    `make demo`'s do): opens from disk, no server."""
     def img(path: str | Path) -> str:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         return f'<img src="data:image/png;base64,{data}" alt="{html.escape(Path(path).name)}">'
 
     cols = columns(entries, distortion, editability)
+    d = precision(entries, cols)
     rows = "".join(
-        "<tr" + (' class="front"' if e.pareto else "") + f"><td>{i}</td><td>{html.escape(e.name)}</td><td>{e.n}</td>"
-        + "".join(f"<td>{html.escape(cell(e, k, chr(10))).replace('± ', '±&nbsp;')}</td>" for k in cols)
+        "<tr" + (' class="front"' if e.pareto else "") + f"><td>{shown_rank(entries, e)}</td>"
+        f"<td>{html.escape(e.name)}</td><td>{html.escape(runs_cell(e))}</td>"
+        + "".join(f"<td>{html.escape(cell(e, k, chr(10), d[k])).replace('± ', '±&nbsp;')}</td>" for k in cols)
         + f"<td>{'✓' if e.pareto else ''}</td></tr>"
-        for i, e in enumerate(entries, 1))
+        for e in entries)
     grids = "".join(f"<figure>{img(s)}<figcaption>{html.escape(e.name)}: {html.escape(Path(s).stem)}"
                     "</figcaption></figure>" for e in entries for s in e.samples if Path(s).is_file())
-    note = image_counts_note(entries)
-    note = f"<p><b>{html.escape(note)}</b></p>" if note else ""
+    note = "".join(f"<p><b>{html.escape(line)}</b></p>" for line in notes(entries))
     head = "".join(f"<th>{html.escape(k).replace('_', '_<wbr>')}</th>" for k in ["rank", "method", "runs", *cols,
                                                                                   "pareto"])
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>
@@ -208,6 +278,6 @@ table{{border-collapse:collapse;font-size:12px}}th{{font-size:11px}}
 td,th{{border:1px solid #ccc;padding:3px 5px;text-align:right;white-space:pre-line}}td:nth-child(2){{text-align:left}}
 tr.front{{background:#fdecea}}img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>Ranked on <b>{html.escape(distortion)}</b>; Pareto front against
-<b>{html.escape(editability)}</b> (highlighted). Mean ± std over runs.</p>{note}
+<b>{html.escape(editability)}</b> (highlighted).</p>{note}
 <div class="scroll"><table><tr>{head}</tr>{rows}</table></div><h2>Trade-off</h2>{img(plot_png)}
 {"<h2>Samples</h2>" + grids if grids else ""}</body></html>"""

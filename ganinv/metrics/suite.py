@@ -26,7 +26,8 @@ class EvaluationSuite:
     """`distortion` always; the rest where given: `w_distribution` (closeness to W), `directions` with `alpha`
     (LEC on the first `lec_images`; with `attributes(images) -> [B, A]` named `attribute_names`, edit quality
     along each direction whose name is an attribute), `identity` (identity kept by edits), `fid_features`
-    (FID / KID of reconstructions and of edits against the real images)."""
+    (FID / KID of reconstructions and of edits against the real images). Images are scored in float32, whatever
+    precision the inverter computes in."""
 
     def __init__(self, distortion: DistortionMetrics, w_distribution: WDistribution | None = None,
                  directions: Directions | None = None, alpha: float = 3.0,
@@ -73,7 +74,7 @@ class EvaluationSuite:
             if inverted is None:
                 codes, recs, seconds = self._invert(invert, render, images[own], bar, task)
             else:
-                codes, recs, seconds = inverted[0][own], inverted[1][own], inverted[2] * len(mine) / n
+                codes, recs, seconds = inverted[0][own], inverted[1][own].float(), inverted[2] * len(mine) / n
             for sl in self._batches(len(mine)):
                 self.distortion.update(recs[sl], targets[own][sl])
             metrics = self.distortion.compute()  # every rank's sums
@@ -101,7 +102,7 @@ class EvaluationSuite:
             c = invert(images[sl])
             seconds += time.perf_counter() - start
             with torch.no_grad():
-                recs.append(render(c).detach().clamp(-1, 1))
+                recs.append(render(c).detach().float().clamp(-1, 1))
             codes.append(c.detach())
             bar.advance(task)
         return Inversion.cat(codes), torch.cat(recs), seconds
@@ -120,8 +121,8 @@ class EvaluationSuite:
             plus, lec, quality = [], [recs.new_zeros(0)], {}
             for sl in self._batches(len(images)):
                 with torch.no_grad():
-                    p = render(edit(codes[sl], d, self.alpha, layers)).clamp(-1, 1)
-                    m = render(edit(codes[sl], d, -self.alpha, layers)).clamp(-1, 1)
+                    p = render(edit(codes[sl], d, self.alpha, layers)).float().clamp(-1, 1)
+                    m = render(edit(codes[sl], d, -self.alpha, layers)).float().clamp(-1, 1)
                 plus.append(p)
                 if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
@@ -165,25 +166,35 @@ def toy_suite(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, alpha: flo
 
 
 def is_toy_generator(generator: nn.Module) -> bool:
-    """Whether `generator` is the committed toy StyleGAN2 (by content hash), the domain of the toy nets."""
-    from ganinv.checkpoints import state_hash
+    """Whether `generator` is the committed toy StyleGAN2 (by content hash, in any precision), the domain of the
+    toy nets."""
     from ganinv.toy.nets import ASSETS
 
-    return state_hash(generator) == load_directions(ASSETS / "interfacegan.pt").generator_hash
+    return float32_hash(generator) == load_directions(ASSETS / "interfacegan.pt").generator_hash
+
+
+def float32_hash(generator: nn.Module) -> str:
+    """The content hash of `generator` as saved in float32 (a float64 parity run's generator is the same one)."""
+    import copy
+
+    from ganinv.checkpoints import state_hash
+
+    if all(t.dtype != torch.float64 for t in generator.state_dict().values()):
+        return state_hash(generator)
+    return state_hash(copy.deepcopy(generator).float())
 
 
 def toy_directions(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, n_samples: int = 10_000) -> Directions:
     """InterFaceGAN directions of toy attributes: the committed file (ganinv/toy/assets/interfacegan.pt, made by
     `ganinv-directions kind=interfacegan 'attribute=[smile,age,yaw,eyes_open]'`) when it was computed on this
     generator and holds them all, else computed now on `n_samples` samples."""
-    from ganinv.checkpoints import state_hash
     from ganinv.toy import AttributePredictor
     from ganinv.toy.nets import ASSETS
 
     path = ASSETS / "interfacegan.pt"
     if path.exists():
         found = load_directions(path)
-        if found.generator_hash == state_hash(generator) and set(edits) <= set(found.names):
+        if found.generator_hash == float32_hash(generator) and set(edits) <= set(found.names):
             keep = [found.names.index(e) for e in edits]
             return Directions(found.vectors[keep], list(edits), found.method, found.scores[keep], found.layers,
                               found.generator_hash, found.meta)

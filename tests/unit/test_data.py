@@ -225,22 +225,24 @@ def test_two_ddp_ranks_shard_and_agree(tmp_path):
     assert torch.equal(other[1]["x"], dm.val_set[1]["x"])
 
 
-def test_batch_size_is_global_over_processes_and_accumulation():
+def test_batch_size_is_global_over_processes():
     """data.batch_size=16 on 2 processes: 8 images each, and the two first batches are the one process's first
-    batch; a batch that does not divide is refused naming the keys."""
+    batch; a batch that does not divide is refused naming the keys that can change."""
     from types import SimpleNamespace
 
-    def first_batch(world: int, rank: int, accumulate: int = 1) -> list[int]:
+    def first_batch(world: int, rank: int) -> list[int]:
         dm = StyleGAN2DataModule("toy", input_size=16, target_size=16, batch_size=16, toy={"n_train": 64,
                                  "resolution": 16})
-        dm.trainer = SimpleNamespace(global_rank=rank, world_size=world, accumulate_grad_batches=accumulate)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=world)
         return next(iter(dm.train_dataloader()))["index"].tolist()
 
     one, ranks = first_batch(1, 0), [first_batch(2, r) for r in (0, 1)]
     assert len(one) == 16 and [len(r) for r in ranks] == [8, 8] and sorted(ranks[0] + ranks[1]) == sorted(one)
-    assert len(first_batch(2, 0, accumulate=2)) == 4
-    with pytest.raises(DataError, match="data.batch_size=16 is the global batch: it must divide over 3 processes"):
+    with pytest.raises(DataError, match=r"data.batch_size=16 is the global batch: it must divide over 3 processes "
+                                        r"\(trainer.devices x trainer.num_nodes\)\. Choose a multiple of 3, or a "
+                                        r"number of processes that divides 16\.$") as err:
         first_batch(3, 0)
+    assert "accumulate" not in str(err.value)
 
 
 def test_root_split_is_fixed_and_disjoint(tmp_path):

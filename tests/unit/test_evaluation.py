@@ -261,3 +261,50 @@ def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders,
     codes, reference = (torch.load(p / "codes.pt", weights_only=True) for p in (out, tmp_path / "whole"))
     assert codes.keys() == reference.keys() and all(torch.equal(codes[k], reference[k]) for k in codes)
     assert not (out / ".partial").exists() and not (tmp_path / "again.json.partial").exists()
+
+
+def test_the_board_counts_seeds_ties_rows_within_their_spread_and_shows_the_digits_that_rank(tmp_path, capsys):
+    """Two runs of one seed (1 and 2 processes) are one seed; rows whose difference is inside their seeds' spread
+    share a rank and neither pushes the other off the front; the digits shown tell ranked values apart."""
+    from ganinv.leaderboard import leaderboard
+
+    def record(name, seed, mse, lec, weights):
+        write_record(make_record(name, name, {"mse": mse, "lec": lec}, group=name, seed=seed, weights=weights),
+                     tmp_path / "records" / f"{name}_{weights}.json")
+
+    for seed, (mse, lec) in enumerate([(0.050, 10.0), (0.090, 11.0), (0.070, 12.0)]):  # pSp: std over 3 seeds
+        record("pSp", seed, mse, lec, f"p{seed}")
+    for seed, (mse, lec) in enumerate([(0.051, 8.0), (0.087, 8.2), (0.070, 8.4)]):  # e4e: MSE within pSp's
+        record("e4e", seed, mse, lec, f"e{seed}")
+    record("e4e", 2, 0.072, 8.4, "e2-ddp")  # seed 2 again, on 2 processes: not a third seed
+    record("W+ opt", 0, 0.02012341, 30.0, "o0")  # single runs, 1.5e-7 apart: ranked, and shown, apart
+    record("W opt", 0, 0.02012356, 20.0, "w0")
+    record("worse", 0, 0.2, 40.0, "b0")  # beaten on both axes by every other row
+    entries = leaderboard(composed("leaderboard", f"input={tmp_path / 'records'}", f"output={tmp_path / 'out'}"))
+    rows = {e.name: e for e in entries}
+    e4e, psp = rows["e4e"], rows["pSp"]
+    assert (e4e.n, e4e.seeds, e4e.evaluations) == (4, 3, 4) and (psp.n, psp.seeds) == (3, 3)
+    seed_means = [0.051, 0.087, (0.070 + 0.072) / 2]  # a seed's runs averaged first
+    assert e4e.mean["mse"] == pytest.approx(sum(seed_means) / 3)
+    assert e4e.std["mse"] == pytest.approx(float(np.std(seed_means, ddof=1)))
+    assert e4e.rank == psp.rank == 3 and e4e.pareto and psp.pareto  # tied on MSE: both on the front
+    assert (rows["W+ opt"].rank, rows["W opt"].rank, rows["worse"].rank) == (1, 2, 5)
+    assert rows["W opt"].pareto and not rows["worse"].pareto
+    printed = capsys.readouterr().out
+    assert f"{0.02012341:.4g}" == f"{0.02012356:.4g}"  # 4 digits would not tell them apart: 5 do
+    assert "0.020123 " in printed and "0.020124 " in printed and "4 (3 seeds)" in printed and "=3" in printed
+    csv_rows = {r["name"]: r for r in csv.DictReader((tmp_path / "out" / "leaderboard.csv").open())}
+    assert (csv_rows["e4e"]["seeds"], csv_rows["e4e"]["evaluations"], csv_rows["e4e"]["rank"]) == ("3", "4", "3")
+
+
+def test_the_terminal_table_fits_the_terminal_with_whole_names(tmp_path, capsys, monkeypatch):
+    from ganinv.leaderboard import leaderboard
+
+    name = "ReStyle-e4e (ResNet34) + In-Domain optimiser without regulariser (steps 500)"
+    metrics = {k: 0.5 for k in ("mse", "lec", "psnr", "perceptual", "id_sim", "p_norm", "edit_gain")}
+    write_record(make_record(name, "X", metrics), tmp_path / "r.json")
+    monkeypatch.setenv("COLUMNS", "120")
+    leaderboard(composed("leaderboard", f"input={tmp_path}"))
+    printed = capsys.readouterr().out
+    assert name in printed and max(len(line) for line in printed.splitlines() if "│" in line) <= 120
+    assert "more column(s) for a wider terminal" in printed

@@ -7,9 +7,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from ganinv.configs import CONF, default_run_dir, job_dirname
-from ganinv.jobs import check_launcher
-from ganinv.methods import ConfigError
+from ganinv.configs import CONF, default_run_dir, folder_name, job_dirname
+from ganinv.jobs import launcher_problems, resolved_trainer
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the extra ganinv[slurm]")
 
@@ -53,31 +52,122 @@ def test_the_trainer_follows_the_launcher(tmp_path):
     with initialize_config_dir(CONF, version_base=None):
         cfg = compose("train", overrides=["hydra/launcher=slurm", "trainer=slurm", "hydra.launcher.nodes=2",
                                           "hydra.launcher.tasks_per_node=4"], return_hydra_config=True)
-    from hydra.core.hydra_config import HydraConfig
+    trainer = resolved_trainer(cfg, cfg.hydra)
+    assert (trainer["devices"], trainer["num_nodes"], trainer["strategy"]) == (4, 2, "ddp")
+    assert launcher_problems(trainer, cfg.hydra) == []  # agrees
+    assert launcher_problems({**trainer, "devices": 8}, cfg.hydra)[0].startswith(
+        "trainer.devices=8 but hydra.launcher.tasks_per_node=4")
+    assert launcher_problems({**trainer, "num_nodes": 1}, cfg.hydra)[0].startswith(
+        "trainer.num_nodes=1 but hydra.launcher.nodes=2")
 
-    HydraConfig.instance().set_config(cfg)
-    try:
-        assert (cfg.trainer.devices, cfg.trainer.num_nodes, cfg.trainer.strategy) == (4, 2, "ddp")
-        check_launcher(cfg.trainer, cfg.hydra.launcher)  # agrees
-    finally:
-        HydraConfig.instance().cfg = None
-    with pytest.raises(ConfigError, match=r"trainer.devices=8 but hydra.launcher.tasks_per_node=4"):
-        check_launcher({"devices": 8, "num_nodes": 2}, cfg.hydra.launcher)
-    with pytest.raises(ConfigError, match=r"trainer.num_nodes=1 but hydra.launcher.nodes=2"):
-        check_launcher({"devices": 4, "num_nodes": 1}, cfg.hydra.launcher)
+
+def test_a_sweep_is_refused_before_any_job_exists(tmp_path, monkeypatch):
+    """Everything a compute node would find wrong, found by the submitting command, one line each, before the
+    launcher makes anything: a metric typo, a trainer against its launcher, GPUs this machine lacks for a local
+    launcher, a missing data folder, a typo in the search space."""
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    done = subprocess.run(
+        [sys.executable, "-m", "ganinv.train", "-m", "hydra/launcher=slurm", "trainer=ddp", "objective=mes",
+         "hydra.launcher.tasks_per_node=4", "data=images", f"data.images.root={tmp_path / 'ffhq'}", "seed=0,1,2",
+         f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert all(line.startswith("ganinv-train: error: ") for line in lines), lines
+    for expected in ("objective=mes: not a metric of the evaluation; did you mean mse?",
+                     "trainer.devices=auto but hydra.launcher.tasks_per_node=4",
+                     f"data.images.root={tmp_path / 'ffhq'}: no such file or folder"):
+        assert sum(expected in line for line in lines) == 1, (expected, lines)
+    assert not sweep.exists()  # nothing submitted, nothing written
+
+
+@pytest.fixture()
+def refused(tmp_path, monkeypatch, capsys):
+    """`ganinv-train -m <args>` run in this process: its one-line error (exit 2), with no sweep folder made."""
+    from tests.unit.test_usage import in_process, one_line_error
+
+    sweep = tmp_path / "sweep"
+
+    def run(*args: str) -> str:
+        done = in_process("train", "-m", *args, f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch, capsys=capsys)
+        one_line_error(done, "ganinv-train")
+        assert not sweep.exists()
+        return done.stderr
+
+    return run
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["hydra/launcher=slurm_local", "trainer=slurm", "seed=0,1"],
+     "trainer.accelerator=gpu with trainer.devices=1, but hydra/launcher=slurm_local runs the jobs on this machine"),
+    (["trainer=slurm", "seed=0,1"], "trainer=slurm reads its devices and nodes from the SLURM launcher"),
+    (["hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "experiment=toy_e4e", "loss.weights.idd=interval(0,1)"],
+     "loss.weights.idd is not an option; did you mean loss.weights.id?"),
+    (["hydra/sweeper=optuna", "hydra.sweeper.direction=maximize", "loss.weights.l2=interval(0,1)"],
+     "hydra.sweeper.direction=maximize but objective=mse is better lower"),
+    (["experiment=toy_psp,toy_e4e", "callbacks.metrics.editability=lce"], "callbacks.metrics.editability=lce"),
+    (["experiment=toy_psp,toy_hyperstyle", "seed=0,1"], "method.base= is required"),
+])
+def test_each_problem_of_a_sweep_is_one_line_before_submission(refused, args, expected):
+    import torch
+
+    if "trainer.accelerator=gpu" in expected and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert expected in refused(*args)
 
 
 def test_run_folders_come_from_the_job(monkeypatch):
     monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     assert default_run_dir("psp", "2026-01-01_00-00-00") == "runs/psp/slurm-4242"
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
     assert default_run_dir("psp", "2026-01-01_00-00-00") == "runs/psp/slurm-77_3"
-    long = ",".join(f"loss.weight_{i}={i}" for i in range(40))  # 600 characters
-    name = job_dirname(long)
-    assert len(name.encode()) <= 255 and name == job_dirname(long) and name != job_dirname(long + "1")
-    assert job_dirname("seed=1") == "seed=1"
+    monkeypatch.setenv("WANDB_RUN_ID", "abc123")  # a W&B agent's trial: its own folder, whatever the job
+    assert default_run_dir("psp", "2026-01-01_00-00-00") == "runs/psp/wandb-abc123"
+
+
+def test_folder_names_are_flat_readable_and_unique():
+    assert folder_name(["seed=1", "experiment=toy_e4e"]) == "experiment=toy_e4e,seed=1"
+    flat = folder_name(["data.images.train_root=/data/ffhq", "seed=0"])
+    assert flat.startswith("data.images.train_root=ffhq,seed=0_") and "/" not in flat
+    assert flat != folder_name(["data.images.train_root=/other/ffhq", "seed=0"])  # the hash tells them apart
+    assert folder_name(["loss/identity=moco", "method.encoder.widths=[8,8,12,16]"]) == \
+        "loss.identity=moco,method.encoder.widths=[8,8,12,16]"
+    many = [f"loss.weight_{i}={i}" for i in range(40)]
+    name = folder_name(many)
+    assert len(name) <= 120 and name == folder_name(list(reversed(many))) and name != folder_name(many[:-1])
+    assert all(part in many for part in name.rsplit("_", 1)[0].split(","))  # whole overrides, none cut
+
+
+def test_a_sweep_job_is_named_after_what_varies(tmp_path, monkeypatch):
+    """The docs' SLURM example: only the seed varies, so each job's folder is `seed=<k>`, not its whole (and
+    path-valued) command line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from ganinv.cli import check_command_line
+
+    for d in ("ffhq", "celeba_hq_test"):
+        (tmp_path / d).mkdir()
+    argv = ["-m", "method=e4e", "data=images", f"data.images.train_root={tmp_path / 'ffhq'}",
+            f"data.images.test_root={tmp_path / 'celeba_hq_test'}", "seed=0,1,2"]
+    extra = check_command_line("ganinv-train", "train", argv=argv)
+    assert extra and extra[0].startswith("hydra.job.config.override_dirname.exclude_keys=[run_dir,resume,threads,")
+    job = [a for a in argv[1:] if not a.startswith("seed=")] + ["seed=1"]
+    with initialize_config_dir(CONF, version_base=None):
+        cfg = compose("train", overrides=job + extra, return_hydra_config=True)
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = job
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert job_dirname() == "seed=1"
+    finally:
+        HydraConfig.instance().cfg = None
 
 
 def test_a_launcher_without_its_extra_names_the_extra(monkeypatch):

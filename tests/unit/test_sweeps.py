@@ -78,21 +78,35 @@ def test_sweep_files_name_what_ganinv_has(path):
                 assert got == v, k
 
 
-def test_a_sampled_configuration_runs_as_the_agent_runs_it(tmp_path):
+def test_two_agent_trials_in_one_slurm_job_train_in_their_own_folders(tmp_path):
+    """docs/scaling.md's recipe: `wandb agent --count 20` in one SLURM job runs trial after trial, each command
+    expanded as the agent expands it, with the agent's run id in WANDB_RUN_ID. Each trial trains to completion in
+    its own folder (`runs/e4e/wandb-<run id>`), and a trial the agent runs again continues in its folder."""
     sweep = yaml.safe_load((ROOT / "experiments" / "sweeps" / "e4e_loss_weights.yaml").read_text())
-    params = sample(sweep["parameters"], random.Random(0))
-    command = agent_command(sweep, params)
-    assert command[:4] == ["/usr/bin/env", "ganinv-train", "experiment=toy_e4e", "logger=wandb"]
-    assert command[4:] == [f"{k}={v}" for k, v in params.items()]
-    run = tmp_path / "run"
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_RUN_ID": "sweeprun1", "WANDB_SILENT": "true",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([*command, f"run_dir={run}", *TINY], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    record = json.loads((run / "record.json").read_text())
-    assert record["config"]["loss"]["weights"]["perceptual"] == pytest.approx(params["loss.weights.perceptual"])
-    logged = wandb_offline_run(next((run / "wandb").rglob("run-*.wandb")))
-    assert logged["id"] == "sweeprun1"  # the agent's run
-    assert logged["defined"]["eval/mse"] == ["min"] and logged["defined"]["eval/psnr"] == ["max"]
-    values = [row["eval/mse"] for row in logged["history"] if "eval/mse" in row]
-    assert len(values) == 2 and record["metrics"]["mse"] == pytest.approx(min(values))  # the run's best
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "SLURM_JOB_ID": "4242",
+           "WANDB_SWEEP_ID": "sweep1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    trials = {}
+    for k, run_id in enumerate(("trial1", "trial2")):
+        params = sample(sweep["parameters"], random.Random(k))
+        command = agent_command(sweep, params)
+        assert command[:4] == ["/usr/bin/env", "ganinv-train", "experiment=toy_e4e", "logger=wandb"]
+        assert command[4:] == [f"{k}={v}" for k, v in params.items()]
+        done = subprocess.run([*command, *TINY], env={**env, "WANDB_RUN_ID": run_id}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        trials[run_id] = params, command
+    for run_id, (params, _) in trials.items():
+        run = tmp_path / "runs" / "e4e" / f"wandb-{run_id}"
+        record = json.loads((run / "record.json").read_text())
+        assert record["finished"] is True
+        assert record["config"]["loss"]["weights"]["perceptual"] == pytest.approx(params["loss.weights.perceptual"])
+        logged = wandb_offline_run(next((run / "wandb").rglob("run-*.wandb")))
+        assert logged["id"] == run_id  # the agent's run
+        assert logged["defined"]["eval/mse"] == ["min"] and logged["defined"]["eval/psnr"] == ["max"]
+        values = [row["eval/mse"] for row in logged["history"] if "eval/mse" in row]
+        assert len(values) == 2 and record["metrics"]["mse"] == pytest.approx(min(values))  # the run's best
+    # The agent runs trial1 again (a preempted trial): it continues in its folder, where it had finished.
+    again = subprocess.run([*trials["trial1"][1], *TINY], env={**env, "WANDB_RUN_ID": "trial1"}, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "resuming from" in again.stderr + again.stdout, again.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runs" / "e4e").iterdir()) == ["wandb-trial1", "wandb-trial2"]

@@ -4,7 +4,9 @@ method and its generator."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +90,20 @@ def test_records_are_named_after_what_ran_and_rows_group_repeats(runs, tmp_path,
                               *small))
     records = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
     assert sorted({r["name"] for r in records}) == ["pSp (W)", "pSp (W+)"]
+    entries = leaderboard(composed("leaderboard", f"input={tmp_path}", "show=[]", f"output={tmp_path / 'board'}"))
+    # one checkpoint (one run, one training seed) measured on two held-out sets: two evaluations of one run
+    assert sorted((e.name, e.n, e.seeds, e.evaluations) for e in entries) == [("pSp (W)", 1, 1, 2),
+                                                                             ("pSp (W+)", 1, 1, 2)]
+    assert {e.checkpoints[0].split(" (iteration")[0] for e in entries} == {str(c) for c in runs.values()}
+    rows = list(csv.DictReader((tmp_path / "board" / "leaderboard.csv").open()))
+    assert all(r["checkpoints"] == f"{runs['psp']} (iteration 2)" for r in rows if r["name"] == "pSp (W+)")
+    # the same measurement again (a re-evaluation): still one entry, the newest, with a note
+    evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={tmp_path}/again.json", "seed=7", *small))
+    capsys.readouterr()
     entries = leaderboard(composed("leaderboard", f"input={tmp_path}", "show=[]"))
-    assert sorted((e.name, e.n) for e in entries) == [("pSp (W)", 2), ("pSp (W+)", 2)]
+    again = next(e for e in entries if e.name == "pSp (W+)")
+    assert (again.n, again.evaluations, again.replaced) == (1, 2, 1)
+    assert "pSp (W+): 1 re-evaluation(s) of a measurement already on the board left out" in capsys.readouterr().out
     evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={tmp_path}/renamed.json", "name=mine", *small))
     assert json.loads((tmp_path / "renamed.json").read_text())["name"] == "mine"
 
@@ -216,6 +230,33 @@ def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
         evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={out}", "data.target_size=256", *images))
 
 
+def test_the_docs_parity_setting_trains_with_every_callback_on(tmp_path):
+    """`trainer.precision=64-true` (docs/scaling.md's parity runs) with the metrics and image callbacks on: the
+    evaluation samples W in the generator's precision."""
+    from ganinv.train import train
+
+    run = tmp_path / "run"
+    train(composed("train", "experiment=toy_psp", "trainer.max_steps=2", "trainer.val_check_interval=2",
+                   "trainer.precision=64-true", f"run_dir={run}", *[a for a in TINY if "every=0" not in a],
+                   "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2",
+                   "callbacks.metrics.p_norm_samples=200", "callbacks.images.n_images=2"))
+    record = json.loads((run / "record.json").read_text())
+    assert record["finished"] and {"mse", "p_norm", "lec"} <= set(record["metrics"])
+    assert list((run / "images").glob("*.png"))
+
+
+def test_gradient_accumulation_is_refused_with_what_to_do_instead(tmp_path):
+    from ganinv.methods import ConfigError
+    from ganinv.train import train
+
+    for experiment in ("toy_psp", "toy_restyle_psp"):
+        with pytest.raises(ConfigError, match=r"trainer.accumulate_grad_batches=2: gradient accumulation is not "
+                                              r"supported.*train on more processes \(trainer.devices"):
+            train(composed("train", f"experiment={experiment}", "+trainer.accumulate_grad_batches=2",
+                           f"run_dir={tmp_path / experiment}", *TINY))
+        assert not (tmp_path / experiment).exists()
+
+
 def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, monkeypatch):
     import shutil
 
@@ -237,25 +278,37 @@ def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, mo
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR2"])
 def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly(tmp_path, sig):
-    """A scheduler's SIGTERM (or SIGUSR2) mid-run: the batch ends, last.ckpt is written, exit 143 (140); run again,
-    the same command continues and ends with the weights of an uninterrupted run."""
+    """A scheduler's SIGTERM (or SIGUSR2) mid-run: the batch ends, last.ckpt is written, exit 143 (140) within one
+    batch plus the save, without the evaluation a stop would otherwise start; run again, the same command
+    continues and ends with the weights of an uninterrupted run."""
     import signal
     import time
 
     import torch
 
     run = tmp_path / "run"
+    # An evaluation every 8 iterations on 24 images (with LEC) takes far longer than a batch and a save.
+    evaluated = [a for a in TINY if "metrics.every" not in a] + [
+        "callbacks.metrics.every=1", "trainer.val_check_interval=8", "callbacks.metrics.n_images=24",
+        "callbacks.metrics.lec_images=24", "callbacks.metrics.p_norm_samples=500", "data.toy.n_val=24"]
     args = [sys.executable, "-m", "ganinv.train", "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",
-            "callbacks.checkpoint_every=4", *TINY]
+            "callbacks.checkpoint_every=4", *evaluated]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while not (run / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    while not (run / "metrics.jsonl").is_file() or not (run / "metrics.jsonl").read_text():  # one evaluation done
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
+        time.sleep(0.1)
+    rows = (run / "metrics.jsonl").read_text()
+    signalled = time.perf_counter()
     proc.send_signal(getattr(signal, sig))
     err, _ = proc.communicate(timeout=300)
+    took = time.perf_counter() - signalled
     assert proc.returncode == 128 + getattr(signal, sig), err[-3000:]
     stopped = int(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["iteration"])
-    assert 4 <= stopped < 400 and f"stopped by {sig} at iteration {stopped}" in err
+    assert 8 <= stopped < 400 and f"stopped by {sig} at iteration {stopped}" in err
+    assert (run / "metrics.jsonl").read_text() == rows  # no evaluation after the signal
+    seconds = [float(t) for t in re.findall(r"evaluated in ([0-9.]+) s", err)]
+    assert seconds and took < max(seconds), (took, seconds)  # a batch and a save: less than one evaluation
     if sig == "SIGUSR2":
         return
     from ganinv.train import train

@@ -1,0 +1,29 @@
+"""The names of the metrics an evaluation writes (the keys of a record's `metrics`, logged as `eval/<name>`), and
+which way each is better: what options that name a metric (`objective=`, the leaderboard's axes) are checked
+against before any work."""
+
+from __future__ import annotations
+
+import difflib
+
+HIGHER_IS_BETTER = ("psnr", "ssim", "ms_ssim", "id_sim", "edit_gain", "edit_id", "images_per_second")
+DISTORTION = ("mse", "psnr", "psnr_dataset", "ssim", "ms_ssim", "perceptual", "lpips", "id_sim", "id_sim_papers",
+              "no_face_pairs", "code_mse")
+EDITABILITY = ("lec", "edit_gain", "edit_others", "edit_id", "p_norm", "w_layer_spread", "w_avg_distance",
+               "fid_rec", "fid_edit", "kid_rec", "kid_edit")
+PER_DIRECTION = ("lec", "edit_gain", "edit_others", "edit_id")  # also `<name>_<direction>`, e.g. lec_smile
+PER_NETWORK = ("perceptual", "lpips")  # also `<name>_<network>`: the metrics config's entries, e.g. lpips_alex
+
+
+def higher_is_better(metric: str) -> bool:
+    return any(metric == k or metric.startswith(k + "_") for k in HIGHER_IS_BETTER)
+
+
+def unknown_metric(name: str) -> str | None:
+    """None when an evaluation can write a metric called `name`; else why not, with the closest names."""
+    if name in DISTORTION + EDITABILITY or any(name.startswith(k + "_") for k in PER_DIRECTION + PER_NETWORK):
+        return None
+    close = difflib.get_close_matches(name, DISTORTION + EDITABILITY, n=1)
+    return ("not a metric of the evaluation; " + (f"did you mean {close[0]}? " if close else "")
+            + f"the metrics: {', '.join(DISTORTION + EDITABILITY)} (and per direction {'_*, '.join(PER_DIRECTION)}_*; "
+            "docs/evaluation.md).")
