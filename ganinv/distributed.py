@@ -34,13 +34,18 @@ def keyed_generator(*key: object) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
-def shard(n: int) -> range:
-    """This rank's contiguous share of `n` items: every item on exactly one rank, no padding (the first ranks
-    take one more when `n` does not divide)."""
+def shard(n: int, batch: int = 1) -> range:
+    """This rank's contiguous share of `n` items: every item on exactly one rank, no padding. Shares are whole
+    batches of `batch` (the first ranks take one batch more) wherever there are as many batches as ranks, so an
+    item is computed in the batch one process would compute it in (a batch's rounding can depend on its size);
+    else single items (the first ranks take one more)."""
     rank, world = rank_and_world()
-    size, extra = divmod(n, world)
-    start = rank * size + min(rank, extra)
-    return range(start, start + size + (rank < extra))
+    batches = -(-n // batch)
+    if batches < world:
+        batch, batches = 1, n
+    size, extra = divmod(batches, world)
+    start = (rank * size + min(rank, extra)) * batch
+    return range(min(start, n), min(start + (size + (rank < extra)) * batch, n))
 
 
 def _wire(tensor: torch.Tensor) -> torch.Tensor:

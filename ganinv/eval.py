@@ -101,7 +101,7 @@ def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tupl
 
     from ganinv.distributed import gather, shard
 
-    mine = shard(len(x))
+    mine = shard(len(x), size)
     parts, recs, seconds = [], [], 0.0
     for start in range(mine.start, mine.stop, size):
         stop = min(start + size, mine.stop)

@@ -17,7 +17,11 @@ from ganinv.checkpoints import check_training_checkpoint
 _QUIET = ("Found .* module\\(s\\) in eval mode", "The number of training batches .* is smaller than the logging",
           "You passed in a `val_dataloader` but have no `validation_step`", "`isinstance\\(treespec, LeafSpec\\)`",
           "Total length of .* across ranks is zero", "does not have many workers which may be a bottleneck",
-          "You're resuming from a checkpoint that ended before the epoch ended")  # StyleGAN2DataModule resumes
+          "You're resuming from a checkpoint that ended before the epoch ended",  # StyleGAN2DataModule resumes
+          # DDP: a backward pass of e4e's latent discriminator gives its last Linear's weight [1, C] a gradient with
+          # stride 1 along the size-1 dimension, where the bucket has C: the same memory layout, copied into the
+          # bucket (C numbers). Only that shape is silenced; any other stride mismatch is still shown.
+          r"Grad strides do not match bucket view strides[\s\S]*grad\.sizes\(\) = \[1, \d+\], strides\(\) = \[1, 1\]")
 _QUIET_LOGS = ("💡 Tip:", "`weights_only` was not set")
 
 

@@ -47,8 +47,9 @@ def _no_log_files_of_removed_runs():
 
 def _checkout_state() -> tuple[str, dict[str, float]]:
     """The checkout's untracked files (as git reports them) and the output folders commands write by default."""
-    untracked = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
-                               capture_output=True, text=True).stdout
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                            capture_output=True, text=True).stdout
+    untracked = "".join(line + "\n" for line in status.splitlines() if line.startswith("??"))
     return untracked, {name: (ROOT / name).stat().st_mtime for name in OUTPUTS if (ROOT / name).exists()}
 
 

@@ -42,6 +42,7 @@ def train(run_dir: Path, experiment: str, processes: int, steps: int = 3, batch:
                          timeout=timeout)
     if run.returncode != 0:
         raise AssertionError(f"{experiment} on {processes} process(es) failed:\n{run.stderr[-4000:]}")
+    assert "Grad strides do not match" not in run.stderr, run.stderr[-4000:]  # see ganinv.training._QUIET
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     return {**ckpt["state_dict"], "ganinv": ckpt.get("ganinv", {})}
 

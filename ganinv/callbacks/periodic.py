@@ -45,7 +45,7 @@ def invert_subset(trainer: pl.Trainer, module, n: int, batch_size: int = 16) -> 
     items = [dataset[i] for i in range(min(n, len(dataset)))]
     x = torch.stack([i["x"] for i in items]).to(module.device)
     y = torch.stack([i["y"] for i in items]).to(module.device)
-    mine = shard(len(x))
+    mine = shard(len(x), batch_size)
     if len(mine) == 0:
         raise ValueError(f"{len(x)} validation images cannot be shared by more processes: raise "
                          "callbacks.metrics.n_images and callbacks.images.n_images (and the validation split) to at "

@@ -63,7 +63,7 @@ class EvaluationSuite:
         and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up every rank's.
         """
         targets = images if targets is None else targets
-        n, mine = len(images), shard(len(images))
+        n, mine = len(images), shard(len(images), self.batch_size)
         if len(mine) == 0:
             raise ValueError(f"{n} images cannot be shared by more processes: evaluate at least one per process")
         own = slice(mine.start, mine.stop)

@@ -34,8 +34,9 @@ def checkpoint(tmp_path_factory):
     return out / "checkpoints" / "last.ckpt"
 
 
-# 11 images: shares of 6 and 5, LEC on the first 7 crossing from one share into the other.
-COMMON = ("n_images=11", "editability.lec_images=7", "batch_size=4", "editability.p_norm_samples=500",
+# 11 images in batches of 4: shares of 8 and 3 (whole batches), LEC on the first 10 crossing from one share into
+# the other.
+COMMON = ("n_images=11", "editability.lec_images=10", "batch_size=4", "editability.p_norm_samples=500",
           "wandb.mode=disabled")
 
 

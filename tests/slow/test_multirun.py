@@ -24,7 +24,8 @@ def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
                            f"hydra.sweep.dir={sweep}", "logger=wandb", "logger.mode=offline", *TINY],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert len(list(sweep.glob("*/record.json"))) == 6
+    assert sorted(p.parent.name for p in sweep.glob("*/record.json")) == [
+        f"experiment={e},seed={s}" for e in ("toy_psp", "toy_psp_w") for s in (0, 1, 2)]  # what varies, flat
     # the jobs share one process: each has its own W&B run, with its own history
     runs = [wandb_offline_run(next(job.glob("offline-run-*/run-*.wandb"))) for job in sweep.glob("*/wandb")]
     assert len(runs) == 6 and len({r["id"] for r in runs}) == 6 and all(r["history"] for r in runs)

@@ -15,14 +15,19 @@ def as_rank(monkeypatch, rank: int, world: int) -> None:
     monkeypatch.setattr("ganinv.methods.base.rank_and_world", lambda: (rank, world))
 
 
-@pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (2, 4), (64, 2)])
-def test_shards_cover_the_set_once_without_padding(monkeypatch, n, world):
+@pytest.mark.parametrize("n, world, batch", [(10, 1, 1), (10, 3, 1), (2, 4, 1), (64, 2, 1), (11, 2, 4), (11, 4, 4),
+                                             (64, 3, 16), (33, 2, 16)])
+def test_shards_cover_the_set_once_without_padding_in_whole_batches(monkeypatch, n, world, batch):
     shards = []
     for rank in range(world):
         as_rank(monkeypatch, rank, world)
-        shards.append(list(distributed.shard(n)))
+        shards.append(list(distributed.shard(n, batch)))
     assert sorted(i for s in shards for i in s) == list(range(n))
-    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    whole = -(-n // batch) >= world  # enough batches: every share starts where one process starts a batch
+    unit = batch if whole else 1
+    assert all(s[0] % unit == 0 for s in shards if s)
+    counts = [-(-len(s) // unit) for s in shards]  # batches (or items) per rank: one more on the first ranks
+    assert max(counts) - min(counts) <= 1 and counts == sorted(counts, reverse=True)
 
 
 def test_ranks_draw_their_rows_of_the_draw_one_process_makes(monkeypatch):
