@@ -115,10 +115,12 @@ def train(cfg) -> Path:
         if hasattr(launcher, "kill"):  # the processes it started would wait for rank 0 until the timeout
             launcher.kill(signal.SIGKILL)
         raise ConfigError(why) from err
+    stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
     for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete and the next job
         if isinstance(lg, WandbLogger) and trainer.is_global_zero:  # in this process (a multirun) gets its own
-            lg.experiment.finish()
-    stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
+            if stopped is not None:  # preempted: a W&B sweep re-queues the run, and the agent that takes it
+                lg.experiment.mark_preempting()  # continues it in its folder (runs/<method>/wandb-<run id>)
+            lg.experiment.finish(exit_code=0 if stopped is None else 128 + int(stopped))
     if stopped is not None:
         log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
                  int(model.iteration), run / "checkpoints" / "last.ckpt")

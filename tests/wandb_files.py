@@ -10,11 +10,12 @@ from ganinv.callbacks.wandb_log import records
 
 
 def wandb_offline_run(path: str | os.PathLike) -> dict:
-    """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type"} of an
-    offline run file, values JSON-decoded."""
+    """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type",
+    "preempting" (marked so), "exit_code"} of an offline run file, values JSON-decoded."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     config, summary, history, run_id, defined, job_type = {}, {}, [], None, {}, None
+    preempting, exit_code = False, None
     for payload in records(path):
         rec = pb.Record()
         rec.ParseFromString(payload)
@@ -34,6 +35,9 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
             defined[rec.metric.name] = kinds
         if kind == "run":
             run_id, job_type = rec.run.run_id or run_id, rec.run.job_type or job_type
+        preempting |= kind == "preempting"
+        if kind == "exit":
+            exit_code = rec.exit.exit_code
         if kind in ("config", "run"):
             for i in rec.config.update if kind == "config" else rec.run.config.update:
                 _put(config, i)
@@ -41,7 +45,7 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
     for row in history:
         last.update(row)
     return {"id": run_id, "config": config, "summary": {**last, **summary}, "history": history, "defined": defined,
-            "job_type": job_type}
+            "job_type": job_type, "preempting": preempting, "exit_code": exit_code}
 
 
 def _put(target: dict, item) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from torch import nn
 
 from ganinv.configs import CONF
 from ganinv.metrics.records import experiment_key, make_record, write_record
+from tests.wandb_files import wandb_offline_run
 
 TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_val=8", "logger=none", "threads=2",
         "callbacks.metrics.every=0", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
@@ -291,9 +293,12 @@ def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly
     evaluated = [a for a in TINY if "metrics.every" not in a] + [
         "callbacks.metrics.every=1", "trainer.val_check_interval=8", "callbacks.metrics.n_images=24",
         "callbacks.metrics.lec_images=24", "callbacks.metrics.p_norm_samples=500", "data.toy.n_val=24"]
+    # SIGUSR2 under a W&B run (a sweep agent's, say): the run is marked preempting, so a sweep re-queues it.
+    watched = ["logger=wandb", "logger.mode=offline"] if sig == "SIGUSR2" else []
     args = [sys.executable, "-m", "ganinv.train", "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",
-            "callbacks.checkpoint_every=4", *evaluated]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            "callbacks.checkpoint_every=4", *evaluated, *watched]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "WANDB_SILENT": "true"})
     deadline = time.time() + 300
     while not (run / "metrics.jsonl").is_file() or not (run / "metrics.jsonl").read_text():  # one evaluation done
         assert time.time() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
@@ -310,6 +315,8 @@ def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly
     seconds = [float(t) for t in re.findall(r"evaluated in ([0-9.]+) s", err)]
     assert seconds and took < max(seconds), (took, seconds)  # a batch and a save: less than one evaluation
     if sig == "SIGUSR2":
+        logged = wandb_offline_run(next((run / "wandb").rglob("run-*.wandb")))
+        assert logged["preempting"] and logged["exit_code"] == 140
         return
     from ganinv.train import train
 
