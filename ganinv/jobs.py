@@ -28,7 +28,7 @@ def job_problems(cfg: Any, hydra: Any = None) -> list[str]:
     problems = [f"{key}= is required (the config leaves it ???): set {key}=..." for key in unset(cfg)]
     names = {key: str(OmegaConf.select(cfg, key)) for key in METRIC_OPTIONS}
     problems += [f"{key}={name}: {why}" for key, name in names.items()
-                if (why := unknown_metric(name)) and (key == "objective" or name != names["objective"])]
+                 if (why := unknown_metric(name)) and (key == "objective" or name != names["objective"])]
     if hydra is not None:
         problems += launcher_problems(resolved_trainer(cfg, hydra), hydra)
         if unknown_metric(str(cfg.objective)) is None:
