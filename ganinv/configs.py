@@ -37,7 +37,7 @@ def default_run_dir(method: str, stamp: str) -> str:
 def job_overrides() -> list[str]:
     """This Hydra job's command-line overrides that name it: all but the keys of
     `hydra.job.config.override_dirname.exclude_keys` (run_dir, resume, threads, and in a multirun the keys that
-    every job shares: see `ganinv.cli.sweep_exclusions`)."""
+    every job shares: see `ganinv.cli.check_sweep`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

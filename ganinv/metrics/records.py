@@ -61,14 +61,15 @@ def measurement(record: dict) -> str:
 def distinct(records: list[dict]) -> tuple[list[dict], dict[int, list[dict]]]:
     """The records with each measurement once (the newest by `created`), and by `id` of each kept record the
     older records of the same measurement it replaces."""
+    keys = {id(r): measurement(r) for r in records}
     newest: dict[str, dict] = {}
     for r in sorted(records, key=lambda r: str(r.get("created") or "")):
-        newest[measurement(r)] = r
-    kept = [r for r in records if newest[measurement(r)] is r]
+        newest[keys[id(r)]] = r
+    kept = [r for r in records if newest[keys[id(r)]] is r]
     replaced: dict[int, list[dict]] = {}
     for r in records:
-        if newest[measurement(r)] is not r:
-            replaced.setdefault(id(newest[measurement(r)]), []).append(r)
+        if newest[keys[id(r)]] is not r:
+            replaced.setdefault(id(newest[keys[id(r)]]), []).append(r)
     return kept, replaced
 
 
