@@ -64,3 +64,15 @@ def test_wheel_ships_the_configs_and_runs_every_script(wheel_venv, tmp_path):
             assert "Traceback" not in run.stderr
             if "--cfg" in args and script in ("ganinv-train", "ganinv-train-generator", "ganinv-eval"):
                 assert "_target_: ganinv.data.StyleGAN2DataModule" in run.stdout
+
+
+def test_git_ignores_no_source_file():
+    """A clean clone (what CI and users get) has every file of the package, its configs, tests and docs: a
+    folder pattern in .gitignore meant for an output folder must not hide a source folder of the same name."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--", "ganinv",
+                              "tests", "experiments", "docs"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    caches = ("__pycache__", ".egg-info", ".pytest_cache", ".ruff_cache")
+    assert [f for f in ignored if not any(c in f for c in caches)] == []

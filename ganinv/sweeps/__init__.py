@@ -1,0 +1,1 @@
+"""What sweeps share: the results of a sweep named by its run folders (`results.SweepResults`)."""
