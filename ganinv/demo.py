@@ -64,7 +64,7 @@ def main(out: Path) -> None:
         run = out / "runs" / name
         train(compose("train", [f"experiment={experiment}", f"trainer.max_steps={steps}", f"run_dir={run}",
                                 f"trainer.val_check_interval={steps}", "logger=wandb", "logger.mode=offline",
-                                "callbacks.metrics.n_images=16", "callbacks.metrics.lec_images=4",
+                                "callbacks.metrics.n_images=16", "editability.lec_images=4",
                                 "+trainer.enable_model_summary=false", *SPEED, *extra]))
         evals[name] = (LABELS[name], [f"checkpoint={run}/checkpoints/last.ckpt"])
     evals["idinvert_refine"] = ("In-Domain + regularised optimiser", [*evals["idinvert"][1], "refine=idinvert"])

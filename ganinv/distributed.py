@@ -34,6 +34,13 @@ def keyed_generator(*key: object) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
+def batch_rows(drawn: torch.Tensor) -> torch.Tensor:
+    """This rank's rows of `drawn`, something drawn once per row of the global batch: the training sampler deals
+    the global batch out interleaved (rank r holds its rows r, r + world, ...), as DistributedSampler does."""
+    rank, world = rank_and_world()
+    return drawn[rank::world]
+
+
 def shard(n: int, batch: int = 1) -> range:
     """This rank's contiguous share of `n` items: every item on exactly one rank, no padding. Shares are whole
     batches of `batch` (the first ranks take one batch more) wherever there are as many batches as ranks, so an

@@ -11,7 +11,6 @@ import torch
 
 from ganinv.configs import CONF
 from ganinv.distributed import rank_and_world
-from ganinv.inversion import Inversion
 
 log = logging.getLogger("ganinv")
 
@@ -52,32 +51,46 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     return out
 
 
-def build_suite(cfg, generator):
-    """The `EvaluationSuite` the config asks for."""
-    from hydra.utils import instantiate
+# What a training run's evaluations were measured on and by; ganinv-eval on one of its checkpoints takes them
+# from the run's config.yaml (ganinv-eval option: the run's key), unless the command line sets them.
+RUN_PROTOCOL = {"data": "data", "metrics": "metrics", "editability": "editability", "fid": "fid",
+                "n_images": "callbacks.metrics.n_images", "batch_size": "data.val_batch_size"}
 
-    from ganinv.editing import load_directions
-    from ganinv.metrics import EvaluationSuite, WDistribution, inception_features
-    from ganinv.metrics.suite import is_toy_generator, toy_directions
-    from ganinv.toy import NAMES, AttributePredictor
-    from ganinv.toy.generator import PerceptualFeatures
 
-    e = cfg.editability
-    distortion = instantiate(cfg.metrics)
-    toy = is_toy_generator(generator)
-    directions = load_directions(e.directions, generator) if e.directions else (toy_directions(generator)
-                                                                                  if toy else None)
-    if e.attributes == "toy":  # the toy attribute net only knows the toy generator's faces
-        attributes = AttributePredictor(list(NAMES), normalised=True).eval() if toy else None
-        names = list(NAMES) if toy else []
-    elif e.attributes:
-        attributes, names = instantiate(e.attributes).eval(), list(e.attribute_names or [])
-    else:
-        attributes, names = None, []
-    features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(cfg.fid)]()
-    return EvaluationSuite(distortion, WDistribution(generator, int(e.p_norm_samples)), directions, float(e.alpha),
-                           attributes, names, distortion.identity, features, int(e.lec_images),
-                           int(cfg.batch_size))
+def the_runs_protocol(cfg, given: set[str]) -> list[str]:
+    """Where `cfg.checkpoint` is a ganinv training run's (`<run>/checkpoints/*.ckpt` beside `<run>/config.yaml`),
+    each option of RUN_PROTOCOL becomes the run's, but for what the command line sets (`given`: its keys, e.g.
+    `metrics` or `editability.alpha`), so that the record measures what the run's own evaluations measured; the
+    options taken."""
+    from omegaconf import OmegaConf, open_dict
+
+    ckpt = Path(str(cfg.checkpoint)) if cfg.checkpoint else None
+    config = ckpt.parent.parent / "config.yaml" if ckpt is not None and ckpt.parent.name == "checkpoints" else None
+    if config is None or not config.is_file():
+        return []
+    run = OmegaConf.load(config)
+    taken = []
+    with open_dict(cfg):
+        for key, source in RUN_PROTOCOL.items():
+            value = OmegaConf.select(run, source)
+            if key == "batch_size" and value is None:
+                value = OmegaConf.select(run, "data.batch_size")
+            if key in given or value is None:
+                continue
+            for inside in sorted(k for k in given if k.startswith(f"{key}.")):  # the command line's, kept
+                OmegaConf.update(value, inside[len(key) + 1:], OmegaConf.select(cfg, inside), force_add=True)
+            cfg[key] = value
+            taken.append(key)
+    return taken
+
+
+def command_line_keys() -> set[str]:
+    """The keys and groups this Hydra job's command line sets (`data`, `editability.alpha`, ...)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    return {o.key_or_group.replace("/", ".") for o in parsed}
 
 
 def start_processes(devices: int) -> torch.device:
@@ -93,45 +106,24 @@ def start_processes(devices: int) -> torch.device:
     return fabric.device
 
 
-def invert_in_pieces(pieces, invert, render, x: torch.Tensor, size: int) -> tuple[Inversion, torch.Tensor, float]:
-    """(inversion, clamped reconstructions, seconds) of every image: this rank's share inverted batch by batch,
-    each batch kept in `pieces` until the record is written, so that a killed evaluation, run again, redoes only
-    the batch it was working on."""
-    import time
-
-    from ganinv.distributed import gather, shard
-
-    mine = shard(len(x), size)
-    parts, recs, seconds = [], [], 0.0
-    for start in range(mine.start, mine.stop, size):
-        stop = min(start + size, mine.stop)
-        piece = pieces.get(f"{start:09d}-{stop:09d}")
-        if piece is None:
-            began = time.perf_counter()
-            inv = invert(x[start:stop]).detach()
-            piece = {"seconds": time.perf_counter() - began}
-            with torch.no_grad():
-                piece["recs"] = render(inv).detach().clamp(-1, 1).cpu()
-            piece["inversion"] = inv.cpu().state()
-            pieces.put(f"{start:09d}-{stop:09d}", piece)
-        parts.append(Inversion.from_state(piece["inversion"]).to(x.device))
-        recs.append(piece["recs"].to(x.device))
-        seconds += piece["seconds"]
-    return (Inversion.cat(parts).map(gather), gather(torch.cat(recs)),
-            float(gather(torch.tensor([seconds])).sum()))
-
-
 def evaluate(cfg) -> Path:
+    """The record of the configured evaluation; run as `ganinv-eval` on a training run's checkpoint, what the
+    command line leaves unset is the run's protocol (`the_runs_protocol`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from ganinv.checkpoints import state_hash
     from ganinv.checkpoints.pieces import Pieces
     from ganinv.invert import inverse, inverter, job_of, record_name, refiner_for
+    from ganinv.metrics import build_suite, invert_images
     from ganinv.metrics.records import checkpoint_run, experiment_key, make_record, write_record
+    from ganinv.metrics.suite import FID
 
+    taken = the_runs_protocol(cfg, command_line_keys()) if HydraConfig.initialized() else []
     torch.manual_seed(int(cfg.seed))
-    if str(cfg.fid) not in ("toy", "inception", "none"):
-        raise SystemExit(f"ganinv-eval: error: fid={cfg.fid!r} is not one of toy, inception, none.")
+    if str(cfg.fid) not in FID:
+        raise SystemExit(f"ganinv-eval: error: fid={cfg.fid!r} is not one of {', '.join(FID)}.")
     device = start_processes(int(cfg.devices))
     rank, world = rank_and_world()
     module = inverter(cfg).to(device)
@@ -139,14 +131,16 @@ def evaluate(cfg) -> Path:
     refiner = refiner.to(device) if refiner is not None else None
     generator = module.generator
     data = {k: v.to(device) for k, v in held_out(cfg, module).items()}
-    suite = build_suite(cfg, generator).to(device)
+    suite = build_suite(generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid), int(cfg.batch_size))
+    suite = suite.to(device)
 
     invert = inverse(module, refiner)
 
-    log.info("evaluating %s on %d held-out images of %s%s", record_name(module, refiner), len(data["y"]),
-             cfg.data.source, f", {world} processes" if world > 1 else "")
+    log.info("evaluating %s on %d held-out images of %s%s%s", record_name(module, refiner), len(data["y"]),
+             cfg.data.source, f", {world} processes" if world > 1 else "",
+             f"; the run's {', '.join(taken)}" if taken else "")
     pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "devices", "wandb"))  # the batches inverted so far
-    inverted = invert_in_pieces(pieces, invert, module.reconstruct, data["x"], int(cfg.batch_size))
+    inverted = invert_images(invert, module.reconstruct, data["x"], int(cfg.batch_size), pieces)
     codes_of = inverse(module, refiner, codes_only=True)  # LEC's re-inversions: only codes count
     metrics, timing = suite.evaluate(codes_of, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
                                      inverted=inverted, show=rank == 0)
@@ -166,8 +160,7 @@ def evaluate(cfg) -> Path:
         refine=None if refiner is None else {"refiner": type(refiner).__name__, **refiner.options},
         generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
         data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},
-        protocol={**suite.distortion.protocol(), "editability": f"alpha {suite.alpha}, directions "
-                  f"{suite.directions.names if suite.directions else None}"},
+        protocol=suite.protocol(),
         timing=timing, config=config)
     path = write_record(record, cfg.output)
     pieces.clear()

@@ -107,6 +107,7 @@ def invert(cfg) -> Path:
     from ganinv.checkpoints.pieces import Pieces
     from ganinv.data import ImageFolderDataset
     from ganinv.data.photos import warn_if_unaligned
+    from ganinv.metrics import invert_batches
 
     module = inverter(cfg)
     invert = inverse(module, refiner_for(cfg, module))
@@ -122,27 +123,24 @@ def invert(cfg) -> Path:
     names = [p.relative_to(folder.root).as_posix() for p in folder.files]
     pieces = Pieces(out / ".partial", {**job_of(cfg), "images": names})  # a killed run redoes only its last batch
     per_image = 0
+
+    def load(start: int, stop: int) -> torch.Tensor:
+        return torch.stack([folder.load(f) for f in folder.files[start:stop]])
+
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
-        for start in range(0, len(names), int(cfg.batch_size)):
-            idx = list(range(start, min(start + int(cfg.batch_size), len(names))))
-            done = pieces.get(f"{start:09d}")
-            if done is None:
-                x = torch.stack([folder.load(folder.files[i]) for i in idx])
-                inv = invert(x).detach()
-                with torch.no_grad():
-                    rec = module.reconstruct(inv).clamp(-1, 1) * 0.5 + 0.5
-                for k, i in enumerate(idx):
-                    target = out / Path(names[i]).with_suffix(".png")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
-                    if inv.refined:  # what editing this image needs beyond its code
-                        atomic_save(inv[k].cpu().state(), out / "inversions" / f"{names[i]}.pt")
-                done = {"codes": inv.codes.cpu(), "per_image": inv.storage_bytes()}
-                pieces.put(f"{start:09d}", done)
-            codes.update({names[i]: done["codes"][k] for k, i in enumerate(idx)})
-            per_image = max(per_image, done["per_image"])
-            bar.advance(task, len(idx))
+        for part in invert_batches(invert, module.reconstruct, load, len(names), int(cfg.batch_size), share=False,
+                                   pieces=pieces):
+            inv, rec = part.inversion, part.recs * 0.5 + 0.5
+            for k, name in enumerate(names[part.start:part.start + len(rec)]):
+                target = out / Path(name).with_suffix(".png")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, lambda f, img=rec[k]: save_image(img, f, format="png"))
+                if inv.refined:  # what editing this image needs beyond its code
+                    atomic_save(inv[k].cpu().state(), out / "inversions" / f"{name}.pt")
+                codes[name] = inv.codes[k].cpu()
+            per_image = max(per_image, inv.storage_bytes())
+            bar.advance(task, len(rec))
     atomic_save(codes, out / "codes.pt")
     pieces.clear()
     skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""

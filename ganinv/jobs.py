@@ -11,7 +11,7 @@ from typing import Any
 
 # Config keys naming a file or folder that must exist before a training starts (when set).
 PATHS = ("data.images.root", "data.images.train_root", "data.images.test_root", "data.images.maps_root",
-         "data.images.test_maps_root", "generator.path", "method.base", "callbacks.metrics.directions")
+         "data.images.test_maps_root", "generator.path", "method.base", "editability.directions")
 METRIC_OPTIONS = ("objective", "callbacks.metrics.distortion", "callbacks.metrics.editability")
 
 

@@ -56,11 +56,12 @@ def train(cfg) -> Path:
     from pytorch_lightning.loggers import WandbLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback
+    from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback, ValidationSubset
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
     from ganinv.jobs import job_problems, requeue
     from ganinv.methods import ConfigError
+    from ganinv.metrics import build_suite
     from ganinv.training import (
         check_resources,
         check_same_run,
@@ -97,8 +98,15 @@ def train(cfg) -> Path:
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
     fields = run_fields(cfg, model)
-    extra = [InversionMetricsCallback(str(run), **cb.metrics, objective=str(cfg.objective), fields=fields),
-             ImageGridCallback(str(run), **cb.images)]
+    subset = ValidationSubset(datamodule.val_batch_size)  # inverted once per validation for both callbacks
+
+    def suite():  # ganinv-eval's suite, built at the first evaluation
+        return build_suite(model.generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid),
+                           datamodule.val_batch_size)
+
+    extra = [InversionMetricsCallback(str(run), suite, subset, **cb.metrics, objective=str(cfg.objective),
+                                      fields=fields),
+             ImageGridCallback(str(run), subset, **cb.images)]
     monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
                            cb.monitor_mode, int(cb.log_every), extra, model)

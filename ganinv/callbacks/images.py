@@ -11,19 +11,19 @@ from torchvision.utils import make_grid, save_image
 
 from ganinv.checkpoints import atomic_write
 
-from .periodic import EveryValidations, invert_subset
+from .periodic import EveryValidations, ValidationSubset
 
 
 class ImageGridCallback(EveryValidations):
-    def __init__(self, run_dir: str, every: int = 1, n_images: int = 8):
+    def __init__(self, run_dir: str, subset: ValidationSubset, every: int = 1, n_images: int = 8):
         super().__init__(every)
-        self.run_dir, self.n_images = Path(run_dir), int(n_images)
+        self.run_dir, self.subset, self.n_images = Path(run_dir), subset, int(n_images)
 
     def run(self, trainer: pl.Trainer, module) -> None:
-        sub = invert_subset(trainer, module, self.n_images)
+        sub = self.subset.inverted(trainer, module, self.n_images)
         if not trainer.is_global_zero:
             return
-        y, rec = sub.y, sub.recs
+        y, rec = sub.y, sub.inverted.recs
         rec = torch.nn.functional.interpolate(rec, size=y.shape[-2:], mode="area") if rec.shape != y.shape else rec
         grid = make_grid(torch.cat([y, rec]) * 0.5 + 0.5, nrow=len(y), padding=2)
         path = self.run_dir / "images" / f"iteration_{module.done():06d}.png"

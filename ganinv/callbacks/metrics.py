@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -17,11 +18,10 @@ import torch
 
 from ganinv.checkpoints import atomic_write, state_hash
 from ganinv.editing import edit
-from ganinv.metrics import DistortionMetrics, EvaluationSuite, WDistribution
+from ganinv.metrics import EvaluationSuite
 from ganinv.metrics.records import experiment_key, make_record, write_record
-from ganinv.metrics.suite import is_toy_generator, toy_directions
 
-from .periodic import EveryValidations, invert_subset
+from .periodic import EveryValidations, ValidationSubset
 
 log = logging.getLogger("ganinv")
 
@@ -42,15 +42,6 @@ def best_row(history: list[dict], metric: str) -> dict:
     return min(reversed(rows), key=lambda r: sign * r[metric])
 
 
-def float32(net: torch.nn.Module | None) -> torch.nn.Module | None:
-    """`net` as the evaluation runs it, in float32: a float32 copy of a net a float64 training converted."""
-    import copy
-
-    if net is None or all(t.dtype != torch.float64 for t in net.state_dict().values()):
-        return net
-    return copy.deepcopy(net).float()
-
-
 def define_summaries(logger, metrics: dict) -> None:
     """W&B's summary of each `eval/<metric>` is its best value (min or max), once per run."""
     from pytorch_lightning.loggers import WandbLogger
@@ -64,49 +55,23 @@ def define_summaries(logger, metrics: dict) -> None:
 
 
 class InversionMetricsCallback(EveryValidations):
-    """`every`: validations between evaluations (0: never); `directions`: a directions file (None: the toy
-    InterFaceGAN ones on the committed toy generator, else no edit metrics); distortion uses the module's own perceptual
-    and identity nets at the protocol size (the toy domain's own, 256 px otherwise).
+    """`suite()`: the `EvaluationSuite` of the run's `evaluation` and `metrics` config groups (built at the first
+    evaluation; `ganinv.metrics.build_suite`), the protocol of `ganinv-eval`; `subset`: the validation images
+    it evaluates (`n_images` of them); `every`: validations between evaluations (0: never).
 
     `record.json` holds the run's best evaluation on `objective` (the run's declared summary: min, or max for a
     higher-is-better metric), its iteration, the latest evaluation (`last`), whether training finished, and the
     run's `fields` (`ganinv-train` gives its experiment key, config, overrides, generator and data); each
     evaluation also puts `eval/<metric>` in the trainer's metrics, where `best.ckpt`'s monitor finds it."""
 
-    def __init__(self, run_dir: str, every: int = 1, n_images: int = 32, lec_images: int = 16,
-                 directions: str | None = None, alpha: float = 3.0, fid: bool = True, distortion: str = "mse",
-                 editability: str = "lec", p_norm_samples: int = 10_000, objective: str = "mse",
+    def __init__(self, run_dir: str, suite: Callable[[], EvaluationSuite], subset: ValidationSubset, every: int = 1,
+                 n_images: int = 32, distortion: str = "mse", editability: str = "lec", objective: str = "mse",
                  fields: dict | None = None):
         super().__init__(every)
-        self.run_dir, self.n_images, self.lec_images = Path(run_dir), int(n_images), int(lec_images)
-        self.p_norm_samples = int(p_norm_samples)
-        self.directions_path, self.alpha, self.fid = directions, float(alpha), fid
+        self.run_dir, self.make_suite, self.subset, self.n_images = Path(run_dir), suite, subset, int(n_images)
         self.axes, self.objective, self.fields = (distortion, editability), objective, dict(fields or {})
         self.suite, self.history, self.record = None, [], None
         self.weights: dict[int, str] = {}  # iteration -> the hash of the evaluated weights
-
-    def build(self, module) -> EvaluationSuite:
-        from ganinv.editing import load_directions
-        from ganinv.toy.generator import PerceptualFeatures
-
-        g = module.generator
-        toy = is_toy_generator(g)
-        net, identity = (float32(getattr(module.nets, k, None)) for k in ("perceptual", "identity"))
-        name = "lpips" if type(net).__name__ == "LPIPS" else "perceptual"  # the metric's key, as in validation
-        perceptual = {name: net} if hasattr(net, "per_image") else {}
-        distortion = DistortionMetrics(None if toy else 256, perceptual, identity,
-                                       image_size=g.size).to(module.device)
-        directions = (load_directions(self.directions_path, g) if self.directions_path
-                      else toy_directions(g) if toy else None)
-        attributes = names = None
-        if toy:
-            from ganinv.toy import NAMES, AttributePredictor
-
-            attributes, names = AttributePredictor(list(NAMES), normalised=True).eval().to(module.device), list(NAMES)
-        features = PerceptualFeatures().to(module.device) if self.fid and toy else None
-        w_distribution = WDistribution(g, self.p_norm_samples).to(module.device)
-        return EvaluationSuite(distortion, w_distribution, directions, self.alpha, attributes, names, identity,
-                               features, self.lec_images, batch_size=16)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "history": self.history, "record": self.record, "weights": self.weights}
@@ -126,11 +91,11 @@ class InversionMetricsCallback(EveryValidations):
 
     def run(self, trainer: pl.Trainer, module) -> None:
         began = time.perf_counter()
-        self.suite = self.suite or self.build(module)
-        sub = invert_subset(trainer, module, self.n_images)
+        self.suite = self.suite or self.make_suite().to(module.device)
+        sub = self.subset.inverted(trainer, module, self.n_images)
         with torch.no_grad():
             metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
-                                                  inverted=(sub.inversion, sub.recs, sub.seconds), show=False)
+                                                  inverted=sub.inverted, show=False)
         if self.objective not in metrics:
             from ganinv.methods import ConfigError
 
@@ -160,7 +125,7 @@ class InversionMetricsCallback(EveryValidations):
             weights=self.weights.get(best["iteration"]),
             selected={"objective": self.objective, "summary": summary_of(self.objective)},
             last={"iteration": step, "metrics": metrics}, finished=False, max_iterations=module.max_iterations,
-            timing=timing, protocol=self.suite.distortion.protocol(), **fields)
+            timing=timing, protocol=self.suite.protocol(), **fields)
         write_record(self.record, self.run_dir / "record.json")
         self.log_wandb(trainer, module, sub, step, self.record)
         log.info("iteration %d: %s (evaluated in %.1f s)", step, ", ".join(
@@ -182,16 +147,16 @@ class InversionMetricsCallback(EveryValidations):
 
         run = loggers[0].experiment
         k = min(8, len(sub.x))
-        images, inv, recs = sub.y[:k], sub.inversion[:k], sub.recs[:k]
+        images, inv, recs = sub.y[:k], sub.inverted.inversion[:k], sub.inverted.recs[:k]
         with torch.no_grad():
             d = self.suite.directions
-            edits = {n: module.reconstruct(edit(inv, d[n], self.alpha, d.layers)).clamp(-1, 1)
+            edits = {n: module.reconstruct(edit(inv, d[n], self.suite.alpha, d.layers)).clamp(-1, 1)
                      for n in (d.names if d else [])}
 
         def image(x):
             return wandb.Image((x * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 0).cpu().numpy())
 
-        columns = ["target", "reconstruction", *[f"+{self.alpha:g} {n}" for n in edits]]
+        columns = ["target", "reconstruction", *[f"+{self.suite.alpha:g} {n}" for n in edits]]
         table = wandb.Table(columns=columns, data=[[image(images[i]), image(recs[i]), *[image(e[i]) for e in
                                                                                          edits.values()]]
                                                    for i in range(k)])

@@ -21,7 +21,7 @@ from torch import nn
 
 from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
-from ganinv.distributed import keyed_generator, rank_and_world, seed
+from ganinv.distributed import batch_rows, keyed_generator, rank_and_world, seed
 from ganinv.inversion import Inversion, as_inversion
 from ganinv.stylegan2.layers import batched_modconv
 
@@ -77,12 +77,11 @@ class IterationModule(pl.LightningModule):
         return keyed_generator(seed(), rank_and_world()[0], self.done(), purpose)
 
     def sample_normal(self, purpose: str, n: int, dim: int) -> torch.Tensor:
-        """`n` rows of N(0, I) for this process: its rows of one draw for the global batch (n × world rows, keyed
-        by seed, iteration and purpose), so ranks draw different samples and N processes together draw what one
-        process draws for the same global batch."""
-        rank, world = rank_and_world()
-        rows = torch.randn(n * world, dim, generator=keyed_generator(seed(), self.done(), purpose))
-        return rows[rank * n:(rank + 1) * n].to(self.device, self.dtype)
+        """`n` rows of N(0, I) for this process: its rows (`batch_rows`) of one draw for the global batch
+        (n × world rows, keyed by seed, iteration and purpose), so ranks draw different samples and N processes
+        together draw what one process draws for the same global batch."""
+        rows = torch.randn(n * rank_and_world()[1], dim, generator=keyed_generator(seed(), self.done(), purpose))
+        return batch_rows(rows).to(self.device, self.dtype)
 
     def synced_parameters(self) -> list[torch.Tensor]:
         """The parameters DDP keeps equal on every rank (all but those under `ddp_ignore`)."""

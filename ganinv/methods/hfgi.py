@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganinv.distributed import keyed_generator, rank_and_world, seed
+from ganinv.distributed import batch_rows, keyed_generator, rank_and_world, seed
 from ganinv.encoders.hfgi import HFGINets
 from ganinv.inversion import Inversion
 
@@ -80,12 +80,12 @@ class HFGIModule(OnBaseModule):
         from kornia.augmentation import RandomPerspective
 
         aug = RandomPerspective(self.distortion_scale, p=self.aug_rate)
-        rank, world = rank_and_world()
+        world = rank_and_world()[1]
         n, shape = len(residual), residual.shape[1:]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=keyed_generator(seed(), self.done(), "warp"))))
             drawn = aug.forward_parameters(torch.Size([n * world, *shape]))
-        mine = {k: v[rank * n:(rank + 1) * n] for k, v in drawn.items() if k != "forward_input_shape"}
+        mine = {k: batch_rows(v) for k, v in drawn.items() if k != "forward_input_shape"}
         mine["forward_input_shape"] = torch.tensor([n, *shape])
         return aug(residual, params={k: v.to(residual.device) for k, v in mine.items()})
 

@@ -5,8 +5,7 @@ Only the inference API is used: `invert(images) -> Inversion` and `render(invers
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from rich.progress import Progress
@@ -18,8 +17,10 @@ from ganinv.inversion import Inversion
 
 from .distortion import DistortionMetrics
 from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
+from .inverting import Inverted, invert_images
 
 TOY_EDITS = ("smile", "age", "yaw", "eyes_open")  # editable toy attributes with InterFaceGAN directions
+FID = ("toy", "inception", "none")  # the features FID / KID compare: the toy perceptual net's, Inception's, none
 
 
 class EvaluationSuite:
@@ -51,36 +52,36 @@ class EvaluationSuite:
 
     def evaluate(self, invert: Callable[[Tensor], Inversion], render: Callable[[Inversion], Tensor], images: Tensor,
                  true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
-                 inverted: tuple[Inversion, Tensor, float] | None = None) -> tuple[dict, dict]:
+                 inverted: Inverted | None = None) -> tuple[dict, dict]:
         """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
-        reconstructions against `targets` (default: `images`). `inverted`: (codes, reconstructions, seconds)
-        already computed for `images`. Edits move the inversions' codes and keep their per-image state.
-        `true_codes` (generator samples) adds `code_mse`. LEC, which re-inverts
-        edited images, needs RGB inputs of the generator's domain: it is left out for other inputs.
+        reconstructions against `targets` (default: `images`). `inverted`: `images` already inverted
+        (`invert_images`). Edits move the inversions' codes and keep their per-image state. `true_codes`
+        (generator samples) adds `code_mse`. LEC, which re-inverts edited images, needs RGB inputs of the
+        generator's domain: it is left out for other inputs.
 
         Under DDP every rank takes the same arguments and returns the same result: each inverts, scores and edits
-        its own contiguous share of the images (no padding, no image twice), the per-image results are gathered,
-        and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up every rank's.
-        """
+        its own share of the images (whole batches, no padding, no image twice), the per-image results are
+        gathered, and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up
+        every rank's."""
         targets = images if targets is None else targets
         n, mine = len(images), shard(len(images), self.batch_size)
-        if len(mine) == 0:
-            raise ValueError(f"{n} images cannot be shared by more processes: evaluate at least one per process")
         own = slice(mine.start, mine.stop)
         self.distortion.reset()
-        steps = len(self._batches(len(mine))) * (1 + (len(self.directions.names) if self.directions else 0))
+        batches = -(-len(mine) // self.batch_size)
+        steps = batches * (1 + (len(self.directions.names) if self.directions else 0))
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("evaluating", total=steps)
             if inverted is None:
-                codes, recs, seconds = self._invert(invert, render, images[own], bar, task)
+                inverted = invert_images(invert, render, images, self.batch_size, advance=lambda: bar.advance(task))
             else:
-                codes, recs, seconds = inverted[0][own], inverted[1][own].float(), inverted[2] * len(mine) / n
+                bar.advance(task, batches)
+            codes, recs = inverted.inversion[own], inverted.recs[own].float()
             for sl in self._batches(len(mine)):
                 self.distortion.update(recs[sl], targets[own][sl])
             metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
             edited = self._edits(lec, render, images[own], codes, recs, metrics, bar, task, mine.start)
-            all_codes, all_recs = gather(codes.codes), gather(recs)
+            all_codes, all_recs = inverted.inversion.codes, inverted.recs.float()
             if len(all_codes) != n:
                 raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
             if true_codes is not None:
@@ -90,22 +91,14 @@ class EvaluationSuite:
         if self.fid_features is not None:
             fakes = {"rec": all_recs, **({"edit": torch.cat(edited)} if edited else {})}
             metrics.update(fid_kid(targets, fakes, self.fid_features))
-        seconds = float(gather(torch.tensor([seconds])).sum())
-        timing = {"images": n, "seconds_per_image": seconds / n, "images_per_second": n / max(seconds, 1e-9)}
+        timing = {"images": n, "seconds_per_image": inverted.seconds / n,
+                  "images_per_second": n / max(inverted.seconds, 1e-9)}
         return metrics, timing
 
-    def _invert(self, invert, render, images, bar, task) -> tuple[Inversion, Tensor, float]:
-        """Inversions, clamped reconstructions and the seconds spent inverting, batch by batch."""
-        codes, recs, seconds = [], [], 0.0
-        for sl in self._batches(len(images)):
-            start = time.perf_counter()
-            c = invert(images[sl])
-            seconds += time.perf_counter() - start
-            with torch.no_grad():
-                recs.append(render(c).detach().float().clamp(-1, 1))
-            codes.append(c.detach())
-            bar.advance(task)
-        return Inversion.cat(codes), torch.cat(recs), seconds
+    def protocol(self) -> dict:
+        """How the metrics were measured: the distortion's sizes and nets, the edits' strength and directions."""
+        return {**self.distortion.protocol(), "editability": f"alpha {self.alpha}, directions "
+                f"{self.directions.names if self.directions else None}"}
 
     def _edits(self, invert, render, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
@@ -145,24 +138,32 @@ class EvaluationSuite:
         return edited
 
 
-def toy_suite(generator: nn.Module, edits: Sequence[str] = TOY_EDITS, alpha: float = 3.0, n_directions: int = 10_000,
-              p_norm_samples: int = 20_000, lec_images: int = 64, batch_size: int = 16, fid: bool = True,
-              directions: Directions | None = None) -> EvaluationSuite:
-    """The suite on the toy domain, with the committed nets: toy perceptual distance and identity similarity,
-    InterFaceGAN directions for `edits` (computed on `generator` unless given), edit quality measured by the
-    attribute net on the [0, 1] scale of every attribute, FID / KID on perceptual-net features."""
-    from ganinv.losses import MeanDistance, module_identity
-    from ganinv.toy import NAMES, AttributePredictor, load_identity_net, load_perceptual_net
+def build_suite(generator: nn.Module, distortion: DistortionMetrics, editability: Mapping, fid: str = "toy",
+                batch_size: int = 16) -> EvaluationSuite:
+    """The suite of the `evaluation` config group (conf/evaluation/default.yaml: `editability.*` and `fid`), with
+    `distortion` built from the `metrics` group, for inverters of `generator`: what `ganinv-eval` and the
+    training's metrics callback measure, so a metric name means one protocol everywhere."""
+    from hydra.utils import instantiate
+
+    from ganinv.toy import NAMES, AttributePredictor
     from ganinv.toy.generator import PerceptualFeatures
 
-    identity = module_identity(load_identity_net())
-    distortion = DistortionMetrics(None, {"perceptual": MeanDistance(load_perceptual_net())}, identity,
-                                   image_size=generator.size)
-    if directions is None and edits:
-        directions = toy_directions(generator, edits, n_directions)
-    return EvaluationSuite(distortion, WDistribution(generator, p_norm_samples), directions, alpha,
-                           AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES), identity,
-                           PerceptualFeatures() if fid else None, lec_images, batch_size)
+    from .editability import inception_features
+
+    e, toy = editability, is_toy_generator(generator)
+    if str(fid) not in FID:
+        raise ValueError(f"fid={fid!r} is not one of {', '.join(FID)}.")
+    directions = (load_directions(e["directions"], generator) if e.get("directions") else
+                  toy_directions(generator) if toy else None)
+    attributes, names = None, []
+    if e.get("attributes") == "toy" and toy:  # the toy attribute net only knows the toy generator's faces
+        attributes, names = AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES)
+    elif e.get("attributes") not in (None, "toy"):
+        attributes, names = instantiate(e["attributes"]).eval(), list(e.get("attribute_names") or [])
+    features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(fid)]()
+    return EvaluationSuite(distortion, WDistribution(generator, int(e["p_norm_samples"])), directions,
+                           float(e["alpha"]), attributes, names, distortion.identity, features, int(e["lec_images"]),
+                           int(batch_size))
 
 
 def is_toy_generator(generator: nn.Module) -> bool:

@@ -19,7 +19,7 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
                  "trainer.devices=2", "trainer.max_steps=4", "callbacks.checkpoint_every=2", "data.batch_size=4",
                  "method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
                  "trainer.val_check_interval=2", "data.toy.n_val=8", "threads=1", "logger=none",
-                 "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2", "callbacks.images.n_images=2"]
+                 "callbacks.metrics.n_images=4", "editability.lec_images=2", "callbacks.images.n_images=2"]
     if experiment == "toy_psp":
         overrides = [o for o in overrides if "progressive" not in o]
     run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,

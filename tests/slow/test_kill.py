@@ -22,7 +22,7 @@ STEPS, EVERY, VALIDATE = 24, 4, 6
 OVERRIDES = ["experiment=toy_psp", "method.encoder.widths=[8,8,12,16]", "data.batch_size=4",
              f"trainer.max_steps={STEPS}", f"callbacks.checkpoint_every={EVERY}",
              f"trainer.val_check_interval={VALIDATE}", "callbacks.log_every=1", "callbacks.metrics.n_images=4",
-             "callbacks.metrics.lec_images=2", "callbacks.metrics.p_norm_samples=200", "callbacks.images.n_images=2",
+             "editability.lec_images=2", "editability.p_norm_samples=200", "callbacks.images.n_images=2",
              "data.toy.n_train=64", "data.toy.n_val=8", "threads=1", "logger=wandb", "logger.mode=offline"]
 
 

@@ -81,7 +81,7 @@ def test_a_short_run_is_quiet_and_logs(tmp_path):
     ("+loss.weights.style=1", "loss.weights.style is not a term of PSPModule"),
     ("loss/identity=none", "loss.weights.id is 0.1 but loss.identity is none")])
 def test_train_names_a_missing_or_unknown_loss_weight(tmp_path, override, expected, monkeypatch, capsys):
-    from tests.unit.test_usage import in_process, one_line_error
+    from tests.commands import in_process, one_line_error
 
     monkeypatch.chdir(tmp_path)
     run = in_process("train", "experiment=toy_psp", override, f"run_dir={tmp_path / 'run'}", monkeypatch=monkeypatch,

@@ -18,6 +18,7 @@ from torchvision.utils import save_image
 
 from ganinv.configs import CONF
 from ganinv.metrics.records import make_record, read_records, write_record
+from tests.commands import in_process
 from tests.fixtures import examples
 from tests.wandb_files import wandb_offline_run
 
@@ -43,8 +44,8 @@ def toy_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("psp_run")
     cfg = composed("train", "experiment=toy_psp", "trainer.max_steps=4", "trainer.val_check_interval=2",
                    f"run_dir={run}", "logger=wandb", "logger.mode=offline", "data.batch_size=4", "data.toy.n_val=8",
-                   "callbacks.metrics.n_images=8", "callbacks.metrics.lec_images=4", "callbacks.images.n_images=4",
-                   "callbacks.metrics.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
+                   "callbacks.metrics.n_images=8", "editability.lec_images=4", "callbacks.images.n_images=4",
+                   "editability.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
                    "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
     train(cfg)
     wandb_written()
@@ -94,22 +95,39 @@ def test_a_training_run_is_one_record_on_the_leaderboard(toy_run, tmp_path):
     assert [e.n for e in entries] == [1]  # record.json, not again the same record in the W&B run's files
 
 
-def test_eval_writes_a_complete_record_for_our_checkpoint(toy_run, tmp_path):
-    from ganinv.eval import evaluate
-
+def test_eval_of_a_runs_checkpoint_alone_reproduces_the_runs_own_record(toy_run, tmp_path, monkeypatch, capsys):
+    """`ganinv-eval checkpoint=<a run's last.ckpt>` and nothing else evaluates the run's held-out images under the
+    run's protocol (its data, metrics, editability, n_images): the same metrics as its last evaluation."""
     out = tmp_path / "psp.json"
-    evaluate(composed("eval", f"checkpoint={toy_run}/checkpoints/last.ckpt", f"output={out}", "n_images=8",
-                      "editability.lec_images=4", "editability.p_norm_samples=2000", "wandb.mode=offline"))
-    rec = json.loads(out.read_text())
+    done = in_process("eval", f"checkpoint={toy_run}/checkpoints/last.ckpt", f"output={out}", "wandb.mode=offline",
+                      monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rec, run = json.loads(out.read_text()), json.loads((toy_run / "record.json").read_text())
     assert rec["method"] == "PSPModule" and len(rec["generator"]["hash"]) == 64 and rec["data"]["n_images"] == 8
     assert {"mse", "psnr", "psnr_dataset", "ssim", "perceptual", "id_sim", "lec", "p_norm", "edit_gain", "fid_rec",
             "kid_edit"} <= set(rec["metrics"])
+    assert run["last"]["iteration"] == rec["iteration"] == 4
+    assert set(rec["metrics"]) == set(run["last"]["metrics"])
+    for key, value in run["last"]["metrics"].items():
+        assert rec["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+    assert rec["protocol"] == run["protocol"]
     assert {"mse", "psnr", "psnr_dataset"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
     assert rec["config"]["checkpoint"].endswith("last.ckpt") and len(rec["config_hash"]) == 16
     wandb_written()
     found = read_records(tmp_path)  # the JSON file, not again the offline W&B run beside it
     assert [r["metrics"]["mse"] for r in found] == [rec["metrics"]["mse"]]
     assert list(tmp_path.rglob("run-*.wandb"))
+
+
+def test_eval_options_on_the_command_line_replace_the_runs(toy_run, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "psp.json"
+    done = in_process("eval", f"checkpoint={toy_run}/checkpoints/last.ckpt", f"output={out}", "n_images=6",
+                      "editability.alpha=2", "fid=none", monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rec = json.loads(out.read_text())
+    assert rec["data"]["n_images"] == 6 and "fid_rec" not in rec["metrics"]
+    assert rec["protocol"]["editability"].startswith("alpha 2.0")
+    assert rec["config"]["editability"]["p_norm_samples"] == 2000  # the run's, where the command line is silent
 
 
 def test_eval_writes_a_record_for_an_official_checkpoint_on_generator_samples(tmp_path):

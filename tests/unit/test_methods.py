@@ -384,8 +384,8 @@ def test_methods_on_a_base_are_evaluated_inverted_edited_and_ranked(trained, tmp
         if name == "toy_hfgi":  # the training callbacks on a method with per-image state (its residual)
             run = tmp_path / name
             train(config(name, run, 2, "data.batch_size=4", "trainer.val_check_interval=2",
-                         "callbacks.metrics.every=1", "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=1",
-                         "callbacks.metrics.p_norm_samples=500", *on_e4e(name, trained)))
+                         "callbacks.metrics.every=1", "callbacks.metrics.n_images=4", "editability.lec_images=1",
+                         "editability.p_norm_samples=500", *on_e4e(name, trained)))
             assert json.loads((run / "record.json").read_text())["timing"]["seconds_per_image"] > 0
         ckpt = trained[name][3] / "checkpoints" / "last.ckpt"
         record = json.loads(evaluate(composed("eval", f"checkpoint={ckpt}", *small,

@@ -234,8 +234,8 @@ def test_evaluation_aligns_its_held_out_photos(tmp_path, monkeypatch, astronaut)
     DataModule warns about unaligned photos read at 256 px."""
     from ganinv.eval import held_out
     from ganinv.methods import ConfigError, load_method
+    from tests.commands import composed
     from tests.fixtures import examples
-    from tests.unit.test_usage import composed
 
     monkeypatch.setenv("GANINV_CACHE", str(tmp_path / "cache"))
     (tmp_path / "photos").mkdir()
@@ -259,8 +259,8 @@ def test_align_invert_edit_paste_back_end_to_end(tmp_path, monkeypatch, capsys, 
     """The tiny official pSp (32 px) on the portrait: every command runs and writes every file."""
     from ganinv.editing import sefa
     from ganinv.methods import load_method
+    from tests.commands import in_process
     from tests.fixtures import examples
-    from tests.unit.test_usage import in_process
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -298,7 +298,7 @@ def test_align_invert_edit_paste_back_end_to_end(tmp_path, monkeypatch, capsys, 
 
 
 def test_align_refuses_to_write_into_its_input(tmp_path, monkeypatch, capsys):
-    from tests.unit.test_usage import in_process, one_line_error
+    from tests.commands import in_process, one_line_error
 
     (tmp_path / "photos").mkdir()
     run = in_process("align", f"input={tmp_path / 'photos'}", f"output={tmp_path / 'photos' / 'aligned'}",
@@ -362,7 +362,7 @@ def test_metrics_faces_papers_composes_with_any_ir_backbone(tmp_path):
     from hydra.utils import instantiate
 
     from ganinv.losses import ArcFaceBackbone
-    from tests.unit.test_usage import composed
+    from tests.commands import composed
 
     torch.save(ArcFaceBackbone().state_dict(), tmp_path / "CurricularFace_Backbone.pth")
     cfg = composed("eval", "metrics=faces_papers", f"weights_dir={tmp_path}", "metrics.identity.crop=dlib",

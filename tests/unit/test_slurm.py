@@ -86,7 +86,7 @@ def test_a_sweep_is_refused_before_any_job_exists(tmp_path, monkeypatch):
 @pytest.fixture()
 def refused(tmp_path, monkeypatch, capsys):
     """`ganinv-train -m <args>` run in this process: its one-line error (exit 2), with no sweep folder made."""
-    from tests.unit.test_usage import in_process, one_line_error
+    from tests.commands import in_process, one_line_error
 
     sweep = tmp_path / "sweep"
 

@@ -22,8 +22,8 @@ SWEEPS = sorted((ROOT / "experiments" / "sweeps").glob("*.yaml"))
 TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_train=32", "data.toy.n_val=8",
         "threads=2", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false", "trainer.max_steps=2", "trainer.val_check_interval=1",
-        "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2", "callbacks.metrics.p_norm_samples=100",
-        "callbacks.metrics.fid=false", "data.toy.n_train=32"]
+        "callbacks.metrics.n_images=4", "editability.lec_images=2", "editability.p_norm_samples=100",
+        "fid=none", "data.toy.n_train=32"]
 EVAL_METRICS = ("mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "edit_gain", "p_norm")
 
 

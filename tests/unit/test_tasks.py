@@ -23,8 +23,8 @@ def run_task(task: str, run_dir) -> None:
         cfg = compose("train", overrides=[
             "experiment=toy_psp", f"data.task={task}", "trainer.max_steps=2", "trainer.val_check_interval=2",
             f"run_dir={run_dir}", "logger=none", "data.batch_size=4", "data.toy.n_val=8",
-            "method.encoder.widths=[8,8,12,16]", "callbacks.metrics.n_images=6", "callbacks.metrics.lec_images=2",
-            "callbacks.metrics.p_norm_samples=500", "callbacks.images.n_images=4", "threads=2",
+            "method.encoder.widths=[8,8,12,16]", "callbacks.metrics.n_images=6", "editability.lec_images=2",
+            "editability.p_norm_samples=500", "callbacks.images.n_images=4", "threads=2",
             "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"])
     train(cfg)
     return cfg

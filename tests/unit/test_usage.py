@@ -10,52 +10,19 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch import nn
 
-from ganinv.configs import CONF
 from ganinv.metrics.records import experiment_key, make_record, write_record
+from tests.commands import command, composed, in_process, one_line_error
 from tests.wandb_files import wandb_offline_run
 
 TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_val=8", "logger=none", "threads=2",
         "callbacks.metrics.every=0", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false"]
-
-
-def composed(name: str, *overrides: str):
-    with initialize_config_dir(CONF, version_base=None):
-        return compose(name, overrides=list(overrides))
-
-
-def command(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"ganinv.{name}", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
-
-
-def in_process(name: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """`ganinv-<name> args` run by its `main()` in this process (no interpreter start-up), as a finished process."""
-    import importlib
-
-    monkeypatch.setattr(sys, "argv", [f"ganinv-{name}", *args])
-    capsys.readouterr()
-    code = 0
-    try:
-        importlib.import_module(f"ganinv.{name}").main()
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-
-def one_line_error(run: subprocess.CompletedProcess, prog: str, *expected: str) -> None:
-    assert run.returncode == 2, run.stderr[-3000:]
-    assert run.stderr.startswith(f"{prog}: error: ") and all(e in run.stderr for e in expected), run.stderr[-3000:]
-    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +188,8 @@ def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
     run = tmp_path / "run"
     train(composed("train", "experiment=toy_psp", "trainer.max_steps=1", "trainer.val_check_interval=1",
                    f"run_dir={run}", *[t for t in TINY if "metrics.every" not in t and "toy.n_val" not in t],
-                   "callbacks.metrics.every=1", "callbacks.metrics.n_images=2", "callbacks.metrics.lec_images=1",
-                   "callbacks.metrics.p_norm_samples=500", *images))
+                   "callbacks.metrics.every=1", "callbacks.metrics.n_images=2", "editability.lec_images=1",
+                   "editability.p_norm_samples=500", *images))
     assert json.loads((run / "record.json").read_text())["data"]["n_images"] == 2
     out = tmp_path / "r.json"
     evaluate(composed("eval", f"checkpoint={runs['psp']}", f"output={out}", "n_images=2", "fid=none",
@@ -240,8 +207,8 @@ def test_the_docs_parity_setting_trains_with_every_callback_on(tmp_path):
     run = tmp_path / "run"
     train(composed("train", "experiment=toy_psp", "trainer.max_steps=2", "trainer.val_check_interval=2",
                    "trainer.precision=64-true", f"run_dir={run}", *[a for a in TINY if "every=0" not in a],
-                   "callbacks.metrics.n_images=4", "callbacks.metrics.lec_images=2",
-                   "callbacks.metrics.p_norm_samples=200", "callbacks.images.n_images=2"))
+                   "callbacks.metrics.n_images=4", "editability.lec_images=2",
+                   "editability.p_norm_samples=200", "callbacks.images.n_images=2"))
     record = json.loads((run / "record.json").read_text())
     assert record["finished"] and {"mse", "p_norm", "lec"} <= set(record["metrics"])
     assert list((run / "images").glob("*.png"))
@@ -292,7 +259,7 @@ def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly
     # An evaluation every 8 iterations on 24 images (with LEC) takes far longer than a batch and a save.
     evaluated = [a for a in TINY if "metrics.every" not in a] + [
         "callbacks.metrics.every=1", "trainer.val_check_interval=8", "callbacks.metrics.n_images=24",
-        "callbacks.metrics.lec_images=24", "callbacks.metrics.p_norm_samples=500", "data.toy.n_val=24"]
+        "editability.lec_images=24", "editability.p_norm_samples=500", "data.toy.n_val=24"]
     # SIGUSR2 under a W&B run (a sweep agent's, say): the run is marked preempting, so a sweep re-queues it.
     watched = ["logger=wandb", "logger.mode=offline"] if sig == "SIGUSR2" else []
     args = [sys.executable, "-m", "ganinv.train", "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",

@@ -1,0 +1,43 @@
+"""Running ganinv's commands from tests: composed configs, subprocesses, `main()` in this process, and the
+one-line error every command gives for a user's mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from ganinv.configs import CONF
+
+
+def composed(name: str, *overrides: str):
+    with initialize_config_dir(CONF, version_base=None):
+        return compose(name, overrides=list(overrides))
+
+
+def command(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"ganinv.{name}", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def in_process(name: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`ganinv-<name> args` run by its `main()` in this process (no interpreter start-up), as a finished process."""
+    import importlib
+
+    monkeypatch.setattr(sys, "argv", [f"ganinv-{name}", *args])
+    capsys.readouterr()
+    code = 0
+    try:
+        importlib.import_module(f"ganinv.{name}").main()
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def one_line_error(run: subprocess.CompletedProcess, prog: str, *expected: str) -> None:
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.startswith(f"{prog}: error: ") and all(e in run.stderr for e in expected), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr[-3000:]
