@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 
 # The whole pipeline on the embedded toy domain, offline, into demo/ (11-12 minutes on two CPU cores, plus the install).
 demo: install
-	$(PY) -m ganinv.demo demo
+	$(PY) -m ganinv.commands.demo demo
 
 # The toy distortion-vs-editability study: train every encoder recipe over 3 seeds, evaluate every method on
 # held-out renders and generator samples, write the tables, plots and findings (about 2¼ hours on two CPU cores).

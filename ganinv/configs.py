@@ -12,6 +12,12 @@ CONF = str(next((p for p in (_PACKAGE / "conf", _PACKAGE.parent / "conf") if (p 
                 _PACKAGE.parent / "conf"))
 
 
+def slurm_job() -> str | None:
+    """This SLURM job's id, `<array job>_<task>` in an array (kept by a requeue), else None."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+
+
 def default_run_dir(method: str, stamp: str) -> str:
     """Never the clock of a (re)started job: a multirun job's own folder under the sweep folder, named after its
     overrides; a run of a W&B sweep agent (`WANDB_RUN_ID` set) `runs/<method>/wandb-<run id>`, so each trial of an
@@ -20,8 +26,6 @@ def default_run_dir(method: str, stamp: str) -> str:
     checkpoint and two trainings of one job stay apart; else `runs/<method>/<stamp>`."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-
-    from ganinv.jobs import slurm_job
 
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     if hydra is not None and hydra.mode == RunMode.MULTIRUN:
@@ -37,7 +41,7 @@ def default_run_dir(method: str, stamp: str) -> str:
 def job_overrides() -> list[str]:
     """This Hydra job's command-line overrides that name it: all but the keys of
     `hydra.job.config.override_dirname.exclude_keys` (run_dir, resume, threads, and in a multirun the keys that
-    every job shares: see `ganinv.cli.check_sweep`)."""
+    every job shares: see `ganinv.workflows.command_line.check_sweep`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

@@ -1,5 +1,5 @@
 """`warn(message)`: a `GaninvWarning` attributed to the first caller outside ganinv, so it points at the user's
-code; the command-line tools print it as one line, `prog: warning: ...` (`ganinv.cli`)."""
+code; the command-line tools print it as one line, `prog: warning: ...` (`ganinv.workflows.command_line`)."""
 
 from __future__ import annotations
 

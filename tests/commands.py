@@ -18,19 +18,19 @@ def composed(name: str, *overrides: str):
 
 
 def command(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"ganinv.{name}", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", f"ganinv.commands.{name}", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
 
 
 def in_process(name: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:
     """`ganinv-<name> args` run by its `main()` in this process (no interpreter start-up), as a finished process."""
     import importlib
 
-    monkeypatch.setattr(sys, "argv", [f"ganinv-{name}", *args])
+    monkeypatch.setattr(sys, "argv", [f"ganinv.commands.{name}", *args])
     capsys.readouterr()
     code = 0
     try:
-        importlib.import_module(f"ganinv.{name}").main()
+        importlib.import_module(f"ganinv.commands.{name}").main()
     except SystemExit as e:
         code = e.code
     out = capsys.readouterr()

@@ -38,11 +38,11 @@ def train(run_dir: Path, experiment: str, processes: int, steps: int = 3, batch:
                  *(SMALL[experiment] if small else ()), *extra]
     if processes > 1:
         overrides += ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={processes}"]
-    run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "ganinv.commands.train", *overrides], capture_output=True, text=True,
                          timeout=timeout)
     if run.returncode != 0:
         raise AssertionError(f"{experiment} on {processes} process(es) failed:\n{run.stderr[-4000:]}")
-    assert "Grad strides do not match" not in run.stderr, run.stderr[-4000:]  # see ganinv.training._QUIET
+    assert "Grad strides do not match" not in run.stderr, run.stderr[-4000:]  # see ganinv.workflows.trainer._QUIET
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     return {**ckpt["state_dict"], "ganinv": ckpt.get("ganinv", {})}
 

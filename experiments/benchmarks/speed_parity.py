@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from ganinv.configs import CONF
-from ganinv.train import train
+from ganinv.workflows.training import train
 
 OPTION = ["speed.autocast=bf16", "speed.channels_last=true"]
 

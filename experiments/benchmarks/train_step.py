@@ -15,7 +15,7 @@ from ganinv.configs import CONF
 from ganinv.methods import method_from_config
 from ganinv.stylegan2 import Generator
 from ganinv.stylegan2.layers import batched_modconv
-from ganinv.train import build
+from ganinv.workflows.training import build
 
 METHODS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert"]
 

@@ -61,7 +61,7 @@ class AtomicCheckpoint(pl.Callback):
         self.restore_handlers()
 
     def restore_handlers(self) -> None:
-        for sig, handler in getattr(self, "_previous", {}).items():  # Lightning's, submitit's (ganinv.jobs.requeue)
+        for sig, handler in getattr(self, "_previous", {}).items():  # Lightning's, submitit's (checks.requeue)
             signal.signal(sig, handler)
         self._previous = {}
 

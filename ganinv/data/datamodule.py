@@ -16,8 +16,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .datasets import CHECKS, DataError, GeneratedDataset, ImageFolderDataset, ToyDataset, list_images
+from .datasets import CHECKS, GeneratedDataset, ImageFolderDataset, ToyDataset
 from .degradations import Task, make_task
+from .files import DataError, list_images
 from .transforms import CROPS, TaskTransform
 
 SOURCES = ("images", "generated", "toy")

@@ -17,36 +17,11 @@ from torch.utils.data import Dataset
 
 from ganinv.warn import warn
 
+from .files import IMAGE_EXTENSIONS, ROOT_KEYS, DataError, list_images
 from .transforms import CROPS, load_image, load_map
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 MAP_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
 CHECKS = ("none", "header", "full")
-
-
-class DataError(ValueError):
-    """A data folder or file that cannot be used; the message names it and the fix."""
-
-
-ROOT_KEYS = "data.images.root, or data.images.train_root / data.images.test_root"
-
-
-def list_images(root: str | os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS,
-                root_key: str = ROOT_KEYS) -> list[Path]:
-    """All image files under `root` (recursive, any case of extension), sorted; errors name the folder and the
-    option that set it (`root_key`)."""
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise DataError(f"{root}: image folder does not exist. Point {root_key} at a folder of .jpg / .png / .webp "
-                        "images.")
-    if not root.is_dir():
-        raise DataError(f"{root}: is a file, not a folder. Point the data root at the folder that holds the images.")
-    exts = {e.lower() for e in extensions}
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
-    if not files:
-        raise DataError(f"{root}: no images ({', '.join(sorted(exts))}) found in this folder or below it. "
-                        "Check the path, or copy the data set there.")
-    return files
 
 
 def check_image(path: Path, level: str) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import DataError
+from .files import DataError
 
 INSTALL = "pip install 'ganinv[align]' (dlib-bin and face-recognition-models: dlib and its 68-landmark model)"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"

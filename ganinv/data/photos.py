@@ -18,7 +18,7 @@ from PIL import Image
 from ganinv.checkpoints import atomic_write
 
 from .align import Alignment, align, crop_names, ffhq_quad, open_photo, unalign
-from .datasets import IMAGE_EXTENSIONS, DataError, list_images
+from .files import IMAGE_EXTENSIONS, DataError, list_images
 
 ALIGNMENT_FILE = "alignment.json"
 HEIF = (".heic", ".heif")  # phones' default format: read through pillow-heif (in the align extra)

@@ -5,7 +5,7 @@
     python -m ganinv.toy.make_assets --score-generator     # only (re)write the generator's scores
 
 The three nets train first (the generator's scores use them), then the StyleGAN2 through
-`ganinv.train_generator` (resumable: rerunning continues from `<run-dir>/last.ckpt`), on the GPU when one is
+`ganinv-train-generator` (resumable: rerunning continues from `<run-dir>/last.ckpt`), on the GPU when one is
 present. On 2 CPU cores the nets take about 25 minutes and the generator many hours; on one H200 the
 generator's 6,441 iterations at batch 64 took 9 minutes.
 """
@@ -16,6 +16,8 @@ import argparse
 import json
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,17 +30,10 @@ from .train_nets import write_record
 
 
 def train_generator(run_dir: Path, iterations: int, batch: int, workers: int) -> tuple[Path, dict]:
-    from hydra import compose, initialize_config_dir
-
-    from ganinv.configs import CONF
-    from ganinv.train_generator import train
-
     overrides = [f"out_dir={run_dir}", f"model.max_iterations={iterations}", f"data.batch_size={batch}",
                  f"data.num_workers={workers}", "checkpoint_every=500"]
-    with initialize_config_dir(CONF, version_base=None):
-        cfg = compose("train_generator", overrides=overrides)
     start = time.time()
-    train(cfg)
+    subprocess.run([sys.executable, "-m", "ganinv.commands.train_generator", *overrides], check=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()})"
     info = {"command": "ganinv-train-generator " + " ".join(overrides), "iterations": iterations, "batch": batch,
             "images_seen": iterations * batch, "device": device, "torch": torch.__version__,

@@ -28,7 +28,7 @@ def metrics(path, n: int) -> dict:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    run("ganinv.train", "experiment=toy_psp", f"run_dir={out}", "trainer.max_steps=3", "data.batch_size=4",
+    run("ganinv.commands.train", "experiment=toy_psp", f"run_dir={out}", "trainer.max_steps=3", "data.batch_size=4",
         "method.encoder.widths=[8,8,12,16]", "data.toy.n_train=16", "data.toy.n_val=16", "logger=none",
         "callbacks.metrics.every=0", "callbacks.images.every=0", "threads=1")
     return out / "checkpoints" / "last.ckpt"
@@ -45,7 +45,7 @@ COMMON = ("n_images=11", "editability.lec_images=10", "batch_size=4", "editabili
 def test_two_processes_write_the_record_one_process_writes(tmp_path, checkpoint, what):
     source = [f"checkpoint={checkpoint}"] if what == "encoder" else ["refine=optim_w", "refine.steps=5"]
     for devices in (1, 2):
-        run("ganinv.eval", *source, *COMMON, f"devices={devices}", f"output={tmp_path}/{devices}.json")
+        run("ganinv.commands.eval", *source, *COMMON, f"devices={devices}", f"output={tmp_path}/{devices}.json")
     one, two = metrics(tmp_path / "1.json", 11), metrics(tmp_path / "2.json", 11)
     assert one.keys() == two.keys() and {"fid_rec", "kid_rec", "lec", "mse", "p_norm"} <= one.keys()
     for key in one:

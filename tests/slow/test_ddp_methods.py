@@ -22,7 +22,7 @@ def test_method_trains_on_two_ddp_processes(tmp_path, experiment):
                  "callbacks.metrics.n_images=4", "editability.lec_images=2", "callbacks.images.n_images=2"]
     if experiment == "toy_psp":
         overrides = [o for o in overrides if "progressive" not in o]
-    run = subprocess.run([sys.executable, "-m", "ganinv.train", *overrides], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "ganinv.commands.train", *overrides], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
@@ -39,7 +39,8 @@ def test_a_process_group_that_cannot_start_is_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(taken.getsockname()[1])}
-        run = subprocess.run([sys.executable, "-m", "ganinv.train", "experiment=toy_psp", f"run_dir={tmp_path}",
+        run = subprocess.run([sys.executable, "-m", "ganinv.commands.train",
+                              "experiment=toy_psp", f"run_dir={tmp_path}",
                               "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=2",
                               "data.batch_size=4", "logger=none"], capture_output=True, text=True, env=env,
                              timeout=300)
@@ -56,7 +57,7 @@ def test_a_signal_to_one_rank_stops_every_rank_at_one_checkpoint(tmp_path):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "ganinv.train", "experiment=toy_psp", f"run_dir={tmp_path}",
+    proc = subprocess.Popen([sys.executable, "-m", "ganinv.commands.train", "experiment=toy_psp", f"run_dir={tmp_path}",
                              "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=500",
                              "data.batch_size=4", "method.encoder.widths=[8,8,12,16]", "logger=none",
                              "callbacks.log_every=1", "threads=1"], stdout=subprocess.DEVNULL,
@@ -64,7 +65,7 @@ def test_a_signal_to_one_rank_stops_every_rank_at_one_checkpoint(tmp_path):
     log, end = tmp_path / "train.log", time.monotonic() + 300
     while time.monotonic() < end and not (log.exists() and re.search(r"iteration 3/", log.read_text())):
         time.sleep(0.05)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "ganinv.train"], capture_output=True,
+    children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "ganinv.commands.train"], capture_output=True,
                               text=True).stdout.split()
     assert children, "rank 1 was not found"
     os.kill(int(children[0]), signal.SIGUSR2)

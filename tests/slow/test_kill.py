@@ -27,7 +27,7 @@ OVERRIDES = ["experiment=toy_psp", "method.encoder.widths=[8,8,12,16]", "data.ba
 
 
 def launch(run_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ganinv.train", *OVERRIDES, f"run_dir={run_dir}"],
+    return subprocess.Popen([sys.executable, "-m", "ganinv.commands.train", *OVERRIDES, f"run_dir={run_dir}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ganinv.methods import load_method
-from ganinv.train import train
+from ganinv.workflows.training import train
 from tests.unit.test_methods import config
 
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
     sweep = tmp_path / "sweep"
-    done = subprocess.run([sys.executable, "-m", "ganinv.train", "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
+    done = subprocess.run([sys.executable, "-m", "ganinv.commands.train",
+                           "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
                            f"hydra.sweep.dir={sweep}", "logger=wandb", "logger.mode=offline", *TINY],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -36,7 +37,7 @@ def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
     write_record({**one, "finished": False}, sweep / "killed" / "record.json")
     write_record({**one, "generator": {"hash": "0" * 64}}, sweep / "other" / "record.json")
     write_record(make_record("x", "X", {"mse": 1.0}), sweep / "unrelated.json")  # an eval record: no domain
-    board = subprocess.run([sys.executable, "-m", "ganinv.leaderboard", f"input={sweep}",
+    board = subprocess.run([sys.executable, "-m", "ganinv.commands.leaderboard", f"input={sweep}",
                             f"output={tmp_path / 'board'}", "wandb.mode=offline", f"wandb.dir={tmp_path / 'w'}"],
                            capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_SILENT": "true"})
     assert board.returncode == 0, board.stderr[-3000:]

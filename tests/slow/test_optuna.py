@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 def optuna(sweep, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ganinv.train", "-m", "experiment=toy_psp", "hydra/sweeper=optuna",
+    return subprocess.run([sys.executable, "-m", "ganinv.commands.train",
+                           "-m", "experiment=toy_psp", "hydra/sweeper=optuna",
                            f"hydra.sweep.dir={sweep}", "logger=none", *TINY, *args], capture_output=True, text=True,
                           timeout=600)
 

@@ -39,7 +39,7 @@ def job_processes(folder: Path) -> list[int]:
 
 
 def submit(sweep: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ganinv.train", "-m", "hydra/launcher=slurm_local",
+    return subprocess.Popen([sys.executable, "-m", "ganinv.commands.train", "-m", "hydra/launcher=slurm_local",
                              "trainer=slurm", "trainer.accelerator=cpu", f"hydra.sweep.dir={sweep}", *ARGS],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

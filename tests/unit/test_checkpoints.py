@@ -14,7 +14,7 @@ from torch.testing import assert_close
 
 from ganinv.checkpoints import CheckpointError, load_generator, save_generator
 from ganinv.checkpoints.nvidia import nvidia_to_rosinality
-from ganinv.convert import main as convert_main
+from ganinv.commands.convert import main as convert_main
 from tests.fixtures import examples
 
 

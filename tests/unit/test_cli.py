@@ -13,12 +13,13 @@ import pytest
 from PIL import Image
 
 from ganinv.configs import CONF
-from ganinv.train_generator import train
+from ganinv.workflows.generator import train
 from tests.unit.test_train_generator import config
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ganinv.train_generator", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ganinv.commands.train_generator",
+                           *args], cwd=cwd, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -25,7 +25,7 @@ from ganinv.editing import sefa
 from ganinv.metrics.records import make_record, write_record
 from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
-from ganinv.train import train
+from ganinv.workflows.training import train
 from tests.fixtures import examples
 from tests.unit.test_methods import config as method_config
 

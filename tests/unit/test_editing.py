@@ -86,8 +86,8 @@ def test_directions_command_on_the_toy_generator(tmp_path):
     """ganinv-directions writes loadable files; the InterFaceGAN smile direction raises the toy smile."""
     from hydra import compose, initialize_config_dir
 
+    from ganinv.commands.directions import directions
     from ganinv.configs import CONF
-    from ganinv.directions import directions
     from ganinv.toy import AttributePredictor, load_generator
 
     paths = {}

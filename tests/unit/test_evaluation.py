@@ -39,7 +39,7 @@ def wandb_written() -> None:
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """toy pSp for 4 iterations, validated (and evaluated by the callback) at 2 and 4, logged to offline W&B."""
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     run = tmp_path_factory.mktemp("psp_run")
     cfg = composed("train", "experiment=toy_psp", "trainer.max_steps=4", "trainer.val_check_interval=2",
@@ -89,7 +89,7 @@ def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
 
 
 def test_a_training_run_is_one_record_on_the_leaderboard(toy_run, tmp_path):
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.leaderboard import leaderboard
 
     entries = leaderboard(composed("leaderboard", f"input={toy_run}", f"output={tmp_path}", "show=[]"))
     assert [e.n for e in entries] == [1]  # record.json, not again the same record in the W&B run's files
@@ -131,7 +131,7 @@ def test_eval_options_on_the_command_line_replace_the_runs(toy_run, tmp_path, mo
 
 
 def test_eval_writes_a_record_for_an_official_checkpoint_on_generator_samples(tmp_path):
-    from ganinv.eval import evaluate
+    from ganinv.workflows.evaluation import evaluate
 
     path = examples.official_checkpoints(tmp_path / "official")["e4e"]
     out = tmp_path / "e4e.json"
@@ -152,7 +152,7 @@ def synthetic(folder: Path) -> None:
 
 
 def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path, capsys):
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.leaderboard import leaderboard
 
     synthetic(tmp_path / "records")
     (tmp_path / "records" / "broken.json").write_text("{not json")
@@ -178,8 +178,8 @@ def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path,
 
 
 def test_leaderboard_names_a_missing_metric(tmp_path):
-    from ganinv.cli import OptionError
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.command_line import OptionError
+    from ganinv.workflows.leaderboard import leaderboard
 
     synthetic(tmp_path)
     with pytest.raises(OptionError, match="editability=fid_rec: no record has this metric; they have: lec, mse"):
@@ -189,7 +189,7 @@ def test_leaderboard_names_a_missing_metric(tmp_path):
 
 
 def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
-    from ganinv.edit import edit_grid
+    from ganinv.workflows.editing import edit_grid
 
     ckpt = toy_run / "checkpoints" / "last.ckpt"
     grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={renders}", f"output={tmp_path / 'g.png'}",
@@ -252,14 +252,14 @@ def killed_after(calls: int, monkeypatch, cls) -> list[int]:
 
 
 def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders, tmp_path, monkeypatch):
-    from ganinv.eval import evaluate
-    from ganinv.invert import invert
     from ganinv.methods import AverageCode as OptimizationModule  # the optimiser's start: one call per batch
+    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.inverter import invert_folder
 
     overrides = ("refine=optim_w", "refine.steps=3", "batch_size=2")
     ev = ("n_images=6", "editability.lec_images=0", "editability.p_norm_samples=500", "fid=none")
     whole = evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/whole.json"))
-    invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/whole"))
+    invert_folder(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/whole"))
     killed_after(2, monkeypatch, OptimizationModule)  # 6 images in batches of 2: killed in the third
     with pytest.raises(Killed):
         evaluate(composed("eval", *overrides, *ev, f"output={tmp_path}/again.json"))
@@ -271,10 +271,10 @@ def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders,
     monkeypatch.undo()
     killed_after(1, monkeypatch, OptimizationModule)  # 3 images in batches of 2: killed in the second
     with pytest.raises(Killed):
-        invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))
+        invert_folder(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))
     monkeypatch.undo()
     count = killed_after(99, monkeypatch, OptimizationModule)
-    out = invert(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))
+    out = invert_folder(composed("invert", *overrides, f"input={renders}", f"output={tmp_path}/again"))[0]
     assert count == [1]
     codes, reference = (torch.load(p / "codes.pt", weights_only=True) for p in (out, tmp_path / "whole"))
     assert codes.keys() == reference.keys() and all(torch.equal(codes[k], reference[k]) for k in codes)
@@ -284,7 +284,7 @@ def test_eval_and_invert_killed_midway_redo_only_the_unfinished_batches(renders,
 def test_the_board_counts_seeds_ties_rows_within_their_spread_and_shows_the_digits_that_rank(tmp_path, capsys):
     """Two runs of one seed (1 and 2 processes) are one seed; rows whose difference is inside their seeds' spread
     share a rank and neither pushes the other off the front; the digits shown tell ranked values apart."""
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.leaderboard import leaderboard
 
     def record(name, seed, mse, lec, weights):
         write_record(make_record(name, name, {"mse": mse, "lec": lec}, group=name, seed=seed, weights=weights),
@@ -316,7 +316,7 @@ def test_the_board_counts_seeds_ties_rows_within_their_spread_and_shows_the_digi
 
 
 def test_the_terminal_table_fits_the_terminal_with_whole_names(tmp_path, capsys, monkeypatch):
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.leaderboard import leaderboard
 
     name = "ReStyle-e4e (ResNet34) + In-Domain optimiser without regulariser (steps 500)"
     metrics = {k: 0.5 for k in ("mse", "lec", "psnr", "perceptual", "id_sim", "p_norm", "edit_gain")}

@@ -126,11 +126,11 @@ def test_pti_stops_an_image_at_its_threshold_and_keeps_its_offsets(start):
 
 
 def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path, capsys):  # noqa: F811
-    from ganinv.edit import edit_grid
-    from ganinv.invert import invert, load_inversions
+    from ganinv.workflows.editing import edit_grid
+    from ganinv.workflows.inverter import invert_folder, load_inversions
 
     pti = ("refine=pti", "refine.pivot=w", "refine.pivot_steps=3", "refine.steps=2", "batch_size=2")
-    out = invert(composed("invert", *pti, f"input={renders}", f"output={tmp_path}/pti"))
+    out = invert_folder(composed("invert", *pti, f"input={renders}", f"output={tmp_path}/pti"))[0]
     codes = torch.load(out / "codes.pt", weights_only=True)  # readable as before: file name -> W+ code
     assert sorted(codes) == ["face_0.png", "face_1.png", "face_2.png"] and codes["face_0.png"].shape == (10, 128)
     saved = load_inversions(out)
@@ -140,11 +140,11 @@ def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_p
                               "max_images=2", "edits=[smile]", "strengths=[0,3]"))
     assert grid.exists()
     with pytest.raises(Exception, match="refine.pivot=w"):
-        invert(composed("invert", "refine=pti", f"input={renders}", f"output={tmp_path}/none"))
+        invert_folder(composed("invert", "refine=pti", f"input={renders}", f"output={tmp_path}/none"))
 
 
 def test_eval_records_a_refined_method_and_its_refiner(renders, tmp_path):  # noqa: F811
-    from ganinv.eval import evaluate
+    from ganinv.workflows.evaluation import evaluate
 
     ev = ("n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none", "batch_size=2")
     record = json.loads(evaluate(composed("eval", "refine=pti", "refine.pivot=w", "refine.pivot_steps=3",

@@ -23,7 +23,7 @@ from ganinv.methods import (
     load_method,
 )
 from ganinv.methods.e4e import progressive_stage
-from ganinv.train import build, train
+from ganinv.workflows.training import build, train
 from tests.fixtures import examples
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))
@@ -182,7 +182,7 @@ def test_resume_refuses_another_method_or_generator(tmp_path):
         train(other)
     model, _ = build(cfg)
     model.hparams["generator_hash"] = "0" * 64
-    from ganinv.training import resume_path
+    from ganinv.workflows.trainer import resume_path
 
     with pytest.raises(CheckpointError, match="trained against another generator"):
         resume_path(tmp_path / "checkpoints", "auto", model)
@@ -288,10 +288,10 @@ def test_style_mixing_takes_the_other_codes_from_inject_index():
 
 
 def test_invert_and_export_commands(trained, tmp_path):
+    from ganinv.commands.export import main as export_main
     from ganinv.configs import CONF as conf
-    from ganinv.export import main as export_main
-    from ganinv.invert import invert
     from ganinv.toy import render
+    from ganinv.workflows.inverter import invert_folder
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -307,7 +307,7 @@ def test_invert_and_export_commands(trained, tmp_path):
             cfg = compose("invert", overrides=[f"input={photos}", f"output={tmp_path / name}", "max_bad_fraction=0.5",
                                                *overrides])
         with pytest.warns(UserWarning, match="broken.png"):
-            out = invert(cfg)
+            out = invert_folder(cfg)[0]
         codes = torch.load(out / "codes.pt", weights_only=True)
         assert sorted(codes) == ["0.png", "1.png", "2.png"] and codes["0.png"].shape == (10, 128)
         assert sorted(p.name for p in out.glob("*.png")) == ["0.png", "1.png", "2.png"]
@@ -318,8 +318,8 @@ def test_invert_and_export_commands(trained, tmp_path):
 def test_refine_options_override_the_runs_refinement(trained):
     from omegaconf import OmegaConf
 
-    from ganinv.invert import refiner_for
     from ganinv.methods import ConfigError
+    from ganinv.workflows.inverter import refiner_for
 
     module = trained["toy_idinvert"][1]
     node = {"_target_": "ganinv.refine.DomainRegularisedOptimiser", "checkpoint": None, "steps": 7, "lr": None}
@@ -336,7 +336,8 @@ def test_unknown_names_list_the_available_ones(tmp_path):
     import sys
 
     for override, listed in (("method=pspp", "psp_w"), ("generator=ffhq", "ffhq1024"), ("data=imgs", "images")):
-        run = subprocess.run([sys.executable, "-m", "ganinv.train", override], cwd=tmp_path, capture_output=True,
+        run = subprocess.run([sys.executable, "-m", "ganinv.commands.train",
+                              override], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120)
         assert run.returncode != 0 and listed in run.stderr and "Traceback" not in run.stderr, run.stderr[-1500:]
 
@@ -367,11 +368,11 @@ def test_latent_optimisation_fits_and_w_plus_fits_better_than_w():
 def test_methods_on_a_base_are_evaluated_inverted_edited_and_ranked(trained, tmp_path):
     """HyperStyle and HFGI through every command: training callbacks, ganinv-eval, -invert (their per-image state
     saved), -edit (from the checkpoint and from the saved inversions), and the leaderboard."""
-    from ganinv.edit import edit_grid
-    from ganinv.eval import evaluate
-    from ganinv.invert import invert, load_inversions
-    from ganinv.leaderboard import leaderboard
     from ganinv.toy import render
+    from ganinv.workflows.editing import edit_grid
+    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.inverter import invert_folder, load_inversions
+    from ganinv.workflows.leaderboard import leaderboard
     from tests.unit.test_evaluation import composed
 
     photos = tmp_path / "photos"
@@ -392,7 +393,8 @@ def test_methods_on_a_base_are_evaluated_inverted_edited_and_ranked(trained, tmp
                                               f"output={tmp_path}/records/{name}.json")).read_text())
         assert record["name"] == label and record["method"] == method
         assert {"mse", "lec", "edit_gain"} <= set(record["metrics"]) and record["timing"]["seconds_per_image"] > 0
-        out = invert(composed("invert", f"checkpoint={ckpt}", f"input={photos}", f"output={tmp_path}/{name}_inv"))
+        out, _ = invert_folder(composed("invert", f"checkpoint={ckpt}", f"input={photos}",
+                                        f"output={tmp_path}/{name}_inv"))
         assert getattr(load_inversions(out)["0.png"], state) is not None
         for source in ([], [f"inverted={out}"]):
             grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={photos}", *source, "edits=[smile]",

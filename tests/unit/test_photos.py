@@ -232,8 +232,8 @@ def test_unaligned_photos_are_told_apart_from_aligned_crops(tmp_path, finder, as
 def test_evaluation_aligns_its_held_out_photos(tmp_path, monkeypatch, astronaut):
     """`ganinv-eval align=true data=images`: the held-out targets are the FFHQ crops; other sources refuse it; the
     DataModule warns about unaligned photos read at 256 px."""
-    from ganinv.eval import held_out
     from ganinv.methods import ConfigError, load_method
+    from ganinv.workflows.evaluation import held_out
     from tests.commands import composed
     from tests.fixtures import examples
 

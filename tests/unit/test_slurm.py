@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from ganinv.configs import CONF, default_run_dir, folder_name, job_dirname
-from ganinv.jobs import launcher_problems, resolved_trainer
+from ganinv.workflows.checks import launcher_problems, resolved_trainer
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the extra ganinv[slurm]")
 
@@ -70,7 +70,7 @@ def test_a_sweep_is_refused_before_any_job_exists(tmp_path, monkeypatch):
 
     sweep = tmp_path / "sweep"
     done = subprocess.run(
-        [sys.executable, "-m", "ganinv.train", "-m", "hydra/launcher=slurm", "trainer=ddp", "objective=mes",
+        [sys.executable, "-m", "ganinv.commands.train", "-m", "hydra/launcher=slurm", "trainer=ddp", "objective=mes",
          "hydra.launcher.tasks_per_node=4", "data=images", f"data.images.root={tmp_path / 'ffhq'}", "seed=0,1,2",
          f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     lines = done.stderr.strip().splitlines()
@@ -148,7 +148,7 @@ def test_a_sweep_job_is_named_after_what_varies(tmp_path, monkeypatch):
     path-valued) command line."""
     from hydra.core.hydra_config import HydraConfig
 
-    from ganinv.cli import check_command_line
+    from ganinv.workflows.command_line import check_command_line
 
     for d in ("ffhq", "celeba_hq_test"):
         (tmp_path / d).mkdir()
@@ -173,7 +173,7 @@ def test_a_sweep_job_is_named_after_what_varies(tmp_path, monkeypatch):
 def test_a_launcher_without_its_extra_names_the_extra(monkeypatch):
     import importlib.util
 
-    from ganinv.cli import OptionError, check_plugins
+    from ganinv.workflows.command_line import OptionError, check_plugins
 
     check_plugins({"hydra/launcher": "slurm", "hydra/sweeper": "optuna"})  # installed here (the dev extra)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)

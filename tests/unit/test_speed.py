@@ -8,7 +8,7 @@ import torch
 
 from ganinv.methods import ConfigError
 from ganinv.methods.base import native_bf16
-from ganinv.train import build
+from ganinv.workflows.training import build
 from tests.unit.test_methods import config
 
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from ganinv.configs import CONF
 from ganinv.data.transforms import resize
 from ganinv.methods import load_method
-from ganinv.train import train
+from ganinv.workflows.training import train
 
 TASKS = ["inversion", "super_resolution", "inpainting", "segmentation_to_image", "sketch_to_image", "frontalization"]
 

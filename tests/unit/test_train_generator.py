@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from ganinv.checkpoints import CheckpointError, load_generator
 from ganinv.configs import CONF
-from ganinv.train_generator import train
+from ganinv.workflows.generator import train
 
 
 def config(out_dir: Path, iterations: int, resume: str = "auto", every: int = 2, extra=()):
@@ -97,7 +97,8 @@ def test_ddp_on_two_cpu_processes(tmp_path):
                  "threads=1", "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16",
                  "data.batch_size=4", "data.toy.n_train=64", "data.toy.n_val=8", "data.pin_memory=false",
                  "+trainer.enable_progress_bar=false"]
-    run = subprocess.run([sys.executable, "-m", "ganinv.train_generator", *overrides], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "ganinv.commands.train_generator",
+                          *overrides], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     ckpt = torch.load(tmp_path / "last.ckpt", weights_only=False)

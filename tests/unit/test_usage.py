@@ -28,7 +28,7 @@ TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_va
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """pSp in W+ and in W, 2 iterations each on the toy domain."""
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     out = {}
     for name in ("psp", "psp_w"):
@@ -49,8 +49,8 @@ def photos(tmp_path_factory):
 
 
 def test_records_are_named_after_what_ran_and_rows_group_repeats(runs, tmp_path, capsys):
-    from ganinv.eval import evaluate
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.leaderboard import leaderboard
 
     small = ["n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none"]
     for name, ckpt in runs.items():
@@ -78,9 +78,9 @@ def test_records_are_named_after_what_ran_and_rows_group_repeats(runs, tmp_path,
 
 
 def test_default_names_say_what_changes_the_method(tiny_generator):
-    from ganinv.invert import record_name
     from ganinv.methods import AverageCode, IDInvertModule, ReStyleModule
     from ganinv.refine import CodeOptimiser, DomainRegularisedOptimiser, PivotalTuning
+    from ganinv.workflows.inverter import record_name
 
     start = AverageCode(tiny_generator)
     assert record_name(start, CodeOptimiser(start, None, space="w", steps=100, lr=0.05, perceptual=0)) == \
@@ -99,7 +99,7 @@ def test_default_names_say_what_changes_the_method(tiny_generator):
 
 
 def test_leaderboard_separates_experiments_and_says_when_image_counts_differ(tmp_path, capsys):
-    from ganinv.leaderboard import leaderboard
+    from ganinv.workflows.leaderboard import leaderboard
 
     def record(name, group, seed, mse, n):
         rec = make_record(name, "PSPModule", {"mse": mse, "lec": 10.0}, group=experiment_key({"lr": group}),
@@ -180,9 +180,9 @@ def test_invert_names_its_own_bad_image_option(runs, photos, tmp_path):
 def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
     """A 64-px toy checkpoint on a folder of 256-px photos: trains and evaluates at the generator's size; a target
     size the toy metrics cannot compare at is one line at start."""
-    from ganinv.eval import evaluate
     from ganinv.methods import ConfigError
-    from ganinv.train import train
+    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.training import train
 
     images = ["data=images", f"data.images.root={photos}", "data.images.val_fraction=0.5", "data.num_workers=0"]
     run = tmp_path / "run"
@@ -202,7 +202,7 @@ def test_sizes_follow_the_checkpoint_and_its_generator(runs, photos, tmp_path):
 def test_the_docs_parity_setting_trains_with_every_callback_on(tmp_path):
     """`trainer.precision=64-true` (docs/scaling.md's parity runs) with the metrics and image callbacks on: the
     evaluation samples W in the generator's precision."""
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     run = tmp_path / "run"
     train(composed("train", "experiment=toy_psp", "trainer.max_steps=2", "trainer.val_check_interval=2",
@@ -216,7 +216,7 @@ def test_the_docs_parity_setting_trains_with_every_callback_on(tmp_path):
 
 def test_gradient_accumulation_is_refused_with_what_to_do_instead(tmp_path):
     from ganinv.methods import ConfigError
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     for experiment in ("toy_psp", "toy_restyle_psp"):
         with pytest.raises(ConfigError, match=r"trainer.accumulate_grad_batches=2: gradient accumulation is not "
@@ -232,7 +232,7 @@ def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, mo
     import torch
 
     from ganinv.methods import ConfigError
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     args = ["experiment=toy_psp", "trainer.max_steps=1", f"run_dir={tmp_path / 'run'}", *TINY]
     if not torch.cuda.is_available():
@@ -262,7 +262,8 @@ def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly
         "editability.lec_images=24", "editability.p_norm_samples=500", "data.toy.n_val=24"]
     # SIGUSR2 under a W&B run (a sweep agent's, say): the run is marked preempting, so a sweep re-queues it.
     watched = ["logger=wandb", "logger.mode=offline"] if sig == "SIGUSR2" else []
-    args = [sys.executable, "-m", "ganinv.train", "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",
+    args = [sys.executable, "-m", "ganinv.commands.train",
+            "experiment=toy_psp", "trainer.max_steps=400", f"run_dir={run}",
             "callbacks.checkpoint_every=4", *evaluated, *watched]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "WANDB_SILENT": "true"})
@@ -285,7 +286,7 @@ def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly
         logged = wandb_offline_run(next((run / "wandb").rglob("run-*.wandb")))
         assert logged["preempting"] and logged["exit_code"] == 140
         return
-    from ganinv.train import train
+    from ganinv.workflows.training import train
 
     again = [a for a in args[3:] if not a.startswith("trainer.max_steps")] + [f"trainer.max_steps={stopped + 2}"]
     train(composed("train", *again))

@@ -1,5 +1,5 @@
-"""`ganinv-eval`: every metric of a checkpoint or an optimiser on a data set's held-out split -> one JSON record
-(conf/eval.yaml; the metrics and their protocols in docs/evaluation.md)."""
+"""Evaluating a checkpoint or an optimiser on a data set's held-out split -> one JSON record (what `ganinv-eval`
+runs; conf/eval.yaml; the metrics and their protocols in docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-from ganinv.configs import CONF
 from ganinv.distributed import rank_and_world
 
 log = logging.getLogger("ganinv")
@@ -106,7 +105,7 @@ def start_processes(devices: int) -> torch.device:
     return fabric.device
 
 
-def evaluate(cfg) -> Path:
+def evaluate(cfg) -> Path | None:
     """The record of the configured evaluation; run as `ganinv-eval` on a training run's checkpoint, what the
     command line leaves unset is the run's protocol (`the_runs_protocol`)."""
     from hydra.core.hydra_config import HydraConfig
@@ -115,10 +114,10 @@ def evaluate(cfg) -> Path:
 
     from ganinv.checkpoints import state_hash
     from ganinv.checkpoints.pieces import Pieces
-    from ganinv.invert import inverse, inverter, job_of, record_name, refiner_for
     from ganinv.metrics import build_suite, invert_images
     from ganinv.metrics.records import checkpoint_run, experiment_key, make_record, write_record
     from ganinv.metrics.suite import FID
+    from ganinv.workflows.inverter import inverse, inverter, job_of, record_name, refiner_for
 
     taken = the_runs_protocol(cfg, command_line_keys()) if HydraConfig.initialized() else []
     torch.manual_seed(int(cfg.seed))
@@ -145,7 +144,7 @@ def evaluate(cfg) -> Path:
     metrics, timing = suite.evaluate(codes_of, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
                                      inverted=inverted, show=rank == 0)
     if rank > 0:  # rank 0 writes the record
-        return Path(cfg.output)
+        return None
     method = type(module).__name__
     name = cfg.name or record_name(module, refiner)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -174,21 +173,12 @@ def evaluate(cfg) -> Path:
         run.summary.update({f"eval/{k}": v for k, v in metrics.items()})
         run.summary["ganinv_record"] = json.loads(json.dumps(record, default=str))  # string keys throughout
         run.finish()
-    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("mse", "psnr", "lec", "p_norm") if k in metrics)
-    print(f"wrote {path}: {name}: {shown}; {timing['seconds_per_image'] * 1000:.1f} ms per image")
     return path
 
 
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import check_command_line, user_errors
-
-    check_command_line("ganinv-eval", "eval")
-
-    hydra.main(config_path=CONF, config_name="eval", version_base=None)(
-        user_errors("ganinv-eval", ("output",), ("output",))(evaluate))()
-
-
-if __name__ == "__main__":
-    main()
+def summary(path: Path) -> str:
+    """One line on the record at `path`: its name, main metrics and speed."""
+    record = json.loads(Path(path).read_text())
+    metrics, timing = record["metrics"], record["timing"]
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("mse", "psnr", "lec", "p_norm") if k in metrics)
+    return f"wrote {path}: {record['name']}: {shown}; {timing['seconds_per_image'] * 1000:.1f} ms per image"

@@ -37,7 +37,7 @@ def directions(cfg):
 def main() -> None:
     import hydra
 
-    from ganinv.cli import user_errors
+    from ganinv.workflows.command_line import user_errors
 
     hydra.main(config_path=CONF, config_name="directions", version_base=None)(
         user_errors("ganinv-directions")(directions))()

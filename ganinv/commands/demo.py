@@ -1,4 +1,4 @@
-"""`make demo` (`python -m ganinv.demo [OUT]`): the whole pipeline on the embedded toy domain, offline.
+"""`make demo` (`python -m ganinv.commands.demo [OUT]`): the whole pipeline on the embedded toy domain, offline.
 
 Trains pSp (W+ and W), e4e, ReStyle-pSp and In-Domain inversion on short schedules, evaluates each (and W / W+
 optimisation, and In-Domain's regularised optimiser) on the same held-out renders, prints the leaderboard, and
@@ -46,11 +46,11 @@ def say(text: str) -> None:
 
 
 def main(out: Path) -> None:
-    from ganinv.edit import edit_grid
-    from ganinv.eval import evaluate
-    from ganinv.leaderboard import leaderboard
-    from ganinv.train import train
-    from ganinv.training import quiet_lightning
+    from ganinv.workflows.editing import edit_grid
+    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.leaderboard import leaderboard
+    from ganinv.workflows.trainer import quiet_lightning
+    from ganinv.workflows.training import train
 
     quiet_lightning()
     start = time.time()

@@ -160,7 +160,7 @@ def make_trainer(trainer_cfg: dict[str, Any], out_dir: Path, checkpoint_every: i
     if cfg.get("sync_batchnorm") and on_cpu and module is not None:  # torch's SyncBatchNorm needs GPUs
         cfg["sync_batchnorm"] = False
         use_global_batchnorm(module)
-    if SLURMEnvironment.detect():  # submitit requeues (ganinv.jobs): Lightning's own requeue stays out
+    if SLURMEnvironment.detect():  # submitit requeues (ganinv.workflows.checks): Lightning's own requeue stays out
         cfg["plugins"] = [*cfg.get("plugins", []), SLURMEnvironment(auto_requeue=False)]
     callbacks = [AtomicCheckpoint(out_dir, checkpoint_every, monitor, mode), RNGState(),
                  IterationProgress(log_every, show=show), *(extra or [])]

@@ -4,7 +4,6 @@ exist), the run folder of a SLURM job and the hand-over to submitit's requeue (c
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -123,12 +122,6 @@ def missing_paths(cfg: Any) -> list[tuple[str, str]]:
         values.append(("resume", cfg.resume))
     return [(k, str(v)) for k, v in values
             if isinstance(v, str) and v and v != "???" and not Path(v).expanduser().exists()]
-
-
-def slurm_job() -> str | None:
-    """This SLURM job's id, `<array job>_<task>` in an array (kept by a requeue), else None."""
-    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def requeue(stopped: signal.Signals | None) -> None:

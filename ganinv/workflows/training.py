@@ -1,4 +1,4 @@
-"""`ganinv-train`: train an inversion method with Lightning (conf/train.yaml; `experiment=toy_<method>` recipes).
+"""Training an inversion method with Lightning from a composed `train` config (what `ganinv-train` runs).
 
 The run folder (`run_dir`) receives `config.yaml` (the resolved configuration), `checkpoints/last.ckpt` (every
 `callbacks.checkpoint_every` iterations and at the last one; resumed exactly by the next run with the same
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 
 import torch
-
-from ganinv.configs import CONF
 
 log = logging.getLogger("ganinv")
 
@@ -59,10 +56,10 @@ def train(cfg) -> Path:
     from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback, ValidationSubset
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
-    from ganinv.jobs import job_problems, requeue
     from ganinv.methods import ConfigError
     from ganinv.metrics import build_suite
-    from ganinv.training import (
+    from ganinv.workflows.checks import job_problems, requeue
+    from ganinv.workflows.trainer import (
         check_resources,
         check_same_run,
         check_trainer_options,
@@ -145,7 +142,7 @@ def run_fields(cfg, model) -> dict:
     from omegaconf import OmegaConf
 
     from ganinv.metrics.records import experiment_key
-    from ganinv.training import CONTINUABLE, flatten, under
+    from ganinv.workflows.trainer import CONTINUABLE, flatten, under
 
     config = OmegaConf.to_container(cfg, resolve=True)
     watching = ("run_dir", "weights_dir", *(k for k in CONTINUABLE if k != "trainer.max_steps"))
@@ -169,23 +166,3 @@ def objective(cfg, run: Path) -> float | None:
         return None
     value = json.loads(path.read_text())["metrics"].get(str(cfg.objective))
     return None if value is None else float(value)
-
-
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import check_command_line, user_errors
-    from ganinv.jobs import job_problems
-
-    # A multirun's jobs are checked here, before any is submitted, and named after the keys that vary.
-    sys.argv += check_command_line("ganinv-train", "train", writable=("run_dir",), check=job_problems)
-
-    def task(cfg) -> float | None:
-        return objective(cfg, train(cfg))
-
-    hydra.main(config_path=CONF, config_name="train", version_base=None)(
-        user_errors("ganinv-train", writable=("run_dir",), run_dir="run_dir")(task))()
-
-
-if __name__ == "__main__":
-    main()

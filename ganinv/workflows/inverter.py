@@ -1,8 +1,8 @@
-"""`ganinv-invert`: a folder of images -> `codes.pt` ({file name: W+ code [n_latent, style_dim]}), one
-reconstruction PNG per image and, where the inversion holds more than codes (fitted noise, PTI's or HyperStyle's
-per-image weight offsets, HFGI's residual), `inversions/<file name>.pt` with all of it (`load_inversions`); with
-any checkpoint (`load_method`), a refiner after it (`refine=idinvert|pti|optim_w|optim_wplus`), or a refiner alone
-from the average code."""
+"""The inverter a config asks for — a checkpoint (`load_method`) or the average code, followed by a refiner
+(`refine=`) — and what `ganinv-invert` runs with it: a folder of images -> `codes.pt` ({file name: W+ code
+[n_latent, style_dim]}), one reconstruction PNG per image and, where the inversion holds more than codes (fitted
+noise, PTI's or HyperStyle's per-image weight offsets, HFGI's residual), `inversions/<file name>.pt` with all of it
+(`load_inversions`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 
-from ganinv.configs import CONF
 from ganinv.inversion import Inversion
 
 
@@ -99,7 +98,9 @@ def job_of(cfg, *skip: str) -> dict:
     return {"config": config, "files": stamps}
 
 
-def invert(cfg) -> Path:
+def invert_folder(cfg) -> tuple[Path, str]:
+    """`ganinv-invert`: every image of `cfg.input` inverted into `cfg.output`; (the output folder, a line saying
+    what was written)."""
     from rich.progress import Progress
     from torchvision.utils import save_image
 
@@ -146,19 +147,4 @@ def invert(cfg) -> Path:
     skipped = f"; skipped {len(folder.bad)} unreadable files (listed above)" if folder.bad else ""
     state = f", and each image's inversion in {out / 'inversions'} ({per_image / 1e6:.2f} MB per image)" if (
         out / "inversions").exists() else ""
-    print(f"wrote {len(codes)} codes to {out / 'codes.pt'}, their reconstructions{state}{skipped}")
-    return out
-
-
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import check_command_line, user_errors
-
-    check_command_line("ganinv-invert", "invert")
-    hydra.main(config_path=CONF, config_name="invert", version_base=None)(
-        user_errors("ganinv-invert", ("input", "output"), ("output",))(invert))()
-
-
-if __name__ == "__main__":
-    main()
+    return out, f"wrote {len(codes)} codes to {out / 'codes.pt'}, their reconstructions{state}{skipped}"

@@ -1,4 +1,4 @@
-"""`ganinv-train-generator`: train a StyleGAN2 with Lightning (conf/train_generator.yaml; the toy generator by default).
+"""Training a StyleGAN2 with Lightning (what `ganinv-train-generator` runs; conf/train_generator.yaml).
 
 Every `checkpoint_every` iterations and at the last one, written atomically into `out_dir`: `last.ckpt` (resumed
 exactly by the next run with the same `out_dir`), `generator.pt` (the EMA generator with `latent_avg`, loadable by
@@ -12,8 +12,6 @@ from pathlib import Path
 
 import torch
 
-from ganinv.configs import CONF
-
 log = logging.getLogger("ganinv")
 
 
@@ -24,7 +22,7 @@ def train(cfg) -> Path:
     from omegaconf import OmegaConf
     from pytorch_lightning.loggers import CSVLogger
 
-    from ganinv.training import check_trainer_options, make_trainer, quiet_lightning, resume_path
+    from ganinv.workflows.trainer import check_trainer_options, make_trainer, quiet_lightning, resume_path
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     check_trainer_options(trainer_cfg)
@@ -45,16 +43,3 @@ def train(cfg) -> Path:
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     log.info("finished at iteration %d; wrote %s", int(model.iteration), out / "last.ckpt")
     return out
-
-
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import user_errors
-
-    hydra.main(config_path=CONF, config_name="train_generator", version_base=None)(
-        user_errors("ganinv-train-generator")(train))()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,13 +1,11 @@
-"""`ganinv-edit`: invert images, move their codes along named directions at given strengths, and write one image
-grid; or interpolate between two images' codes (conf/edit.yaml)."""
+"""What `ganinv-edit` runs: invert images, move their codes along named directions at given strengths, and write one
+image grid; or interpolate between two images' codes (conf/edit.yaml)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-
-from ganinv.configs import CONF
 
 
 def edit_grid(cfg) -> Path:
@@ -19,8 +17,8 @@ def edit_grid(cfg) -> Path:
     from ganinv.editing import edit, interpolate, load_directions
     from ganinv.editing.grid import labelled_grid
     from ganinv.inversion import Inversion
-    from ganinv.invert import inverse, inverter, refiner_for
     from ganinv.metrics.suite import toy_directions
+    from ganinv.workflows.inverter import inverse, inverter, refiner_for
 
     module = inverter(cfg)
     size = module.generator.size
@@ -113,7 +111,7 @@ def saved(cfg, folder, files):
     """The inversions `ganinv-invert` saved in `cfg.inverted` for `files` (the images of `input=`)."""
     from ganinv.checkpoints import CheckpointError
     from ganinv.inversion import Inversion
-    from ganinv.invert import load_inversions
+    from ganinv.workflows.inverter import load_inversions
 
     found = load_inversions(cfg.inverted)
     names = [f.relative_to(folder.root).as_posix() for f in files]
@@ -121,18 +119,3 @@ def saved(cfg, folder, files):
         raise CheckpointError(cfg.inverted, f"holds no inversion of {missing[0]} (of input={cfg.input}).",
                               "Run ganinv-invert on the same input folder, or leave inverted= unset.")
     return Inversion.cat([found[n] for n in names])
-
-
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import check_command_line, user_errors
-
-    check_command_line("ganinv-edit", "edit")
-
-    hydra.main(config_path=CONF, config_name="edit", version_base=None)(
-        user_errors("ganinv-edit", ("output",), ("output", "save_images"))(edit_grid))()
-
-
-if __name__ == "__main__":
-    main()

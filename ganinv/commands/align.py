@@ -16,8 +16,8 @@ def _listed(skipped: dict[str, str], where: Path) -> None:
 
 
 def run(cfg) -> Path:
-    from ganinv.cli import OptionError
     from ganinv.data.photos import align_folder, unalign_folder
+    from ganinv.workflows.command_line import OptionError
 
     out = Path(str(cfg.output))
     inside = out.resolve().is_relative_to(Path(str(cfg.input)).resolve())
@@ -41,7 +41,7 @@ def run(cfg) -> Path:
 def main() -> None:
     import hydra
 
-    from ganinv.cli import check_command_line, user_errors
+    from ganinv.workflows.command_line import check_command_line, user_errors
 
     check_command_line("ganinv-align", "align")
     hydra.main(config_path=CONF, config_name="align", version_base=None)(

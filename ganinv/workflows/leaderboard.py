@@ -1,11 +1,9 @@
-"""`ganinv-leaderboard`: records -> a ranked Rich table with Pareto flags, and Markdown, CSV, PNG and HTML files
-(conf/leaderboard.yaml)."""
+"""What `ganinv-leaderboard` runs: records -> a ranked Rich table with Pareto flags, and Markdown, CSV, PNG and HTML
+files (conf/leaderboard.yaml)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from ganinv.configs import CONF
 
 
 def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -19,8 +17,8 @@ def leaderboard(cfg) -> list:
     from rich.console import Console
 
     from ganinv.checkpoints import CheckpointError
-    from ganinv.cli import OptionError
     from ganinv.metrics import report
+    from ganinv.workflows.command_line import OptionError
 
     records, skipped = load(str(cfg.input))
     for source, why in skipped:
@@ -100,18 +98,3 @@ def log_to_wandb(cfg, entries: list) -> None:
         run.log({"leaderboard": wandb.Table(columns=head, data=rows), "tradeoff": wandb.Image(str(png))})
     run.finish()
     print(f"logged the leaderboard to W&B run {run.id} ({w.mode})")
-
-
-def main() -> None:
-    import hydra
-
-    from ganinv.cli import check_command_line, user_errors
-
-    check_command_line("ganinv-leaderboard", "leaderboard")
-
-    hydra.main(config_path=CONF, config_name="leaderboard", version_base=None)(
-        user_errors("ganinv-leaderboard", ("input",), ("output",))(leaderboard))()
-
-
-if __name__ == "__main__":
-    main()
