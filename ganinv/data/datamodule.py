@@ -110,8 +110,8 @@ def check_choice(value: Any, choices: Sequence[str], key: str) -> None:
 class StyleGAN2DataModule(pl.LightningDataModule):
     """Batches `{"x": input, "y": target, "index", ...}` in [-1, 1] from `images`, `generated` or `toy` data.
 
-    `batch_size` (and `val_batch_size`) are global: each of the N processes loads batch_size / N images
-    (/ the accumulated steps), so a config means the same optimisation on any number of processes.
+    `batch_size` (and `val_batch_size`) are global: each of the N processes loads batch_size / N images, so a
+    config means the same optimisation on any number of processes.
     `x` is the task's input at `input_size` (the encoder's), `y` the target at `target_size` (the losses'); None
     is the official 256 px (`ganinv-train` and `ganinv-eval` fill unset sizes from the generator and method).
     Source options go in the dict named after the source; task options (`factors`, `coverage`, `n_classes`)
