@@ -1,12 +1,12 @@
 """Reading an offline W&B run back from its files, to test what ganinv logs: wandb writes no summary file offline;
-history and summary live only in the run's `run-*.wandb` transaction log (read by ganinv.callbacks.wandb_log)."""
+history and summary live only in the run's `run-*.wandb` transaction log (read by ganinv.loggers.wandb_files)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from ganinv.callbacks.wandb_log import records
+from ganinv.loggers.wandb_files import records
 
 
 def wandb_offline_run(path: str | os.PathLike) -> dict:

@@ -66,7 +66,7 @@ class AtomicCheckpoint(pl.Callback):
         self._previous = {}
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        it = module.done()
+        it = module.iterations_done()
         if trainer.received_sigterm and self.stopped_by is None:
             self.stopped_by = signal.SIGTERM
         if trainer.world_size > 1:  # a signal to one rank stops them all, at the same batch (the save is collective)
@@ -104,7 +104,7 @@ class AtomicCheckpoint(pl.Callback):
             self.disagreement = rank_disagreement(module.synced_parameters())  # collective: every rank is here
             if self.disagreement > 0 and trainer.is_global_zero:
                 warnings.warn(f"the ranks' weights differ by up to {self.disagreement:.3g} at iteration "
-                              f"{module.done()}: {name} holds rank 0's. Something in the training step "
+                              f"{module.iterations_done()}: {name} holds rank 0's. Something in the training step "
                               "runs differently per rank (docs/scaling.md).", GaninvWarning, stacklevel=1)
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".{name}.tmp"

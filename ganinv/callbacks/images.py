@@ -26,12 +26,12 @@ class ImageGridCallback(EveryValidations):
         y, rec = sub.y, sub.inverted.recs
         rec = torch.nn.functional.interpolate(rec, size=y.shape[-2:], mode="area") if rec.shape != y.shape else rec
         grid = make_grid(torch.cat([y, rec]) * 0.5 + 0.5, nrow=len(y), padding=2)
-        path = self.run_dir / "images" / f"iteration_{module.done():06d}.png"
+        path = self.run_dir / "images" / f"iteration_{module.iterations_done():06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: save_image(grid, f, format="png"))
         from pytorch_lightning.loggers import WandbLogger
 
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
-                lg.log_image("eval/reconstructions", [grid], step=module.done() - 1,
+                lg.log_image("eval/reconstructions", [grid], step=module.iterations_done() - 1,
                              caption=["top: targets, bottom: reconstructions"])

@@ -101,7 +101,7 @@ class InversionMetricsCallback(EveryValidations):
 
             raise ConfigError(f"objective={self.objective} is not a metric of the evaluation; it has: "
                               f"{', '.join(sorted(metrics))}.")
-        step = module.done()
+        step = module.iterations_done()
         row = {"iteration": step, **metrics}
         self.history.append(row)
         self.weights[step] = state_hash(module)  # what the record of this evaluation measured
@@ -133,7 +133,7 @@ class InversionMetricsCallback(EveryValidations):
             time.perf_counter() - began)
 
     def on_train_end(self, trainer: pl.Trainer, module) -> None:
-        if trainer.is_global_zero and self.record is not None and module.done() >= module.max_iterations:
+        if trainer.is_global_zero and self.record is not None and module.iterations_done() >= module.max_iterations:
             self.record["finished"] = True
             write_record(self.record, self.run_dir / "record.json")
 

@@ -35,7 +35,7 @@ class ValidationSubset:
         self.batch_size, self.latest = int(batch_size), None
 
     def inverted(self, trainer: pl.Trainer, module, n: int) -> SubsetInversion:
-        it, latest = module.done(), self.latest
+        it, latest = module.iterations_done(), self.latest
         if latest is not None and latest.iteration == it and len(latest.x) >= n:
             return latest.first(n)
         dataset = trainer.datamodule.val_set

@@ -36,7 +36,7 @@ class IterationProgress(pl.Callback):
         self.task = None
 
     def on_train_start(self, trainer, module) -> None:
-        start, total = module.done(), int(module.max_iterations)
+        start, total = module.iterations_done(), int(module.max_iterations)
         log.info("training %s from iteration %d to %d", type(module).__name__, start, total)
         if self.show and trainer.is_global_zero:
             self.bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), SpeedColumn(),
@@ -46,7 +46,7 @@ class IterationProgress(pl.Callback):
             self.task = self.bar.add_task("train", total=total, completed=start, metrics="")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        it = module.done()
+        it = module.iterations_done()
         metrics = {k.split("/")[-1]: float(v) for k, v in trainer.progress_bar_metrics.items()}
         text = " ".join(f"{k} {v:.3g}" for k, v in metrics.items())
         if self.bar is not None:

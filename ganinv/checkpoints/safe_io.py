@@ -21,15 +21,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used; the message names the file, the problem and the fix."""
-
-    def __init__(self, path: str | os.PathLike | None, problem: str, fix: str | None = None):
-        where = f"{path}: " if path is not None else ""
-        super().__init__(f"{where}{problem}" + (f" {fix}" if fix else ""))
-        self.path = None if path is None else str(path)
-
+from ganinv.errors import CheckpointError
 
 NEVER_RUNS = ("ganinv reads tensors, numbers, strings and plain containers only and never runs code from a file; "
               "if you trust it, re-save just its tensors (torch.save of the state dicts) and pass that file.")

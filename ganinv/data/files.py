@@ -7,11 +7,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ganinv.errors import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
-
-class DataError(ValueError):
-    """A data folder or file that cannot be used; the message names it and the fix."""
 
 
 ROOT_KEYS = "data.images.root, or data.images.train_root / data.images.test_root"

@@ -22,12 +22,9 @@ from torch import nn
 from ganinv.checkpoints import state_hash
 from ganinv.data.transforms import resize
 from ganinv.distributed import batch_rows, keyed_generator, rank_and_world, seed
+from ganinv.errors import ConfigError
 from ganinv.inversion import Inversion, as_inversion
 from ganinv.stylegan2.layers import batched_modconv
-
-
-class ConfigError(ValueError):
-    """A method's configuration is wrong (a missing or unknown loss weight, a network it needs); names the key."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,7 +49,7 @@ class IterationModule(pl.LightningModule):
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         self._done = (None, -1, 0)  # (the buffer, its version, its value): reading a GPU buffer waits for the GPU
 
-    def done(self) -> int:
+    def iterations_done(self) -> int:
         """Iterations done: the `iteration` buffer, read again only when it changed other than by
         `finish_iteration` (a load, a move, an assignment), so counting needs no device sync."""
         buffer, version, value = self._done
@@ -74,13 +71,14 @@ class IterationModule(pl.LightningModule):
     def keyed(self, purpose: str) -> torch.Generator:
         """A generator for this process's own random choices at this iteration, keyed by (seed, rank, iteration,
         purpose): ranks draw differently, a resumed run draws what an uninterrupted one would."""
-        return keyed_generator(seed(), rank_and_world()[0], self.done(), purpose)
+        return keyed_generator(seed(), rank_and_world()[0], self.iterations_done(), purpose)
 
     def sample_normal(self, purpose: str, n: int, dim: int) -> torch.Tensor:
         """`n` rows of N(0, I) for this process: its rows (`batch_rows`) of one draw for the global batch
         (n × world rows, keyed by seed, iteration and purpose), so ranks draw different samples and N processes
         together draw what one process draws for the same global batch."""
-        rows = torch.randn(n * rank_and_world()[1], dim, generator=keyed_generator(seed(), self.done(), purpose))
+        key = keyed_generator(seed(), self.iterations_done(), purpose)
+        rows = torch.randn(n * rank_and_world()[1], dim, generator=key)
         return batch_rows(rows).to(self.device, self.dtype)
 
     def synced_parameters(self) -> list[torch.Tensor]:
@@ -95,13 +93,13 @@ class IterationModule(pl.LightningModule):
         return block() if block is not None else nullcontext()
 
     def on_train_batch_start(self, batch, batch_idx):
-        if self.done() >= self.max_iterations:
+        if self.iterations_done() >= self.max_iterations:
             self.trainer.should_stop = True
             return -1
         return None
 
     def finish_iteration(self) -> None:
-        done = self.done() + 1
+        done = self.iterations_done() + 1
         self.iteration += 1
         self._done = (self.iteration, self.iteration._version, done)
         if done >= self.max_iterations:
@@ -210,14 +208,14 @@ class InversionModule(IterationModule):
         precision)."""
         inv = as_inversion(inversion, noise)
         with torch.autocast(inv.codes.device.type, enabled=False):
-            return self.render(inv.replace(codes=inv.codes.to(self.latent_avg.dtype)))  # out of autocast's bf16
+            return self.generate(inv.replace(codes=inv.codes.to(self.latent_avg.dtype)))  # out of autocast's bf16
 
-    def render(self, inv: Inversion) -> torch.Tensor:
+    def generate(self, inv: Inversion) -> torch.Tensor:
         """The generator's image of an inversion: its codes, noise maps and per-image weight offsets (a residual
-        only the method that made it renders: HFGI)."""
+        only the method that made it can use: HFGI)."""
         if inv.residual is not None:
-            raise ConfigError(f"{type(self).__name__} cannot render an inversion with a residual (HFGI's distortion "
-                             "map): render it with the HFGI run that made it (checkpoint=<that run>)")
+            raise ConfigError(f"{type(self).__name__} cannot generate an inversion with a residual (HFGI's distortion "
+                             "map): reconstruct it with the HFGI run that made it (checkpoint=<that run>)")
         return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
                               offsets=inv.offsets)[0]
 
@@ -241,9 +239,9 @@ class InversionModule(IterationModule):
         all terms: one device sync per iteration)."""
         if not torch.stack([v.detach().float().sum() for v in terms.values()]).isfinite().all():
             name, value = next((k, float(v.detach().sum())) for k, v in terms.items() if not v.isfinite().all())
-            raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {self.done()}; training stopped, the "
-                                   "last checkpoint is the last good state. Lower the learning rate or that term's "
-                                   "weight.")
+            raise TrainingDiverged(f"loss term '{name}' is {value} at iteration {self.iterations_done()}; training "
+                                   "stopped, the last checkpoint is the last good state. Lower the learning rate or "
+                                   "that term's weight.")
         loss = sum(self.weights[name] * value for name, value in terms.items())
         self.log_dict({f"{prefix}/{k}": v.detach() for k, v in {**terms, "loss": loss}.items()},
                       prog_bar=prefix == "train")

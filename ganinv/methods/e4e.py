@@ -110,7 +110,7 @@ class E4EModule(InversionModule):
         if self.progressive_start is None:
             own = getattr(self.encoder, "progressive_stage", None)
             return self.n_latent - 1 if own is None else min(int(own), self.n_latent - 1)
-        return progressive_stage(self.done(), self.progressive_start, self.progressive_step_every,
+        return progressive_stage(self.iterations_done(), self.progressive_start, self.progressive_step_every,
                                  self.n_latent)
 
     def label(self) -> str:
@@ -149,7 +149,7 @@ class E4EModule(InversionModule):
             z = self.sample_normal("latent discriminator", len(fake_codes), self.style_dim)
             real_w = self.generator.get_latent(z)
         logs = self.regularisers.discriminator_step(self, real_w, fake_codes[:, 0].detach(), self.optimizers()[1],
-                                                    self.done())
+                                                    self.iterations_done())
         self.log_dict(logs)
 
     def encoder_optimizer(self):

@@ -55,7 +55,7 @@ class StyleGAN2GAN(IterationModule):
         return list(torch.randn(n, batch, self.hparams.style_dim, device=self.device).unbind(0))
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
-        real, hp, it = batch["y"], self.hparams, self.done()
+        real, hp, it = batch["y"], self.hparams, self.iterations_done()
         # z, style mixing and noise come from the global RNG, which every rank seeds alike: key it to this rank
         # and iteration, so that ranks draw different samples (and a resumed run the same ones).
         torch.manual_seed(self.keyed("generator step").initial_seed())

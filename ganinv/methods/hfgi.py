@@ -55,10 +55,10 @@ class HFGIModule(OnBaseModule):
             return self.generator([inv.codes.to(dtype)], input_is_latent=True, noise=inv.noise, randomize_noise=False,
                                   offsets=inv.offsets, conditions={self.resolution: (scale, shift)})[0]
 
-    def render(self, inv: Inversion) -> torch.Tensor:
+    def generate(self, inv: Inversion) -> torch.Tensor:
         """The image of the codes, then again with the distortion map aligned to that image (ADA) fused in: an
         edit moves the codes, and the map follows the edited image."""
-        image = super().render(inv.replace(residual=None))
+        image = super().generate(inv.replace(residual=None))
         if inv.residual is None:
             return image
         aligned = self.encoder.grid_align(torch.cat([inv.residual, self.seen(image)], 1))
@@ -67,7 +67,7 @@ class HFGIModule(OnBaseModule):
     def inversion(self, x: torch.Tensor) -> Inversion:
         start, _ = self.base_inversion(x)
         with torch.no_grad():
-            image = super().render(start)  # the base's inversion: no residual yet
+            image = super().generate(start)  # the base's inversion: no residual yet
         return start.replace(residual=x - self.seen(image))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,8 @@ class HFGIModule(OnBaseModule):
         world = rank_and_world()[1]
         n, shape = len(residual), residual.shape[1:]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=keyed_generator(seed(), self.done(), "warp"))))
+            key = keyed_generator(seed(), self.iterations_done(), "warp")
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=key)))
             drawn = aug.forward_parameters(torch.Size([n * world, *shape]))
         mine = {k: batch_rows(v) for k, v in drawn.items() if k != "forward_input_shape"}
         mine["forward_input_shape"] = torch.tensor([n, *shape])
@@ -93,7 +94,7 @@ class HFGIModule(OnBaseModule):
         x, y = batch["x"], batch["y"]
         start, _ = self.base_inversion(x)
         with torch.no_grad():
-            seen = self.seen(super().render(start))
+            seen = self.seen(super().generate(start))
         truth = (x - seen).detach()
         aligned = self.encoder.grid_align(torch.cat([self.warp(truth), seen], 1))
         image = self.conditioned(start, aligned)

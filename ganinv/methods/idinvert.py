@@ -52,7 +52,7 @@ class IDInvertModule(InversionModule):
         # Discriminator: real images against reconstructions, then R1 on reals when due.
         self.discriminator.requires_grad_(True)
         d_loss = d_logistic_loss(self.discriminator(y), self.discriminator(y_hat.detach()))
-        if self.r1 is not None and self.r1.due(self.done()):
+        if self.r1 is not None and self.r1.due(self.iterations_done()):
             d_loss = d_loss + self.r1(self.discriminator, y)
         d_opt.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)

@@ -14,9 +14,7 @@ from pathlib import Path
 
 from hydra.errors import InstantiationException
 
-
-class OptionError(ValueError):
-    """A command-line option that is missing or names a place that cannot be written; says which and the fix."""
+from ganinv.errors import OptionError
 
 
 def check_writable(value: str, key: str) -> None:
@@ -211,9 +209,8 @@ def _only_hydra_files(folder: Path) -> bool:
 
 def _user_error(e: BaseException) -> BaseException | None:
     """The ganinv error behind `e` (Hydra wraps errors raised while instantiating a config), if there is one."""
-    from ganinv.checkpoints import CheckpointError
-    from ganinv.data import DataError
-    from ganinv.methods import ConfigError, TrainingDiverged
+    from ganinv.errors import CheckpointError, ConfigError, DataError
+    from ganinv.methods import TrainingDiverged
 
     while e is not None:
         if isinstance(e, (CheckpointError, ConfigError, DataError, OptionError, TrainingDiverged)):

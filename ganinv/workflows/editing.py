@@ -16,13 +16,13 @@ def edit_grid(cfg) -> Path:
     from ganinv.data.transforms import load_image, resize
     from ganinv.editing import edit, interpolate, load_directions
     from ganinv.editing.grid import labelled_grid
+    from ganinv.errors import OptionError
     from ganinv.inversion import Inversion
     from ganinv.metrics.suite import toy_directions
-    from ganinv.workflows.inverter import inverse, inverter, refiner_for
+    from ganinv.workflows.inverter import build_inverter
 
-    module = inverter(cfg)
-    size = module.generator.size
-    invert = inverse(module, refiner_for(cfg, module, show=True))
+    invert = build_inverter(cfg, show=True)
+    module, size = invert.module, invert.generator.size
 
     def show(inv: Inversion) -> torch.Tensor:
         with torch.no_grad():
@@ -30,7 +30,7 @@ def edit_grid(cfg) -> Path:
 
     if cfg.interpolate:
         if len(cfg.interpolate) != 2:
-            raise CheckpointError(None, f"interpolate= takes two images, got {len(cfg.interpolate)}.")
+            raise OptionError(f"interpolate= takes two images, got {len(cfg.interpolate)}.")
         for p in cfg.interpolate:
             why = check_image(Path(p), "full") if Path(p).is_file() else "no such file"
             if why:
@@ -49,7 +49,7 @@ def edit_grid(cfg) -> Path:
         row_labels = [f"{Path(cfg.interpolate[0]).stem} → {Path(cfg.interpolate[1]).stem}"]
     else:
         if not cfg.input:
-            raise CheckpointError(None, "give input=<folder of images> (or interpolate=[a,b]).")
+            raise OptionError("give input=<folder of images> (or interpolate=[a,b]).")
         folder = ImageFolderDataset(cfg.input, resolution=size, check="full", root_key="input", bad_key=None,
                                     align=bool(cfg.align))
         if not cfg.align:
@@ -62,8 +62,7 @@ def edit_grid(cfg) -> Path:
             try:
                 directions = toy_directions(module.generator, list(cfg.edits))
             except ValueError as err:  # a name the toy attribute net does not know
-                raise CheckpointError(None, f"{err}.", "Set edits= to toy attributes, or directions= to a "
-                                      "file.") from None
+                raise OptionError(f"{err}. Set edits= to toy attributes, or directions= to a file.") from None
         missing = [n for n in cfg.edits if n not in directions.names]
         if missing:
             raise CheckpointError(cfg.directions, f"has no direction {missing[0]!r}; it has "

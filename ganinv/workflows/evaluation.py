@@ -20,7 +20,7 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     them, "w" (true codes of generator samples)."""
     from hydra.utils import instantiate
 
-    from ganinv.checkpoints import CheckpointError
+    from ganinv.errors import OptionError
     from ganinv.methods import ConfigError
 
     if cfg.align and cfg.data.source != "images":
@@ -40,8 +40,8 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     dm = instantiate(cfg.data, **kwargs)
     dm.setup("validate")
     if dm.val_set is None:
-        raise CheckpointError(None, "the data set has no held-out split to evaluate on.",
-                              "Set the data source's validation size (e.g. data.toy.n_val) above 0.")
+        raise OptionError("the data set has no held-out split to evaluate on: set the data source's validation size "
+                          "(e.g. data.toy.n_val) above 0.")
     n = min(int(cfg.n_images), len(dm.val_set))
     items = [dm.val_set[i] for i in range(n)]
     out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}
@@ -117,7 +117,7 @@ def evaluate(cfg) -> Path | None:
     from ganinv.metrics import build_suite, invert_images
     from ganinv.metrics.records import checkpoint_run, experiment_key, make_record, write_record
     from ganinv.metrics.suite import FID
-    from ganinv.workflows.inverter import inverse, inverter, job_of, record_name, refiner_for
+    from ganinv.workflows.inverter import build_inverter, job_of
 
     taken = the_runs_protocol(cfg, command_line_keys()) if HydraConfig.initialized() else []
     torch.manual_seed(int(cfg.seed))
@@ -125,33 +125,29 @@ def evaluate(cfg) -> Path | None:
         raise SystemExit(f"ganinv-eval: error: fid={cfg.fid!r} is not one of {', '.join(FID)}.")
     device = start_processes(int(cfg.devices))
     rank, world = rank_and_world()
-    module = inverter(cfg).to(device)
-    refiner = refiner_for(cfg, module)
-    refiner = refiner.to(device) if refiner is not None else None
-    generator = module.generator
+    inverter = build_inverter(cfg).to(device)
+    module, refiner, generator = inverter.module, inverter.refiner, inverter.generator
     data = {k: v.to(device) for k, v in held_out(cfg, module).items()}
     suite = build_suite(generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid), int(cfg.batch_size))
     suite = suite.to(device)
 
-    invert = inverse(module, refiner)
-
-    log.info("evaluating %s on %d held-out images of %s%s%s", record_name(module, refiner), len(data["y"]),
+    log.info("evaluating %s on %d held-out images of %s%s%s", inverter.name(), len(data["y"]),
              cfg.data.source, f", {world} processes" if world > 1 else "",
              f"; the run's {', '.join(taken)}" if taken else "")
     pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "devices", "wandb"))  # the batches inverted so far
-    inverted = invert_images(invert, module.reconstruct, data["x"], int(cfg.batch_size), pieces)
-    codes_of = inverse(module, refiner, codes_only=True)  # LEC's re-inversions: only codes count
-    metrics, timing = suite.evaluate(codes_of, module.reconstruct, data["x"], data.get("w"), targets=data["y"],
+    inverted = invert_images(inverter, inverter.reconstruct, data["x"], int(cfg.batch_size), pieces)
+    # LEC re-inverts edited images: only their codes count
+    metrics, timing = suite.evaluate(inverter.codes, inverter.reconstruct, data["x"], data.get("w"), targets=data["y"],
                                      inverted=inverted, show=rank == 0)
     if rank > 0:  # rank 0 writes the record
         return None
     method = type(module).__name__
-    name = cfg.name or record_name(module, refiner)
+    name = cfg.name or inverter.name()
     config = OmegaConf.to_container(cfg, resolve=True)
     paths = ("checkpoint", "refine", "output", "name", "wandb", "weights_dir", "use_generator")
     group = experiment_key(dict(module.hparams), {k: v for k, v in config.items() if k not in paths},
                            refiner.options if refiner is not None else None)
-    done = getattr(module, "done", None)
+    done = getattr(module, "iterations_done", None)
     record = make_record(
         name, method, metrics, group=group, checkpoint=cfg.checkpoint, weights=state_hash(module),
         iteration=done() if done and cfg.checkpoint else None, **(checkpoint_run(cfg.checkpoint) if cfg.checkpoint
@@ -164,7 +160,7 @@ def evaluate(cfg) -> Path | None:
     path = write_record(record, cfg.output)
     pieces.clear()
     if cfg.wandb.mode != "disabled":
-        from ganinv.callbacks.wandb import init_run
+        from ganinv.loggers.wandb import init_run
 
         w = cfg.wandb
         run = init_run(str(w.dir or Path(cfg.output).parent), w.project, w.entity, w.group, list(w.tags), name,

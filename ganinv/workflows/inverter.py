@@ -1,8 +1,8 @@
-"""The inverter a config asks for — a checkpoint (`load_method`) or the average code, followed by a refiner
-(`refine=`) — and what `ganinv-invert` runs with it: a folder of images -> `codes.pt` ({file name: W+ code
-[n_latent, style_dim]}), one reconstruction PNG per image and, where the inversion holds more than codes (fitted
-noise, PTI's or HyperStyle's per-image weight offsets, HFGI's residual), `inversions/<file name>.pt` with all of it
-(`load_inversions`)."""
+"""`Inverter`: a method followed by a refiner, as a command's config asks for it (`build_inverter`: a checkpoint
+or the average code, then `refine=`), and what `ganinv-invert` runs with it: a folder of images -> `codes.pt`
+({file name: W+ code [n_latent, style_dim]}), one reconstruction PNG per image and, where the inversion holds more
+than codes (fitted noise, PTI's or HyperStyle's per-image weight offsets, HFGI's residual),
+`inversions/<file name>.pt` with all of it (`load_inversions`)."""
 
 from __future__ import annotations
 
@@ -14,27 +14,69 @@ import torch
 from ganinv.inversion import Inversion
 
 
-def inverter(cfg):
-    """The InversionModule the config asks for: a checkpoint, or the average code of the configured generator
-    (where a refiner starts without one, and what renders saved inversions that need no method's own nets)."""
+class Inverter:
+    """What evaluation, folder inversion and editing invert with: a method's inversion (`module`, an
+    InversionModule), followed by a refiner's where there is one (`refiner`: W / W+ optimisation, In-Domain's,
+    PTI). `inverter(x)` inverts; `codes(x)` only as far as the codes depend on the refiner (all LEC needs: PTI's
+    tuning, for one, never moves them); `reconstruct` is the module's; `name()` the record's default name."""
+
+    def __init__(self, module, refiner=None):
+        self.module, self.refiner = module, refiner
+        self.generator = module.generator
+
+    def __call__(self, x: torch.Tensor) -> Inversion:
+        inv = self.module.invert(x)
+        return inv if self.refiner is None else self.refiner(inv, x)
+
+    def codes(self, x: torch.Tensor) -> Inversion:
+        inv = self.module.invert(x)
+        return inv if self.refiner is None else self.refiner.codes(inv, x)
+
+    def reconstruct(self, inv: Inversion) -> torch.Tensor:
+        return self.module.reconstruct(inv)
+
+    def to(self, device: torch.device | str) -> Inverter:
+        self.module = self.module.to(device)
+        self.refiner = self.refiner.to(device) if self.refiner is not None else None
+        return self
+
+    def name(self) -> str:
+        """The method and what changes it, plus the refiner and its options (e.g. "In-Domain encoder + In-Domain
+        optimiser without regulariser")."""
+        from ganinv.methods import AverageCode
+
+        if self.refiner is None:
+            return self.module.label()
+        if isinstance(self.module, AverageCode):
+            return self.refiner.label()
+        return f"{self.module.label()} + {self.refiner.label()}"
+
+
+def build_inverter(cfg, show: bool = False) -> Inverter:
+    """The inverter of a command's config: `checkpoint=` (ours or official, `load_method`) or, without one, the
+    average code of `generator=` (where a refiner starts, and what renders saved inversions that need no method's
+    own nets), followed by the refiner of `refine=` (`configured_refiner`)."""
     from hydra.utils import instantiate
 
-    from ganinv.checkpoints import CheckpointError
+    from ganinv.errors import OptionError
     from ganinv.methods import AverageCode, load_method
 
     if cfg.checkpoint is not None:
-        return load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None,
-                           base=cfg.get("base"))
-    if cfg.get("refine") is None and not cfg.get("inverted"):  # ganinv-edit inverted=: saved inversions to render
-        raise CheckpointError(None, "give checkpoint=<file>, or refine=optim_w|optim_wplus|pti (optimisation from "
-                              "the average code of generator=).")
-    return AverageCode(instantiate(cfg.generator)).eval()
+        module = load_method(cfg.checkpoint, instantiate(cfg.generator) if cfg.use_generator else None,
+                             base=cfg.get("base"))
+    elif cfg.get("refine") is None and not cfg.get("inverted"):  # ganinv-edit inverted=: saved inversions
+        raise OptionError("give checkpoint=<file>, or refine=optim_w|optim_wplus|pti (optimisation from the average "
+                          "code of generator=).")
+    else:
+        module = AverageCode(instantiate(cfg.generator)).eval()
+    return Inverter(module, configured_refiner(cfg, module, show))
 
 
-def refiner_for(cfg, module, show: bool = False):
-    """The refiner of `refine=` (None without), refining `module`'s inversions under the `loss` group's
-    perceptual net."""
-    from ganinv.methods import AverageCode, ConfigError, build_loss_nets
+def configured_refiner(cfg, module, show: bool = False):
+    """The refiner of `refine=` (None without) for `module`'s inversions, under the `loss` group's perceptual
+    net."""
+    from ganinv.errors import ConfigError
+    from ganinv.methods import AverageCode, build_loss_nets
     from ganinv.refine import PivotalTuning, build_refiner
 
     if cfg.get("refine") is None:
@@ -44,27 +86,6 @@ def refiner_for(cfg, module, show: bool = False):
         raise ConfigError("refine=pti without checkpoint= tunes around the average code: set refine.pivot=w (the "
                           "paper's W pivot) or w+, or give checkpoint= (e.g. an e4e run) for the pivot")
     return refiner
-
-
-def record_name(module, refiner) -> str:
-    """The default name of a record: the method and what changes it, plus the refiner and its options."""
-    from ganinv.methods import AverageCode
-
-    if refiner is None:
-        return module.label()
-    return refiner.label() if isinstance(module, AverageCode) else f"{module.label()} + {refiner.label()}"
-
-
-def inverse(module, refiner, codes_only: bool = False):
-    """images -> Inversion: the module's, then the refiner's when there is one (`codes_only`: only as far as the
-    codes depend on it — all LEC needs; PTI's tuning, for one, never moves them)."""
-    def run(x: torch.Tensor) -> Inversion:
-        inv = module.invert(x)
-        if refiner is None:
-            return inv
-        return refiner.codes(inv, x) if codes_only else refiner(inv, x)
-
-    return run
 
 
 def load_inversions(folder: str | os.PathLike) -> dict[str, Inversion]:
@@ -110,14 +131,13 @@ def invert_folder(cfg) -> tuple[Path, str]:
     from ganinv.data.photos import warn_if_unaligned
     from ganinv.metrics import invert_batches
 
-    module = inverter(cfg)
-    invert = inverse(module, refiner_for(cfg, module))
+    inverter = build_inverter(cfg)
     # Unreadable files are skipped and listed as the DataModule does (one warning; an error past the fraction).
-    folder = ImageFolderDataset(cfg.input, resolution=module.generator.size, check="full",
+    folder = ImageFolderDataset(cfg.input, resolution=inverter.generator.size, check="full",
                                 max_bad_fraction=float(cfg.max_bad_fraction), root_key="input",
                                 bad_key="max_bad_fraction", align=bool(cfg.align))
     if not cfg.align:
-        warn_if_unaligned(folder.files, module.generator.size)
+        warn_if_unaligned(folder.files, inverter.generator.size)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, torch.Tensor] = {}
@@ -130,7 +150,7 @@ def invert_folder(cfg) -> tuple[Path, str]:
 
     with Progress() as bar:
         task = bar.add_task("inverting", total=len(names))
-        for part in invert_batches(invert, module.reconstruct, load, len(names), int(cfg.batch_size), share=False,
+        for part in invert_batches(inverter, inverter.reconstruct, load, len(names), int(cfg.batch_size), share=False,
                                    pieces=pieces):
             inv, rec = part.inversion, part.recs * 0.5 + 0.5
             for k, name in enumerate(names[part.start:part.start + len(rec)]):

@@ -85,7 +85,7 @@ def log_to_wandb(cfg, entries: list) -> None:
 
     import wandb
 
-    from ganinv.callbacks.wandb import init_run
+    from ganinv.loggers.wandb import init_run
     from ganinv.metrics import report
 
     w = cfg.wandb

@@ -210,8 +210,8 @@ def test_metric_and_logger_configs_instantiate(tmp_path, monkeypatch):
     from hydra.utils import instantiate
     from pytorch_lightning.loggers import WandbLogger
 
-    from ganinv.callbacks.wandb import wandb_mode
     from ganinv.checkpoints import CheckpointError
+    from ganinv.loggers.wandb import wandb_mode
     from ganinv.metrics import DistortionMetrics
 
     toy = instantiate(composed("eval", "output=r.json").metrics)

@@ -319,16 +319,16 @@ def test_refine_options_override_the_runs_refinement(trained):
     from omegaconf import OmegaConf
 
     from ganinv.methods import ConfigError
-    from ganinv.workflows.inverter import refiner_for
+    from ganinv.workflows.inverter import configured_refiner
 
     module = trained["toy_idinvert"][1]
     node = {"_target_": "ganinv.refine.DomainRegularisedOptimiser", "checkpoint": None, "steps": 7, "lr": None}
     cfg = OmegaConf.create({"checkpoint": "run.ckpt", "refine": node, "loss": None})
-    refiner = refiner_for(cfg, module)
+    refiner = configured_refiner(cfg, module)
     assert refiner.options == {**module.refine, "steps": 7} and module.refine["steps"] != 7
     cfg.refine.stepz = 7
     with pytest.raises(ConfigError, match="stepz.*encoder_weight"):
-        refiner_for(cfg, module)
+        configured_refiner(cfg, module)
 
 
 def test_unknown_names_list_the_available_ones(tmp_path):

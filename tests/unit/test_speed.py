@@ -53,7 +53,7 @@ def test_channels_last_and_compile_keep_the_checkpoint(tmp_path):
 
 def test_the_iteration_counter_follows_loads(tmp_path):
     module, _ = model(tmp_path)
-    assert module.done() == 0
+    assert module.iterations_done() == 0
     state = {**module.state_dict(), "iteration": torch.tensor(7)}
     module.load_state_dict(state)
-    assert module.done() == 7
+    assert module.iterations_done() == 7

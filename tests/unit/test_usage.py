@@ -80,22 +80,25 @@ def test_records_are_named_after_what_ran_and_rows_group_repeats(runs, tmp_path,
 def test_default_names_say_what_changes_the_method(tiny_generator):
     from ganinv.methods import AverageCode, IDInvertModule, ReStyleModule
     from ganinv.refine import CodeOptimiser, DomainRegularisedOptimiser, PivotalTuning
-    from ganinv.workflows.inverter import record_name
+    from ganinv.workflows.inverter import Inverter
+
+    def name(module, refiner) -> str:
+        return Inverter(module, refiner).name()
 
     start = AverageCode(tiny_generator)
-    assert record_name(start, CodeOptimiser(start, None, space="w", steps=100, lr=0.05, perceptual=0)) == \
+    assert name(start, CodeOptimiser(start, None, space="w", steps=100, lr=0.05, perceptual=0)) == \
         "Optimisation (W, 100 steps, lr 0.05)"
     assert ReStyleModule(tiny_generator, variant="e4e", backbone="resnet", encoder={"widths": [8, 8, 12, 16]},
                          input_size=32).label() == "ReStyle-e4e (ResNet34)"
     domain = IDInvertModule(tiny_generator, encoder={"channel_base": 4, "channel_max": 8}, input_size=32)
-    assert record_name(domain, DomainRegularisedOptimiser(domain)) == "In-Domain encoder + In-Domain optimiser"
-    assert record_name(domain, DomainRegularisedOptimiser(domain, encoder_weight=0.0)) == \
+    assert name(domain, DomainRegularisedOptimiser(domain)) == "In-Domain encoder + In-Domain optimiser"
+    assert name(domain, DomainRegularisedOptimiser(domain, encoder_weight=0.0)) == \
         "In-Domain encoder + In-Domain optimiser without regulariser"
-    assert record_name(domain, DomainRegularisedOptimiser(domain, encoder_weight=0.0, steps=500)) == \
+    assert name(domain, DomainRegularisedOptimiser(domain, encoder_weight=0.0, steps=500)) == \
         "In-Domain encoder + In-Domain optimiser without regulariser (steps 500)"
     net = nn.Identity()  # any perceptual net: naming only checks that there is one
-    assert record_name(domain, PivotalTuning(domain, net)) == "In-Domain encoder + PTI"
-    assert record_name(start, PivotalTuning(start, net, pivot="w", steps=20)) == "PTI on a W pivot (steps 20)"
+    assert name(domain, PivotalTuning(domain, net)) == "In-Domain encoder + PTI"
+    assert name(start, PivotalTuning(start, net, pivot="w", steps=20)) == "PTI on a W pivot (steps 20)"
 
 
 def test_leaderboard_separates_experiments_and_says_when_image_counts_differ(tmp_path, capsys):

@@ -98,7 +98,7 @@ class ContinuedWandbLogger(WandbLogger):
     def logs(self, iteration: int) -> bool:
         """Whether rows of `iteration` go to W&B: not those the run already holds."""
         if self._first is None:
-            from ganinv.callbacks.wandb_log import last_offline_step
+            from ganinv.loggers.wandb_files import last_offline_step
 
             held = last_offline_step(self.folder, self.run_id) + 1
             self._first = max(int(getattr(self.experiment, "step", 0) or 0), held)
