@@ -47,7 +47,7 @@ def say(text: str) -> None:
 
 def main(out: Path) -> None:
     from ganinv.workflows.editing import edit_grid
-    from ganinv.workflows.evaluation import evaluate
+    from ganinv.workflows.evaluation import evaluate, summary
     from ganinv.workflows.leaderboard import leaderboard
     from ganinv.workflows.trainer import quiet_lightning
     from ganinv.workflows.training import train
@@ -73,7 +73,7 @@ def main(out: Path) -> None:
     for name, (label, args) in evals.items():
         say(f"evaluating {label}")
         record = out / "records" / f"{name}.json"
-        evaluate(compose("eval", [*args, f"name='{label}'", *EVAL, f"output={record}"]))
+        print(summary(evaluate(compose("eval", [*args, f"name='{label}'", *EVAL, f"output={record}"]))))
         grid = edit_grid(compose("edit", [*args, f"input={faces}",
                                           f"output={out / 'samples' / f'{name}_edits.png'}", "max_images=2",
                                           "edits=[smile,age]", "strengths=[-3,-1.5,0,1.5,3]"]))
