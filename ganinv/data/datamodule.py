@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from .datasets import CHECKS, GeneratedDataset, ImageFolderDataset, ToyDataset
 from .degradations import Task, make_task
 from .files import DataError, list_images
-from .transforms import CROPS, TaskTransform
+from .transforms import CROPS, PROTOCOL_SIZE, TaskTransform
 
 SOURCES = ("images", "generated", "toy")
 log = logging.getLogger("ganinv")
@@ -129,7 +129,8 @@ class StyleGAN2DataModule(pl.LightningDataModule):
         check_keys(unknown, [k for k in inspect.signature(type(self).__init__).parameters if k not in
                              ("self", "unknown")], "data")
         check_choice(source, SOURCES, "data.source")
-        self.source, self.input_size, self.target_size = source, int(input_size or 256), int(target_size or 256)
+        self.source = source
+        self.input_size, self.target_size = int(input_size or PROTOCOL_SIZE), int(target_size or PROTOCOL_SIZE)
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
         self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
         self.persistent_workers, self.flip, self.seed = bool(persistent_workers), bool(flip), int(seed)

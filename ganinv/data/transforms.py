@@ -11,6 +11,9 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 CROPS = ("center", "none")
+# The papers' image size for real faces: encoder inputs, loss and metric comparisons (pSp's face_pool of a
+# 1024-px generator); a smaller generator uses its own size.
+PROTOCOL_SIZE = 256
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganinv.checkpoints import state_hash
-from ganinv.data.transforms import resize
+from ganinv.data.transforms import PROTOCOL_SIZE, resize
 from ganinv.distributed import batch_rows, keyed_generator, rank_and_world, seed
 from ganinv.errors import ConfigError
 from ganinv.inversion import Inversion, as_inversion
@@ -132,8 +132,9 @@ class InversionModule(IterationModule):
 
     def __init__(self, generator: nn.Module, encoder: Mapping[str, Any] | nn.Module | None = None,
                  loss: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
-                 input_nc: int = 3, input_size: int = 256, start_from: str = "avg", max_iterations: int = 100_000,
-                 generator_hash: str | None = None, loss_nets: Mapping[str, Any] | None = None):
+                 input_nc: int = 3, input_size: int = PROTOCOL_SIZE, start_from: str = "avg",
+                 max_iterations: int = 100_000, generator_hash: str | None = None,
+                 loss_nets: Mapping[str, Any] | None = None):
         super().__init__(max_iterations)
         if start_from not in ("avg", "zero"):
             raise ValueError(f"start_from={start_from!r} is not one of avg, zero")

@@ -17,6 +17,7 @@ from ganinv.checkpoints import (
     load_torch_file,
     state_hash,
 )
+from ganinv.data.transforms import PROTOCOL_SIZE
 from ganinv.encoders import BackboneEncoderUsingLastLayerIntoW
 from ganinv.stylegan2 import Generator
 
@@ -121,7 +122,7 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
         raise CheckpointError(p, "has no decoder.* weights.", "Pass generator= (the StyleGAN2 it was trained with).")
     opts, enc = m.opts, m.encoder
     common = {"generator": m.generator, "encoder": enc, "input_nc": int(opts.get("input_nc", 3)),
-              "input_size": int(getattr(enc, "input_size", 256)),
+              "input_size": int(getattr(enc, "input_size", PROTOCOL_SIZE)),
               "start_from": "avg" if opts.get("start_from_latent_avg", True) and m.latent_avg is not None
               else "zero"}
     if m.kind == "psp":
@@ -165,7 +166,7 @@ def _from_official_hyperstyle(p: Path, raw: dict, generator: nn.Module | None,
     tune = opts.get("layers_to_tune") or ""
     tune = [int(j) for j in str(tune).split(",")] if tune else None
     layers = [spec for _, spec in modulated_layers(generator)]
-    input_size = 256 if generator.size >= 256 else generator.size
+    input_size = min(PROTOCOL_SIZE, generator.size)
     net = SharedWeightsHyperNetResNet(layers, tune, input_nc=int(hyper["conv1.weight"].shape[1]), widths=widths,
                                       input_size=input_size, hyper_dim=int(hyper["shared_weight_hypernet.w1"].shape[0]))
     try:

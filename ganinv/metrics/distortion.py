@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
 
-from ganinv.data.transforms import resize
+from ganinv.data.transforms import PROTOCOL_SIZE, resize
 
 MS_SSIM_MIN_SIZE = 161  # five scales of an 11-px Gaussian window: the coarsest side must stay above 10 px
 
@@ -37,7 +37,7 @@ class PerImageMean(Metric):
 
     full_state_update = False
 
-    def __init__(self, score: Callable[[Tensor, Tensor], Tensor] | None = None, size: int | None = 256,
+    def __init__(self, score: Callable[[Tensor, Tensor], Tensor] | None = None, size: int | None = PROTOCOL_SIZE,
                  larger_is_better: bool = False, may_skip: bool = False, **kwargs):
         super().__init__(**kwargs)
         if score is not None:
@@ -132,7 +132,7 @@ class DistortionMetrics(nn.Module):
     one process evaluates the whole set while the others wait (the metrics callback on rank 0).
     """
 
-    def __init__(self, size: int | None = 256, perceptual: dict[str, nn.Module] | None = None,
+    def __init__(self, size: int | None = PROTOCOL_SIZE, perceptual: dict[str, nn.Module] | None = None,
                  identity: nn.Module | None = None, image_size: int | None = None, sync_on_compute: bool = True):
         super().__init__()
         self.size = size

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ganinv.data.transforms import PROTOCOL_SIZE
 from ganinv.distributed import rank_and_world
 
 log = logging.getLogger("ganinv")
@@ -30,7 +31,7 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
     if cfg.align:
         kwargs["images"] = {**cfg.data.images, "align": True}
-    sizes = {"input_size": module.input_size, "target_size": min(256, generator.size)}
+    sizes = {"input_size": module.input_size, "target_size": min(PROTOCOL_SIZE, generator.size)}
     kwargs |= {k: v for k, v in sizes.items() if cfg.data.get(k) is None}
     target = cfg.data.get("target_size") or sizes["target_size"]
     if target != generator.size and cfg.metrics.get("size") is None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ganinv.data.transforms import PROTOCOL_SIZE
+
 log = logging.getLogger("ganinv")
 
 
@@ -29,7 +31,7 @@ def build(cfg):
     data_kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
     # Unset sizes follow the generator: the official 256 px (pSp's face_pool of a 1024-px generator), or its own
     # size when smaller.
-    size = min(256, generator.size)
+    size = min(PROTOCOL_SIZE, generator.size)
     data_kwargs |= {k: size for k in ("input_size", "target_size") if cfg.data.get(k) is None}
     target = cfg.data.get("target_size") or size
     if target != generator.size and is_toy_generator(generator):
