@@ -55,7 +55,7 @@ def train(cfg) -> Path:
     from pytorch_lightning.loggers import WandbLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from ganinv.callbacks import AtomicCheckpoint, ImageGridCallback, InversionMetricsCallback, ValidationSubset
+    from ganinv.callbacks import AtomicCheckpoint, ValidationSubset
     from ganinv.checkpoints import atomic_write
     from ganinv.distributed import start_failure
     from ganinv.methods import ConfigError
@@ -103,9 +103,9 @@ def train(cfg) -> Path:
         return build_suite(model.generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid),
                            datamodule.val_batch_size)
 
-    extra = [InversionMetricsCallback(str(run), suite, subset, **cb.metrics, objective=str(cfg.objective),
-                                      fields=fields),
-             ImageGridCallback(str(run), subset, **cb.images)]
+    extra = [instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=str(cfg.objective),
+                         fields=fields, _recursive_=False, _convert_="all"),  # fields: the run's config, as data
+             instantiate(cb.images, run_dir=str(run), subset=subset)]
     monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
                            cb.monitor_mode, int(cb.log_every), extra, model)
