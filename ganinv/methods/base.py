@@ -8,6 +8,7 @@ encoder, the image loss terms with their weights (`conf/loss/*.yaml`), the publi
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from itertools import chain
@@ -281,8 +282,17 @@ class InversionModule(IterationModule):
                 part.compile()
 
     # ---- validation: distortion on the fixed validation split -----------------------------------------------
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.log_distortion(self.reconstruct(self.inversion(batch["x"])), batch["y"], "val")
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        began = time.perf_counter()
+        inv = self.inversion(batch["x"])
+        return self.validated(batch, inv, self.reconstruct(inv), time.perf_counter() - began)
+
+    def validated(self, batch: dict, inv: Inversion, image: torch.Tensor, seconds: float) -> dict:
+        """Logs the batch's `val/<metric>` and returns what the validation callbacks take from it (the first
+        validation images' inversions: `ganinv.callbacks.ValidationSubset`): the inversion, the clamped
+        reconstructions and the seconds inverting took."""
+        self.log_distortion(image, batch["y"], "val")
+        return {"inversion": inv.detach(), "recs": image.detach().float().clamp(-1, 1), "seconds": seconds}
 
     def log_distortion(self, y_hat: torch.Tensor, y: torch.Tensor, prefix: str) -> None:
         y_hat = match_size(y_hat.clamp(-1, 1), y)

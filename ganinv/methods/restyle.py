@@ -5,6 +5,7 @@ variant adds e4e's progressive offsets, delta regularisation and latent discrimi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ from ganinv.encoders import (
     ResNetBackboneEncoder,
     ResNetProgressiveBackboneEncoder,
 )
+from ganinv.inversion import Inversion
 from ganinv.losses import w_norm
 
 from .e4e import E4EModule
@@ -120,8 +122,10 @@ class ReStyleModule(E4EModule):
         if self.progressive_start is not None:
             self.log("train/stage", float(stage))
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        began = time.perf_counter()
         steps = self.invert_steps(batch["x"])
+        seconds = time.perf_counter() - began
         for k, s in enumerate(steps):
             self.log_distortion(s.image, batch["y"], f"val/step{k}")
-        self.log_distortion(steps[-1].image, batch["y"], "val")
+        return self.validated(batch, Inversion(steps[-1].latent), steps[-1].image, seconds)

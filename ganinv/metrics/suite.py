@@ -120,11 +120,11 @@ class EvaluationSuite:
                 if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
                     lec.append(lec_distances(invert, render, images[sl][:k], d, self.alpha, layers,
-                                             codes[sl][:k], p[:k]))
+                                             codes[sl][:k], p[:k]).float())  # every rank's in one dtype
                 if self.attributes is not None and name in self.attribute_names:
                     for key, v in edit_quality(recs[sl], p, m, self.alpha, self.attributes,
                                                self.attribute_names.index(name), self.identity).items():
-                        quality.setdefault(key, []).append(v)
+                        quality.setdefault(key, []).append(v.float())
                 bar.advance(task)
             lec = gather(torch.cat(lec)) if invert is not None else lec[0]
             if len(lec):

@@ -97,15 +97,16 @@ def train(cfg) -> Path:
     trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
     fields = run_fields(cfg, model)
-    subset = ValidationSubset(datamodule.val_batch_size)  # inverted once per validation for both callbacks
+    # the first validation images as the validation loop inverted them, for both callbacks (listed after it)
+    subset = ValidationSubset(max(int(cb.metrics.n_images), int(cb.images.n_images)), datamodule.val_batch_size)
 
     def suite():  # ganinv-eval's suite, built at the first evaluation
         return build_suite(model.generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid),
                            datamodule.val_batch_size)
 
-    extra = [instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=str(cfg.objective),
-                         fields=fields, _recursive_=False, _convert_="all"),  # fields: the run's config, as data
-             instantiate(cb.images, run_dir=str(run), subset=subset)]
+    metrics = instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=str(cfg.objective),
+                          fields=fields, _recursive_=False, _convert_="all")  # fields: the run's config, as data
+    extra = [subset, metrics, instantiate(cb.images, run_dir=str(run), subset=subset)]
     monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
     trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
                            cb.monitor_mode, int(cb.log_every), extra, model)

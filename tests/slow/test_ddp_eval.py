@@ -50,3 +50,23 @@ def test_two_processes_write_the_record_one_process_writes(tmp_path, checkpoint,
     assert one.keys() == two.keys() and {"fid_rec", "kid_rec", "lec", "mse", "p_norm"} <= one.keys()
     for key in one:
         assert two[key] == pytest.approx(one[key], rel=1e-6, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_the_metrics_callback_on_two_processes_writes_what_one_process_writes(tmp_path):
+    """During training (float64, BatchNorm over the global batch, so that both trainings end equal): 5 validation
+    images, dealt out to the ranks interleaved by the validation loop and gathered back in order, scored in
+    shares of 4 and 1 with LEC on the first 3 (one share has none): every metric equal."""
+    from tests.ddp_runs import train
+
+    extra = ("trainer.sync_batchnorm=true", "trainer.precision=64-true", "callbacks.metrics.every=1",
+             "trainer.val_check_interval=2", "callbacks.metrics.n_images=5", "editability.lec_images=3",
+             "editability.p_norm_samples=500", "fid=none", "data.toy.n_val=8", "data.val_batch_size=4")
+    rows = {}
+    for processes in (1, 2):
+        train(tmp_path / str(processes), "toy_psp", processes, steps=2, extra=extra)
+        rows[processes] = json.loads((tmp_path / str(processes) / "metrics.jsonl").read_text().splitlines()[-1])
+    assert rows[1]["iteration"] == 2 and {"lec", "edit_gain", "p_norm"} <= set(rows[1])
+    assert set(rows[2]) == set(rows[1])
+    for key, value in rows[1].items():
+        assert rows[2][key] == pytest.approx(value, rel=1e-9, abs=1e-12), key

@@ -326,3 +326,23 @@ def test_the_terminal_table_fits_the_terminal_with_whole_names(tmp_path, capsys,
     printed = capsys.readouterr().out
     assert name in printed and max(len(line) for line in printed.splitlines() if "│" in line) <= 120
     assert "more column(s) for a wider terminal" in printed
+
+
+def test_validation_inverts_each_image_once(tmp_path, monkeypatch):
+    """The callbacks evaluate the validation loop's own inversions of their images: no second inversion of the
+    subset (`ValidationSubset` would fall back to one only where the loop stopped short)."""
+    import ganinv.callbacks.periodic as periodic
+    from ganinv.workflows.training import train
+
+    def again(*args, **kwargs):
+        raise AssertionError("the validation subset was inverted a second time")
+
+    monkeypatch.setattr(periodic, "invert_images", again)
+    train(composed("train", "experiment=toy_psp", "trainer.max_steps=2", "trainer.val_check_interval=2",
+                   f"run_dir={tmp_path}", "logger=none", "data.batch_size=4", "data.toy.n_val=8",
+                   "callbacks.metrics.n_images=6", "callbacks.images.n_images=3", "editability.lec_images=2",
+                   "editability.p_norm_samples=500", "fid=none", "method.encoder.widths=[8,8,12,16]",
+                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2"))
+    row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["iteration"] == 2 and {"mse", "lec", "p_norm"} <= set(row)
+    assert (tmp_path / "images" / "iteration_000002.png").is_file()
