@@ -29,12 +29,25 @@ def job_problems(cfg: Any, hydra: Any = None) -> list[str]:
     problems += [f"{key}={name}: {why}" for key, name in names.items()
                  if (why := unknown_metric(name)) and (key == "objective" or name != names["objective"])]
     if hydra is not None:
+        problems += metrics_problems(hydra)
         problems += launcher_problems(resolved_trainer(cfg, hydra), hydra)
         if unknown_metric(str(cfg.objective)) is None:
             problems += direction_problems(str(cfg.objective), hydra.get("sweeper"))
     problems += [f"{key}={value}: no such file or folder (relative paths start at {Path.cwd()})."
                  for key, value in missing_paths(cfg)]
     return problems
+
+
+def metrics_problems(hydra: Any) -> list[str]:
+    """The toy domain's metrics (its nets, at 64 px) asked of another generator's images."""
+    from omegaconf import OmegaConf
+
+    choices = OmegaConf.select(hydra, "runtime.choices") or {}
+    generator, metrics = choices.get("generator"), choices.get("metrics")
+    if metrics == "toy" and generator not in (None, "toy"):
+        return [f"metrics=toy scores with the toy domain's nets, but generator={generator} makes other images: set "
+                "metrics=faces (or faces_papers) for faces"]
+    return []
 
 
 def unset(node: Any, prefix: str = "") -> list[str]:

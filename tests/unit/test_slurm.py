@@ -3,6 +3,8 @@ launch path, with only the final `sbatch` call replaced), the trainer/launcher c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
@@ -109,6 +111,8 @@ def refused(tmp_path, monkeypatch, capsys):
      "hydra.sweeper.direction=maximize but objective=mse is better lower"),
     (["experiment=toy_psp,toy_e4e", "callbacks.metrics.editability=lce"], "callbacks.metrics.editability=lce"),
     (["experiment=toy_psp,toy_hyperstyle", "seed=0,1"], "method.base= is required"),
+    (["generator=ffhq256", f"generator.path={Path(__file__).parents[1] / 'fixtures' / 'rosinality_tiny.pt'}",
+      "seed=0,1"], "metrics=toy scores with the toy domain's nets, but generator=ffhq256"),
 ])
 def test_each_problem_of_a_sweep_is_one_line_before_submission(refused, args, expected):
     import torch
