@@ -125,17 +125,17 @@ def test_pti_stops_an_image_at_its_threshold_and_keeps_its_offsets(start):
     assert any(float(v[1 - stopped].abs().max()) > 0 for v in tuned.offsets.values())
 
 
-def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path, capsys):  # noqa: F811
+def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path):  # noqa: F811
     from ganinv.workflows.editing import edit_grid
     from ganinv.workflows.inverter import invert_folder, load_inversions
 
     pti = ("refine=pti", "refine.pivot=w", "refine.pivot_steps=3", "refine.steps=2", "batch_size=2")
-    out = invert_folder(composed("invert", *pti, f"input={renders}", f"output={tmp_path}/pti"))[0]
+    out, said = invert_folder(composed("invert", *pti, f"input={renders}", f"output={tmp_path}/pti"))
     codes = torch.load(out / "codes.pt", weights_only=True)  # readable as before: file name -> W+ code
     assert sorted(codes) == ["face_0.png", "face_1.png", "face_2.png"] and codes["face_0.png"].shape == (10, 128)
     saved = load_inversions(out)
     assert saved["face_1.png"].offsets and torch.equal(saved["face_1.png"].codes[0], codes["face_1.png"])
-    assert "MB per image" in capsys.readouterr().out
+    assert "MB per image" in said
     grid = edit_grid(composed("edit", f"input={renders}", f"inverted={out}", f"output={tmp_path}/e.png",
                               "max_images=2", "edits=[smile]", "strengths=[0,3]"))
     assert grid.exists()

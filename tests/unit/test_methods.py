@@ -230,7 +230,8 @@ def test_export_round_trips_through_load_official(trained, tmp_path, name):
 
 
 def test_ganinv_export_checks_and_never_leaves_a_failed_file(trained, tmp_path, monkeypatch, capsys):
-    from ganinv import export, methods
+    from ganinv import methods
+    from ganinv.commands import export
 
     last = trained["toy_e4e"][3] / "checkpoints" / "last.ckpt"
     assert export.main([str(last), str(tmp_path / "good.pt")]) == 0
