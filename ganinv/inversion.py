@@ -24,6 +24,18 @@ class Inversion:
     offsets: dict[str, Tensor] | None = field(default=None)
     residual: Tensor | None = None
 
+    def __post_init__(self):
+        if self.codes.ndim != 3:
+            raise ValueError(f"Inversion.codes must be [B, n_latent, style_dim], got {tuple(self.codes.shape)}")
+        b = len(self.codes)
+        if bad := [f"noise[{i}] {tuple(n.shape)}" for i, n in enumerate(self.noise or [])
+                   if n.ndim != 4 or len(n) not in (1, b)]:
+            raise ValueError(f"Inversion.noise maps must be [B or 1, 1, r, r] for B = {b} codes: {bad[0]}")
+        parts = {**{f"offsets[{k!r}]": v for k, v in (self.offsets or {}).items()},
+                 **({} if self.residual is None else {"residual": self.residual})}
+        if bad := [f"{k} {tuple(v.shape)}" for k, v in parts.items() if len(v) != b]:
+            raise ValueError(f"Inversion parts must hold one row per image (B = {b}): {bad[0]}")
+
     def __len__(self) -> int:
         return len(self.codes)
 

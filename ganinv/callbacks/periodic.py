@@ -49,7 +49,7 @@ class ValidationSubset(pl.Callback):
             return
         share = float(keep.sum()) / max(len(keep), 1)
         self.rows.append({"index": batch["index"][keep], "x": batch["x"][keep], "y": batch["y"][keep],
-                          "inversion": outputs["inversion"][keep].detach(), "recs": outputs["recs"][keep],
+                          "inversion": outputs["inversion"][keep], "recs": outputs["recs"][keep],
                           "seconds": outputs["seconds"] * share})
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
@@ -70,7 +70,7 @@ class ValidationSubset(pl.Callback):
         inversion = Inversion.cat([r["inversion"] for r in rows]).map(gather)[order.to(rows[0]["recs"].device)]
         seconds = float(gather(torch.tensor([sum(r["seconds"] for r in rows)])).sum())
         self.latest = SubsetInversion(module.iterations_done(), whole("x"), whole("y"),
-                                      Inverted(0, inversion, whole("recs").float().clamp(-1, 1), seconds))
+                                      Inverted(0, inversion, whole("recs"), seconds))
 
     def inverted(self, trainer: pl.Trainer, module, n: int) -> SubsetInversion:
         """The first `n` (at most this subset's) validation images inverted at this iteration."""

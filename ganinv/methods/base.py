@@ -196,7 +196,11 @@ class InversionModule(IterationModule):
         """The `Inversion` of images of any size in [-1, 1] (resized to the encoder's input size first): codes
         [B, n_latent, style_dim] (with `latent_avg` where the method starts from it) and whatever per-image state
         the method adds."""
-        return self.inversion(resize(images.to(self.latent_avg), self.input_size))
+        inv = self.inversion(resize(images.to(self.latent_avg), self.input_size))
+        if inv.codes.shape != (len(images), *self.latent_avg.shape):
+            raise ValueError(f"{type(self).__name__} inverted {len(images)} images to codes {tuple(inv.codes.shape)}; "
+                             f"the generator needs [{len(images)}, {', '.join(map(str, self.latent_avg.shape))}]")
+        return inv
 
     def inversion(self, x: torch.Tensor) -> Inversion:
         """`invert` for inputs already at `input_size`, with gradients where the caller allows them; methods that

@@ -23,7 +23,7 @@ from ganinv.editing import edit
 from ganinv.inversion import Inversion
 
 Invert = Callable[[Tensor], Inversion]  # images -> inversions (W+ codes [B, n_latent, dim] and per-image state)
-Render = Callable[[Inversion], Tensor]  # inversions -> images
+Reconstruct = Callable[[Inversion], Tensor]  # inversions -> images
 
 
 def trimmed_mean(values: Tensor, low: float = 1.0, high: float = 99.0) -> float:
@@ -37,22 +37,22 @@ def trimmed_mean(values: Tensor, low: float = 1.0, high: float = 99.0) -> float:
 
 
 @torch.no_grad()
-def lec_distances(invert: Invert, render: Render, images: Tensor, direction: Tensor, alpha: float = 3.0,
-                  layers: Sequence[int] | None = None, codes: Inversion | None = None,
+def lec_distances(invert: Invert, reconstruct: Reconstruct, images: Tensor, direction: Tensor,
+                  alpha: float = 3.0, layers: Sequence[int] | None = None, codes: Inversion | None = None,
                   edited: Tensor | None = None) -> Tensor:
     """Per-image ‖E(G(E(x) + αd)) − αd − E(x)‖ over layers and channels [B] (of the codes of the inversions E
     returns; the edit keeps their per-image state); pass `codes` = E(x) and `edited` = G(E(x) + αd) where they are
     already computed."""
     codes = invert(images) if codes is None else codes
-    edited = render(edit(codes, direction, alpha, layers)) if edited is None else edited
+    edited = reconstruct(edit(codes, direction, alpha, layers)) if edited is None else edited
     back = edit(invert(edited.clamp(-1, 1)), direction, -alpha, layers)
     return (back.codes - codes.codes).flatten(1).norm(dim=1)
 
 
-def lec(invert: Invert, render: Render, images: Tensor, direction: Tensor, alpha: float = 3.0,
+def lec(invert: Invert, reconstruct: Reconstruct, images: Tensor, direction: Tensor, alpha: float = 3.0,
         layers: Sequence[int] | None = None) -> float:
     """LEC of one direction on `images` (lower is better; 0 for an encoder that inverts the generator exactly)."""
-    return trimmed_mean(lec_distances(invert, render, images, direction, alpha, layers))
+    return trimmed_mean(lec_distances(invert, reconstruct, images, direction, alpha, layers))
 
 
 class WDistribution(nn.Module):

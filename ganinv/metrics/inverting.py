@@ -19,7 +19,7 @@ from ganinv.inversion import Inversion
 @dataclass
 class Inverted:
     """Rows `start`.. of a set: their inversion, reconstructions (clamped to [-1, 1]) and the seconds inverting
-    them took (rendering excluded)."""
+    them took (reconstructing excluded)."""
 
     start: int
     inversion: Inversion
@@ -32,7 +32,7 @@ class Inverted:
         return Inverted(self.start, self.inversion[:k], self.recs[:k], self.seconds * k / max(len(self.recs), 1))
 
 
-def invert_batches(invert: Callable[[Tensor], Inversion], render: Callable[[Inversion], Tensor],
+def invert_batches(invert: Callable[[Tensor], Inversion], reconstruct: Callable[[Inversion], Tensor],
                    images: Tensor | Callable[[int, int], Tensor], n: int, batch_size: int, share: bool = True,
                    pieces=None) -> Iterator[Inverted]:
     """Each batch of this process's share of `n` images (all of them unless `share`): `images` is a tensor or
@@ -48,7 +48,7 @@ def invert_batches(invert: Callable[[Tensor], Inversion], render: Callable[[Inve
             inv = invert(x).detach()
             seconds = time.perf_counter() - began
             with torch.no_grad():
-                recs = render(inv).detach().float().clamp(-1, 1)
+                recs = reconstruct(inv).detach().float().clamp(-1, 1)
             if pieces is not None:
                 pieces.put(name, {"inversion": inv.cpu().state(), "recs": recs.cpu(), "seconds": seconds})
             yield Inverted(start, inv, recs, seconds)
@@ -58,7 +58,7 @@ def invert_batches(invert: Callable[[Tensor], Inversion], render: Callable[[Inve
                            float(piece["seconds"]))
 
 
-def invert_images(invert: Callable[[Tensor], Inversion], render: Callable[[Inversion], Tensor], images: Tensor,
+def invert_images(invert: Callable[[Tensor], Inversion], reconstruct: Callable[[Inversion], Tensor], images: Tensor,
                   batch_size: int, pieces=None, advance: Callable[[], None] | None = None) -> Inverted:
     """Every image of `images` inverted (each process its share, `invert_batches`) and gathered on every process,
     the seconds summed over the processes. `advance` is called after each batch (a progress bar)."""
@@ -66,7 +66,7 @@ def invert_images(invert: Callable[[Tensor], Inversion], render: Callable[[Inver
         raise ValueError(f"{len(images)} images cannot be shared by {rank_and_world()[1]} processes: evaluate at "
                          "least one per process")
     parts = []
-    for part in invert_batches(invert, render, images, len(images), batch_size, pieces=pieces):
+    for part in invert_batches(invert, reconstruct, images, len(images), batch_size, pieces=pieces):
         parts.append(part)
         if advance is not None:
             advance()

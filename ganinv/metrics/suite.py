@@ -1,6 +1,6 @@
 """`EvaluationSuite`: every distortion and editability metric of one inverter on one image set, as a flat dict.
 
-Only the inference API is used: `invert(images) -> Inversion` and `render(inversion) -> images` (a method's
+Only the inference API is used: `invert(images) -> Inversion` and `reconstruct(inversion) -> images` (a method's
 `invert` and `reconstruct`, or any pair of functions, e.g. a method followed by a refiner)."""
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class EvaluationSuite:
     def _batches(self, n: int) -> list[slice]:
         return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
 
-    def evaluate(self, invert: Callable[[Tensor], Inversion], render: Callable[[Inversion], Tensor], images: Tensor,
-                 true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
+    def evaluate(self, invert: Callable[[Tensor], Inversion], reconstruct: Callable[[Inversion], Tensor],
+                 images: Tensor, true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
                  inverted: Inverted | None = None) -> tuple[dict, dict]:
         """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
         reconstructions against `targets` (default: `images`). `inverted`: `images` already inverted
@@ -72,7 +72,8 @@ class EvaluationSuite:
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("evaluating", total=steps)
             if inverted is None:
-                inverted = invert_images(invert, render, images, self.batch_size, advance=lambda: bar.advance(task))
+                inverted = invert_images(invert, reconstruct, images, self.batch_size,
+                                         advance=lambda: bar.advance(task))
             else:
                 bar.advance(task, batches)
             codes, recs = inverted.inversion[own], inverted.recs[own].float()
@@ -80,7 +81,7 @@ class EvaluationSuite:
                 self.distortion.update(recs[sl], targets[own][sl])
             metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
-            edited = self._edits(lec, render, images[own], codes, recs, metrics, bar, task, mine.start)
+            edited = self._edits(lec, reconstruct, images[own], codes, recs, metrics, bar, task, mine.start)
             all_codes, all_recs = inverted.inversion.codes, inverted.recs.float()
             if len(all_codes) != n:
                 raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
@@ -100,7 +101,7 @@ class EvaluationSuite:
         return {**self.distortion.protocol(), "editability": f"alpha {self.alpha}, directions "
                 f"{self.directions.names if self.directions else None}"}
 
-    def _edits(self, invert, render, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
+    def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
         edits with `invert`, unless None) and, with attributes, edit quality; returns the +α edits of the whole
         set (for FID). `images` are this rank's share, from index `first` of the set; per-image results are
@@ -114,12 +115,12 @@ class EvaluationSuite:
             plus, lec, quality = [], [recs.new_zeros(0)], {}
             for sl in self._batches(len(images)):
                 with torch.no_grad():
-                    p = render(edit(codes[sl], d, self.alpha, layers)).float().clamp(-1, 1)
-                    m = render(edit(codes[sl], d, -self.alpha, layers)).float().clamp(-1, 1)
+                    p = reconstruct(edit(codes[sl], d, self.alpha, layers)).float().clamp(-1, 1)
+                    m = reconstruct(edit(codes[sl], d, -self.alpha, layers)).float().clamp(-1, 1)
                 plus.append(p)
                 if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
-                    lec.append(lec_distances(invert, render, images[sl][:k], d, self.alpha, layers,
+                    lec.append(lec_distances(invert, reconstruct, images[sl][:k], d, self.alpha, layers,
                                              codes[sl][:k], p[:k]).float())  # every rank's in one dtype
                 if self.attributes is not None and name in self.attribute_names:
                     for key, v in edit_quality(recs[sl], p, m, self.alpha, self.attributes,

@@ -137,6 +137,9 @@ class Generator(nn.Module):
                                    input_is_latent, noise, randomize_noise, conditions)
         if isinstance(styles, torch.Tensor):
             styles = [styles]
+        if bad := [tuple(s.shape) for s in styles if s.ndim not in (2, 3) or s.shape[-1] != self.style_dim]:
+            raise ValueError(f"Generator styles must be [B, {self.style_dim}] or [B, n_latent, {self.style_dim}], "
+                             f"got {bad[0]}")
         if not input_is_latent:
             styles = [self.style(s) for s in styles]
         if noise is None:

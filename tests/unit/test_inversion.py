@@ -52,6 +52,27 @@ def test_generator_hooks_change_nothing_when_empty_and_only_their_image_otherwis
         g([codes], input_is_latent=True, offsets={"nope": zero[name]})
 
 
+def test_contracts_are_checked_where_they_meet(start, tiny_generator):
+    """Wrong shapes stop with the contract they break: an inversion's parts, a generator's styles, a method's codes."""
+    codes = torch.zeros(2, 6, 64)
+    with pytest.raises(ValueError, match=r"codes must be \[B, n_latent, style_dim\], got \(2, 64\)"):
+        Inversion(codes[:, 0])
+    with pytest.raises(ValueError, match=r"residual \(3, 3, 8, 8\)"):
+        Inversion(codes, residual=torch.zeros(3, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"noise\[1\]"):
+        Inversion(codes, noise=[torch.zeros(2, 1, 4, 4), torch.zeros(3, 1, 8, 8)])
+    Inversion(codes, noise=[torch.zeros(1, 1, 4, 4)], offsets={"w": torch.zeros(2, 5)})  # shared noise is fine
+    with pytest.raises(ValueError, match=r"styles must be \[B, 64\] or \[B, n_latent, 64\], got \(2, 6, 32\)"):
+        tiny_generator([torch.zeros(2, 6, 32)], input_is_latent=True)
+    x = torch.zeros(2, 3, start.input_size, start.input_size)
+    shape = tuple(start.invert(x).codes.shape)
+    broken = AverageCode(load_generator()).eval()
+    broken.encode = lambda x: torch.zeros(len(x), shape[1] - 1, shape[2])
+    with pytest.raises(ValueError, match=rf"codes \(2, {shape[1] - 1}, {shape[2]}\); the generator needs "
+                                         rf"\[2, {shape[1]}, {shape[2]}\]"):
+        broken.invert(x)
+
+
 def test_an_inversion_slices_joins_saves_and_edits_keeping_its_per_image_state(start, tmp_path):
     from ganinv.checkpoints import atomic_save, load_torch_file
 
