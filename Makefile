@@ -31,11 +31,14 @@ study: install
 	$(PY) $(STUDY)/evaluate.py
 	$(PY) $(STUDY)/report.py
 
+# Test files run in parallel, one process per core (pytest-xdist; a file's tests stay in one process, so its
+# fixtures are made once): TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: install
-	$(PY) -m pytest -q -m ''
+	$(PY) -m pytest -q -m '' -n $(TEST_WORKERS) --dist loadfile
 
 test-gpu: install
 	$(PY) -m pytest -q -m gpu tests/gpu

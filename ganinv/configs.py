@@ -12,6 +12,16 @@ CONF = str(next((p for p in (_PACKAGE / "conf", _PACKAGE.parent / "conf") if (p 
                 _PACKAGE.parent / "conf"))
 
 
+def yaml_defaults(group: str, name: str) -> dict:
+    """The options of `conf/<group>/<name>.yaml` as plain data (without `_target_` or `defaults`): where code that
+    runs without Hydra (a refiner built in Python, an official file loaded) takes the paper's defaults from, so
+    each default is written once."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(OmegaConf.load(Path(CONF) / group / f"{name}.yaml"))
+    return {k: v for k, v in node.items() if k not in ("_target_", "defaults")}
+
+
 def slurm_job() -> str | None:
     """This SLURM job's id, `<array job>_<task>` in an array (kept by a requeue), else None."""
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")

@@ -22,6 +22,19 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session")
+def renders(tmp_path_factory) -> Path:
+    """A folder of three toy renders (`face_<i>.png`, 64 px), read-only."""
+    from torchvision.utils import save_image
+
+    from ganinv.toy import render
+
+    folder = tmp_path_factory.mktemp("renders")
+    for i, img in enumerate(render(3, 64, 4321).images):
+        save_image(img * 0.5 + 0.5, folder / f"face_{i}.png")
+    return folder
+
+
 @pytest.fixture()
 def tiny_generator():
     """A random 32-px, 64-channel generator (8 latents), frozen, with latent_avg set."""

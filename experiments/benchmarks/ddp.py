@@ -24,7 +24,7 @@ import torch.multiprocessing as mp
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.ddp_runs import EXPERIMENTS, max_difference, train  # noqa: E402
+from tests.runs import EXPERIMENTS, max_difference, train  # noqa: E402
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].* iteration (\d+)/")
 SYNCED_BACKWARDS = {"toy_psp": 1, "toy_psp_w": 1, "toy_e4e": 2, "toy_restyle_psp": 1, "toy_restyle_e4e": 2,

@@ -74,9 +74,9 @@ def main(out: Path) -> None:
         say(f"evaluating {label}")
         record = out / "records" / f"{name}.json"
         print(summary(evaluate(compose("eval", [*args, f"name='{label}'", *EVAL, f"output={record}"]))))
-        grid = edit_grid(compose("edit", [*args, f"input={faces}",
-                                          f"output={out / 'samples' / f'{name}_edits.png'}", "max_images=2",
-                                          "edits=[smile,age]", "strengths=[-3,-1.5,0,1.5,3]"]))
+        grid, _ = edit_grid(compose("edit", [*args, f"input={faces}",
+                                             f"output={out / 'samples' / f'{name}_edits.png'}", "max_images=2",
+                                             "edits=[smile,age]", "strengths=[-3,-1.5,0,1.5,3]"]))
         data = json.loads(record.read_text())
         record.write_text(json.dumps({**data, "samples": [str(grid)]}, indent=2))
     say("leaderboard")

@@ -10,12 +10,15 @@ def main() -> None:
     import hydra
 
     from ganinv.workflows.command_line import check_command_line, user_errors
-    from ganinv.workflows.editing import edit_grid
 
     check_command_line("ganinv-edit", "edit")
 
     def task(cfg):  # defined here: Hydra names the job (and its .log file) after this module
-        return edit_grid(cfg)
+        from ganinv.workflows.editing import edit_grid
+
+        out, message = edit_grid(cfg)
+        print(message)
+        return out
 
     hydra.main(config_path=CONF, config_name="edit", version_base=None)(
         user_errors("ganinv-edit", ("output",), ("output", "save_images"))(task))()

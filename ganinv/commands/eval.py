@@ -10,11 +10,12 @@ def main() -> None:
     import hydra
 
     from ganinv.workflows.command_line import check_command_line, user_errors
-    from ganinv.workflows.evaluation import evaluate, summary
 
     check_command_line("ganinv-eval", "eval")
 
     def task(cfg) -> None:
+        from ganinv.workflows.evaluation import evaluate, summary
+
         path = evaluate(cfg)
         if path is not None:  # rank 0 of several processes, or the only one
             print(summary(path))

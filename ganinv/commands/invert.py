@@ -10,10 +10,11 @@ def main() -> None:
     import hydra
 
     from ganinv.workflows.command_line import check_command_line, user_errors
-    from ganinv.workflows.inverter import invert_folder
 
     check_command_line("ganinv-invert", "invert")
     def task(cfg) -> None:
+        from ganinv.workflows.inverter import invert_folder
+
         print(invert_folder(cfg)[1])
 
     hydra.main(config_path=CONF, config_name="invert", version_base=None)(

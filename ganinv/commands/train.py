@@ -13,12 +13,13 @@ def main() -> None:
 
     from ganinv.workflows.checks import job_problems
     from ganinv.workflows.command_line import check_command_line, user_errors
-    from ganinv.workflows.training import objective, train
 
     # A multirun's jobs are checked here, before any is submitted, and named after the keys that vary.
     sys.argv += check_command_line("ganinv-train", "train", writable=("run_dir",), check=job_problems)
 
     def task(cfg) -> float | None:
+        from ganinv.workflows.training import objective, train
+
         return objective(cfg, train(cfg))
 
     hydra.main(config_path=CONF, config_name="train", version_base=None)(

@@ -10,9 +10,10 @@ def main() -> None:
     import hydra
 
     from ganinv.workflows.command_line import user_errors
-    from ganinv.workflows.generator import train
 
     def task(cfg):  # defined here: Hydra names the job (and its .log file) after this module
+        from ganinv.workflows.generator import train
+
         return train(cfg)
 
     hydra.main(config_path=CONF, config_name="train_generator", version_base=None)(

@@ -7,13 +7,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganinv.configs import yaml_defaults
 from ganinv.encoders import DomainGuidedEncoder
 from ganinv.losses import d_logistic_loss, g_nonsaturating_loss
 from ganinv.stylegan2 import Discriminator
 
 from .base import InversionModule, match_size
 
-REFINE = {"steps": 100, "lr": 0.01, "feature_weight": 5e-5, "encoder_weight": 2.0}  # the official defaults
+REFINE = yaml_defaults("method", "idinvert")["refine"]  # the official defaults
 
 
 class IDInvertModule(InversionModule):

@@ -52,22 +52,24 @@ def build_loss_nets(loss: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> InversionModule:
-    """A method module from a `conf/method` node and a `conf/loss` node (DictConfigs or dicts), plus `kwargs`
-    (input channels and size, iteration budget); hyperparameters are kept as plain data, loss networks built here."""
-    from hydra.utils import get_class
+    """A method module built by Hydra from a `conf/method` node and a `conf/loss` node (DictConfigs or dicts),
+    plus `kwargs` (input channels and size, iteration budget); its options arrive as plain data (they are the
+    checkpoint's hyperparameters: the optimiser a `_partial_` node the module builds), loss networks built here."""
+    from hydra.utils import get_class, instantiate
     from omegaconf import OmegaConf
 
     def plain(node):  # resolved where it stands in its config (interpolations may point outside the node)
         return OmegaConf.to_container(node if OmegaConf.is_config(node) else OmegaConf.create(node), resolve=True)
 
     options, loss = plain(method_cfg), plain(loss_cfg)
-    cls = get_class(options.pop("_target_"))
     if isinstance(options.get("base"), str):  # HyperStyle, HFGI: the trained method they start from
         if options["base"] == "???":
-            raise ConfigError(f"{cls.__name__} starts from a trained method: set method.base=<its checkpoint> (e.g. "
-                              "an e4e run's checkpoints/last.ckpt, or e4e_ffhq_encode.pt)")
-        options["base"] = load_method(options["base"], generator=generator)
-    return cls(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **options, **kwargs)
+            raise ConfigError(f"{get_class(options['_target_']).__name__} starts from a trained method: set "
+                              "method.base=<its checkpoint> (e.g. an e4e run's checkpoints/last.ckpt, or "
+                              "e4e_ffhq_encode.pt)")
+        kwargs["base"] = load_method(options.pop("base"), generator=generator)
+    method = instantiate(options, _partial_=True, _recursive_=False, _convert_="all")  # the node's options, as data
+    return method(generator=generator, loss=loss, loss_nets=build_loss_nets(loss), **kwargs)
 
 
 def load_method(path: str | os.PathLike, generator: nn.Module | None = None,

@@ -19,23 +19,22 @@ def build_refiner(node: Mapping[str, Any] | None, module, perceptual_net=None, s
     """The refiner a `conf/refine` node asks for (None for none), refining `module`'s inversions; `perceptual_net`:
     the image distance of the `loss` group. In-Domain's `checkpoint` option names the run whose encoder
     regularises (default: the refined method itself)."""
-    from hydra.utils import get_class
+    from hydra.utils import get_class, instantiate
     from omegaconf import OmegaConf
 
-    from ganinv.methods import load_method
+    from ganinv.methods import ConfigError, load_method
 
     if node is None:
         return None
     options = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
-    cls = get_class(options.pop("_target_"))
-    if cls is DomainRegularisedOptimiser:
+    extra = {}
+    if get_class(options["_target_"]) is DomainRegularisedOptimiser:
         path = options.pop("checkpoint", None)
-        options["regulariser"] = load_method(path) if path else module
+        extra["regulariser"] = load_method(path) if path else module
+    refiner = instantiate(options, _partial_=True, _recursive_=False, _convert_="all")
     try:
-        return cls(module, perceptual_net, show, **options)
+        return refiner(module, perceptual_net, show, **extra)
     except ValueError as err:
-        from ganinv.methods import ConfigError
-
         raise ConfigError(str(err)) from None
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from rich.progress import Progress
 from torch import Tensor
 
+from ganinv.configs import yaml_defaults
 from ganinv.data.transforms import resize
 from ganinv.inversion import Inversion
 from ganinv.methods.base import match_size
@@ -84,7 +85,7 @@ class CodeOptimiser(Refiner):
     distance; `noise: fixed | optimize` (the generator's stored noise, or noise maps fitted per image). Images are
     fitted independently, in batches."""
 
-    DEFAULTS = {"space": "w+", "steps": 500, "lr": 0.01, "noise": "fixed", "l2": 1.0, "perceptual": 1.0}
+    DEFAULTS = yaml_defaults("refine", "optim_wplus")
 
     def __init__(self, *args, **options):
         super().__init__(*args, **options)

@@ -10,20 +10,13 @@ import torch.nn.functional as F
 from rich.progress import Progress
 from torch import Tensor
 
+from ganinv.configs import yaml_defaults
 from ganinv.data.transforms import resize
 from ganinv.inversion import Inversion
 from ganinv.methods.base import match_size
 
 from .base import Refiner
 from .optimise import CodeOptimiser
-
-# The official defaults (PTI's configs/hyperparameters.py): 350 steps of Adam at 3e-4 on L2 (1) + LPIPS alex (1),
-# stopping an image once its LPIPS is at most 0.07; locality regulariser every step on 1 sample, at distance 30
-# from the pivot towards a mapped z (truncation 0.5), L2 0.1 + LPIPS 0.1; the pivot from 450 steps of W
-# optimisation at lr 5e-3 (`pivot: w`; null keeps the codes given, e.g. e4e's).
-DEFAULTS = {"steps": 350, "lr": 3e-4, "l2": 1.0, "perceptual": 1.0, "stop_below": 0.07,
-            "regulariser_every": 1, "regulariser_samples": 1, "regulariser_alpha": 30.0, "regulariser_l2": 0.1,
-            "regulariser_perceptual": 0.1, "truncation": 0.5, "pivot": None, "pivot_steps": 450, "pivot_lr": 5e-3}
 
 
 def synthesis_parameters(generator: torch.nn.Module) -> dict[str, Tensor]:
@@ -39,7 +32,7 @@ class PivotalTuning(Refiner):
     independently (their own offsets; Adam is element-wise; each stops on its own)."""
 
     NAME = "PTI"
-    DEFAULTS = DEFAULTS
+    DEFAULTS = yaml_defaults("refine", "pti")  # the official defaults (PTI's configs/hyperparameters.py)
 
     def __init__(self, *args, **options):
         super().__init__(*args, **options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -46,26 +47,72 @@ def build(cfg):
     return model, datamodule
 
 
-def train(cfg) -> Path:
+@dataclass
+class TrainedRun:
+    """A finished `train`: its run folder and its record (`record.json`'s content: the best evaluation on
+    `objective`, None when the metrics callback is off)."""
+
+    run: Path
+    record: dict | None = None
+
+    def metric(self, name: str) -> float | None:
+        value = (self.record or {}).get("metrics", {}).get(name)
+        return None if value is None else float(value)
+
+
+def train(cfg) -> TrainedRun:
     """Train from a composed config; resumes from `<run_dir>/checkpoints/last.ckpt` when `resume=auto`."""
-    import pytorch_lightning as pl
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
-    from pytorch_lightning.loggers import WandbLogger
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from ganinv.callbacks import AtomicCheckpoint, ValidationSubset
-    from ganinv.checkpoints import atomic_write
+    from ganinv.callbacks import AtomicCheckpoint, InversionMetricsCallback
     from ganinv.distributed import start_failure
     from ganinv.methods import ConfigError
-    from ganinv.metrics import build_suite
-    from ganinv.workflows.checks import job_problems, requeue
+
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    model, datamodule, run, ckpt = prepare(cfg, trainer_cfg)
+    trainer = make_run_trainer(cfg, trainer_cfg, run, model, datamodule, resumed=ckpt is not None)
+    log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+    except SIGTERMException:  # Lightning's own stop after the batch; our checkpoint is already written
+        pass
+    except Exception as err:
+        why = start_failure(err, str(trainer_cfg.get("accelerator"))) if trainer.world_size > 1 else None
+        if why is None:
+            raise
+        launcher = getattr(trainer.strategy, "launcher", None)
+        if hasattr(launcher, "kill"):  # the processes it started would wait for rank 0 until the timeout
+            launcher.kill(signal.SIGKILL)
+        raise ConfigError(why) from err
+    stopped = next((c.stopped_by for c in trainer.callbacks if isinstance(c, AtomicCheckpoint)), None)
+    finish_loggers(trainer, stopped)
+    if stopped is not None:
+        from ganinv.workflows.checks import requeue
+
+        log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
+                 int(model.iteration), run / "checkpoints" / "last.ckpt")
+        requeue(stopped)  # in a submitit job: submitit requeues it (and exits)
+        raise SystemExit(128 + int(stopped))
+    log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
+    record = next((c.record for c in trainer.callbacks if isinstance(c, InversionMetricsCallback)), None)
+    return TrainedRun(run, record)
+
+
+def prepare(cfg, trainer_cfg: dict):
+    """Checks, seeds and threads; the method and data built; the checkpoint to resume from (checked to be this
+    run's); the resolved configuration written as `config.yaml`: (module, datamodule, run folder, checkpoint)."""
+    import pytorch_lightning as pl
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from ganinv.checkpoints import atomic_write
+    from ganinv.methods import ConfigError
+    from ganinv.workflows.checks import job_problems
     from ganinv.workflows.trainer import (
         check_resources,
         check_same_run,
         check_trainer_options,
-        make_trainer,
         quiet_lightning,
         resume_path,
     )
@@ -73,7 +120,6 @@ def train(cfg) -> Path:
     hydra = HydraConfig.get() if HydraConfig.initialized() else None
     if problems := job_problems(cfg, hydra):  # what a sweep's submission checked, checked again in the job
         raise ConfigError("\n".join(problems))
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     check_trainer_options(trainer_cfg)
     quiet_lightning()
     if cfg.threads:
@@ -89,53 +135,53 @@ def train(cfg) -> Path:
     run.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write(run / "config.yaml", lambda f: f.write(text.encode()))
+    return model, datamodule, run, ckpt
+
+
+def make_run_trainer(cfg, trainer_cfg: dict, run: Path, model, datamodule, resumed: bool):
+    """The trainer of a run: its logger (a resumed run continues its W&B run), checkpoints, and the validation
+    callbacks — the validation subset, the metrics (`ganinv-eval`'s suite, built at the first evaluation) and the
+    image grids."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from ganinv.callbacks import ValidationSubset
+    from ganinv.metrics import build_suite
+    from ganinv.workflows.trainer import make_trainer
+
     target = str(cfg.logger.get("_target_", "")) if cfg.logger else ""
-    continued = {"resume": ckpt is not None} if target.endswith("wandb_logger") else {}  # the same W&B run
+    continued = {"resume": resumed} if target.endswith("wandb_logger") else {}  # the same W&B run
     logger = instantiate(cfg.logger, **continued) if target else False
     if logger:
         logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
-    trainer_cfg["max_steps"] = -1  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     cb = cfg.callbacks
-    fields = run_fields(cfg, model)
     # the first validation images as the validation loop inverted them, for both callbacks (listed after it)
     subset = ValidationSubset(max(int(cb.metrics.n_images), int(cb.images.n_images)), datamodule.val_batch_size)
 
-    def suite():  # ganinv-eval's suite, built at the first evaluation
+    def suite():
         return build_suite(model.generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid),
                            datamodule.val_batch_size)
 
     metrics = instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=str(cfg.objective),
-                          fields=fields, _recursive_=False, _convert_="all")  # fields: the run's config, as data
+                          fields=run_fields(cfg, model), _recursive_=False, _convert_="all")  # fields: as data
     extra = [subset, metrics, instantiate(cb.images, run_dir=str(run), subset=subset)]
     monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
-    trainer = make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
-                           cb.monitor_mode, int(cb.log_every), extra, model)
-    log.info("run folder %s%s", run, f", resuming from {ckpt}" if ckpt else "")
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
-    except SIGTERMException:  # Lightning's own stop after the batch; our checkpoint is already written
-        pass
-    except Exception as err:
-        why = start_failure(err, str(trainer_cfg.get("accelerator"))) if trainer.world_size > 1 else None
-        if why is None:
-            raise
-        launcher = getattr(trainer.strategy, "launcher", None)
-        if hasattr(launcher, "kill"):  # the processes it started would wait for rank 0 until the timeout
-            launcher.kill(signal.SIGKILL)
-        raise ConfigError(why) from err
-    stopped = next((cb.stopped_by for cb in trainer.callbacks if isinstance(cb, AtomicCheckpoint)), None)
-    for lg in trainer.loggers:  # one W&B run per job: closed here, so its files are complete and the next job
-        if isinstance(lg, WandbLogger) and trainer.is_global_zero:  # in this process (a multirun) gets its own
-            if stopped is not None:  # preempted: a W&B sweep re-queues the run, and the agent that takes it
-                lg.experiment.mark_preempting()  # continues it in its folder (runs/<method>/wandb-<run id>)
+    trainer_cfg = {**trainer_cfg, "max_steps": -1}  # counted by the method in iterations (see conf/trainer/cpu.yaml)
+    return make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
+                        cb.monitor_mode, int(cb.log_every), extra, model)
+
+
+def finish_loggers(trainer, stopped) -> None:
+    """One W&B run per job: closed here, so its files are complete and the next job in this process (a multirun)
+    gets its own; a run stopped by a signal is marked preempting, so a W&B sweep re-queues it to an agent that
+    continues it in its folder (runs/<method>/wandb-<run id>)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger) and trainer.is_global_zero:
+            if stopped is not None:
+                lg.experiment.mark_preempting()
             lg.experiment.finish(exit_code=0 if stopped is None else 128 + int(stopped))
-    if stopped is not None:
-        log.info("stopped by %s at iteration %d; %s holds it: the same command (resume=auto) continues", stopped.name,
-                 int(model.iteration), run / "checkpoints" / "last.ckpt")
-        requeue(stopped)  # in a submitit job: submitit requeues it (and exits)
-        raise SystemExit(128 + int(stopped))
-    log.info("finished at iteration %d; checkpoints in %s", int(model.iteration), run / "checkpoints")
-    return run
 
 
 def run_fields(cfg, model) -> dict:
@@ -160,12 +206,6 @@ def run_fields(cfg, model) -> dict:
             "data": {"source": str(cfg.data.source)}}
 
 
-def objective(cfg, run: Path) -> float | None:
+def objective(cfg, trained: TrainedRun) -> float | None:
     """The run's best value of `objective` (its record's), what `ganinv-train` returns to a Hydra sweeper."""
-    import json
-
-    path = run / "record.json"
-    if not path.is_file():
-        return None
-    value = json.loads(path.read_text())["metrics"].get(str(cfg.objective))
-    return None if value is None else float(value)
+    return trained.metric(str(cfg.objective))

@@ -57,7 +57,7 @@ def test_the_metrics_callback_on_two_processes_writes_what_one_process_writes(tm
     """During training (float64, BatchNorm over the global batch, so that both trainings end equal): 5 validation
     images, dealt out to the ranks interleaved by the validation loop and gathered back in order, scored in
     shares of 4 and 1 with LEC on the first 3 (one share has none): every metric equal."""
-    from tests.ddp_runs import train
+    from tests.runs import train
 
     extra = ("trainer.sync_batchnorm=true", "trainer.precision=64-true", "callbacks.metrics.every=1",
              "trainer.val_check_interval=2", "callbacks.metrics.n_images=5", "editability.lec_images=3",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ddp_runs import EXPERIMENTS, max_difference, train
+from tests.runs import EXPERIMENTS, max_difference, train
 
 EXACT = ("trainer.sync_batchnorm=true", "trainer.precision=64-true")
 # e4e's pools of past codes are per-rank state by design (each rank pools its own codes): switched off where one

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from ganinv.metrics.records import make_record, write_record
-from tests.unit.test_sweeps import TINY
+from tests.runs import SWEEP_TINY
 from tests.wandb_files import wandb_offline_run
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ def test_a_multirun_of_two_methods_over_three_seeds_is_two_rows(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run([sys.executable, "-m", "ganinv.commands.train",
                            "-m", "experiment=toy_psp,toy_psp_w", "seed=0,1,2",
-                           f"hydra.sweep.dir={sweep}", "logger=wandb", "logger.mode=offline", *TINY],
+                           f"hydra.sweep.dir={sweep}", "logger=wandb", "logger.mode=offline", *SWEEP_TINY],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.parent.name for p in sweep.glob("*/record.json")) == [

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.test_sweeps import TINY
+from tests.runs import SWEEP_TINY
 
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the extra ganinv[sweeps]")
 pytestmark = pytest.mark.slow
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 def optuna(sweep, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ganinv.commands.train",
                            "-m", "experiment=toy_psp", "hydra/sweeper=optuna",
-                           f"hydra.sweep.dir={sweep}", "logger=none", *TINY, *args], capture_output=True, text=True,
-                          timeout=600)
+                           f"hydra.sweep.dir={sweep}", "logger=none", *SWEEP_TINY, *args], capture_output=True,
+                          text=True, timeout=600)
 
 
 def test_optuna_minimises_the_returned_objective(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.ddp_runs import SMALL, max_difference
+from tests.runs import SMALL, max_difference
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the extra ganinv[slurm]")
 pytestmark = pytest.mark.slow

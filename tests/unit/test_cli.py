@@ -16,7 +16,7 @@ from PIL import Image
 from ganinv.checkpoints import load_generator
 from ganinv.configs import CONF
 from ganinv.workflows.generator import train
-from tests.unit.test_train_generator import config
+from tests.runs import generator_config
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def test_data_sources_as_the_docs_write_them(tmp_path, source):
         for i in range(10):
             Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
         extra += [f"data.images.root={tmp_path / 'imgs'}", "data.num_workers=0", "data.images.val_fraction=0.2"]
-    out = train(config(tmp_path / "run", 2, extra=extra))
+    out = train(generator_config(tmp_path / "run", 2, extra=extra))
     ckpt = torch.load(out / "last.ckpt", weights_only=True)
     assert int(ckpt["state_dict"]["iteration"]) == 2 and ckpt["StyleGAN2DataModule"]["batches"] == 2
     assert load_generator(out / "generator.pt").size == 16  # the trained EMA generator, loadable

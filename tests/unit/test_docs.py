@@ -27,7 +27,7 @@ from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
 from ganinv.workflows.training import train
 from tests.fixtures import examples
-from tests.unit.test_methods import config as method_config
+from tests.runs import config as method_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -82,6 +82,7 @@ def test_edit_and_interpolate():
     assert path.shape == (5, 4, 3) and torch.equal(path[0], torch.zeros(4, 3)) and path[2].mean() == 0.5
 
 
+@pytest.mark.slow  # three direction fits on 1000-2000 samples: 38 s
 def test_directions_command_on_the_toy_generator(tmp_path):
     """ganinv-directions writes loadable files; the InterFaceGAN smile direction raises the toy smile."""
     from hydra import compose, initialize_config_dir

@@ -12,20 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
-from torchvision.utils import save_image
 
-from ganinv.configs import CONF
 from ganinv.metrics.records import make_record, read_records, write_record
-from tests.commands import in_process
+from tests.commands import composed, in_process
 from tests.fixtures import examples
 from tests.wandb_files import wandb_offline_run
-
-
-def composed(name: str, *overrides: str):
-    with initialize_config_dir(CONF, version_base=None):
-        return compose(name, overrides=list(overrides))
 
 
 def wandb_written() -> None:
@@ -47,19 +39,12 @@ def toy_run(tmp_path_factory):
                    "callbacks.metrics.n_images=8", "editability.lec_images=4", "callbacks.images.n_images=4",
                    "editability.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
                    "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
-    train(cfg)
+    trained = train(cfg)
     wandb_written()
+    record = json.loads((run / "record.json").read_text())
+    assert trained.run == run and trained.record == record  # what a sweeper is returned: the record's metrics
+    assert trained.metric("mse") == record["metrics"]["mse"] and trained.metric("no such metric") is None
     return run
-
-
-@pytest.fixture(scope="module")
-def renders(tmp_path_factory):
-    from ganinv.toy import render
-
-    folder = tmp_path_factory.mktemp("renders")
-    for i, img in enumerate(render(3, 64, 4321).images):
-        save_image(img * 0.5 + 0.5, folder / f"face_{i}.png")
-    return folder
 
 
 def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
@@ -192,16 +177,17 @@ def test_edit_writes_a_grid_and_an_interpolation(toy_run, renders, tmp_path):
     from ganinv.workflows.editing import edit_grid
 
     ckpt = toy_run / "checkpoints" / "last.ckpt"
-    grid = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={renders}", f"output={tmp_path / 'g.png'}",
-                              "edits=[smile,age]", "strengths=[-3,0,3]", "max_images=2"))
+    grid, said = edit_grid(composed("edit", f"checkpoint={ckpt}", f"input={renders}", f"output={tmp_path / 'g.png'}",
+                                    "edits=[smile,age]", "strengths=[-3,0,3]", "max_images=2"))
+    assert said == f"wrote {grid}: 2 images x smile, age; columns: input, reconstruction, strengths [-3, 0, 3]"
     ink = np.asarray(Image.open(grid).convert("L")) < 128
     left = ink.shape[1] - 5 * 130  # 64-px tiles shown at 128 px: input, reconstruction, 3 strengths
     assert ink.shape[0] == 22 + 4 * 130 and left > 40  # 2 images x 2 edits rows, under a band of column labels
     assert all(ink[:22, left + j * 130 : left + j * 130 + 128].any() for j in range(5))  # each column is labelled
     assert all(ink[22 + i * 130 : 22 + i * 130 + 128, :left].any() for i in range(4))  # and each row
     faces = sorted(renders.glob("*.png"))
-    row = edit_grid(composed("edit", f"checkpoint={ckpt}", f"interpolate=[{faces[0]},{faces[1]}]", "steps=5",
-                             f"output={tmp_path / 'i.png'}"))
+    row, _ = edit_grid(composed("edit", f"checkpoint={ckpt}", f"interpolate=[{faces[0]},{faces[1]}]", "steps=5",
+                                f"output={tmp_path / 'i.png'}"))
     img = np.asarray(Image.open(row).convert("L"))
     assert img.shape[0] == 22 + 130 and (img.shape[1] - 7 * 130) > 40 and img.std() > 1  # not blank
 

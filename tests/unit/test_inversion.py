@@ -15,7 +15,7 @@ from ganinv.methods import AverageCode, ConfigError
 from ganinv.refine import CodeOptimiser, PivotalTuning
 from ganinv.refine.pti import synthesis_parameters
 from ganinv.toy import load_generator, load_perceptual_net, render
-from tests.unit.test_evaluation import composed, renders  # noqa: F401, F811 - a fixture
+from tests.commands import composed
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,7 @@ def test_an_inversion_slices_joins_saves_and_edits_keeping_its_per_image_state(s
     assert inv.storage_bytes() == 4 * (g.n_latent * g.style_dim + g.input.input.numel() + 3 * 64)
 
 
+@pytest.mark.slow  # a W pivot and two tunings: 28 s
 def test_pti_tunes_each_image_below_its_pivot_and_keeps_other_codes_in_place(start):
     """From a W pivot, PTI lowers every image's distortion and leaves the codes; the locality regulariser keeps
     the tuned generators' images of other codes (at the regulariser's distance) closer to the original's."""
@@ -146,7 +147,7 @@ def test_pti_stops_an_image_at_its_threshold_and_keeps_its_offsets(start):
     assert any(float(v[1 - stopped].abs().max()) > 0 for v in tuned.offsets.values())
 
 
-def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path):  # noqa: F811
+def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_path):
     from ganinv.workflows.editing import edit_grid
     from ganinv.workflows.inverter import invert_folder, load_inversions
 
@@ -157,14 +158,14 @@ def test_invert_saves_what_refined_editing_needs_and_edit_uses_it(renders, tmp_p
     saved = load_inversions(out)
     assert saved["face_1.png"].offsets and torch.equal(saved["face_1.png"].codes[0], codes["face_1.png"])
     assert "MB per image" in said
-    grid = edit_grid(composed("edit", f"input={renders}", f"inverted={out}", f"output={tmp_path}/e.png",
-                              "max_images=2", "edits=[smile]", "strengths=[0,3]"))
+    grid, _ = edit_grid(composed("edit", f"input={renders}", f"inverted={out}", f"output={tmp_path}/e.png",
+                                 "max_images=2", "edits=[smile]", "strengths=[0,3]"))
     assert grid.exists()
     with pytest.raises(Exception, match="refine.pivot=w"):
         invert_folder(composed("invert", "refine=pti", f"input={renders}", f"output={tmp_path}/none"))
 
 
-def test_eval_records_a_refined_method_and_its_refiner(renders, tmp_path):  # noqa: F811
+def test_eval_records_a_refined_method_and_its_refiner(renders, tmp_path):
     from ganinv.workflows.evaluation import evaluate
 
     ev = ("n_images=4", "editability.lec_images=2", "editability.p_norm_samples=500", "fid=none", "batch_size=2")

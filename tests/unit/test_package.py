@@ -49,6 +49,7 @@ def test_every_console_script_is_checked():
     assert set(CHECKS) == set(SCRIPTS)
 
 
+@pytest.mark.slow  # builds and installs the wheel, runs every script: 90 s
 def test_wheel_ships_the_configs_and_runs_every_script(wheel_venv, tmp_path):
     py = wheel_venv / "bin" / "python"
     where = subprocess.run([py, "-c", "import ganinv, ganinv.configs as c; print(ganinv.__file__); print(c.CONF)"],

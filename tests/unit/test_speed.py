@@ -9,7 +9,7 @@ import torch
 from ganinv.methods import ConfigError
 from ganinv.methods.base import native_bf16
 from ganinv.workflows.training import build
-from tests.unit.test_methods import config
+from tests.runs import config
 
 
 def model(tmp_path, *speed: str):

@@ -15,15 +15,11 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from ganinv.configs import CONF
+from tests.runs import SWEEP_TINY
 from tests.wandb_files import wandb_offline_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((ROOT / "experiments" / "sweeps").glob("*.yaml"))
-TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_train=32", "data.toy.n_val=8",
-        "threads=2", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
-        "+trainer.enable_model_summary=false", "trainer.max_steps=2", "trainer.val_check_interval=1",
-        "callbacks.metrics.n_images=4", "editability.lec_images=2", "editability.p_norm_samples=100",
-        "fid=none", "data.toy.n_train=32"]
 EVAL_METRICS = ("mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "edit_gain", "p_norm")
 
 
@@ -78,6 +74,7 @@ def test_sweep_files_name_what_ganinv_has(path):
                 assert got == v, k
 
 
+@pytest.mark.slow  # two agent trials in subprocesses: 38 s
 def test_two_agent_trials_in_one_slurm_job_train_in_their_own_folders(tmp_path):
     """docs/scaling.md's recipe: `wandb agent --count 20` in one SLURM job runs trial after trial, each command
     expanded as the agent expands it, with the agent's run id in WANDB_RUN_ID. Each trial trains to completion in
@@ -91,7 +88,7 @@ def test_two_agent_trials_in_one_slurm_job_train_in_their_own_folders(tmp_path):
         command = agent_command(sweep, params)
         assert command[:4] == ["/usr/bin/env", "ganinv-train", "experiment=toy_e4e", "logger=wandb"]
         assert command[4:] == [f"{k}={v}" for k, v in params.items()]
-        done = subprocess.run([*command, *TINY], env={**env, "WANDB_RUN_ID": run_id}, cwd=tmp_path,
+        done = subprocess.run([*command, *SWEEP_TINY], env={**env, "WANDB_RUN_ID": run_id}, cwd=tmp_path,
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         trials[run_id] = params, command
@@ -106,7 +103,7 @@ def test_two_agent_trials_in_one_slurm_job_train_in_their_own_folders(tmp_path):
         values = [row["eval/mse"] for row in logged["history"] if "eval/mse" in row]
         assert len(values) == 2 and record["metrics"]["mse"] == pytest.approx(min(values))  # the run's best
     # The agent runs trial1 again (a preempted trial): it continues in its folder, where it had finished.
-    again = subprocess.run([*trials["trial1"][1], *TINY], env={**env, "WANDB_RUN_ID": "trial1"}, cwd=tmp_path,
+    again = subprocess.run([*trials["trial1"][1], *SWEEP_TINY], env={**env, "WANDB_RUN_ID": "trial1"}, cwd=tmp_path,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "resuming from" in again.stderr + again.stdout, again.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "runs" / "e4e").iterdir()) == ["wandb-trial1", "wandb-trial2"]

@@ -6,26 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from ganinv.checkpoints import CheckpointError, load_generator
-from ganinv.configs import CONF
 from ganinv.workflows.generator import train
-
-
-def config(out_dir: Path, iterations: int, resume: str = "auto", every: int = 2, extra=()):
-    with initialize_config_dir(CONF, version_base=None):
-        return compose("train_generator", overrides=[
-            f"out_dir={out_dir}", f"resume={resume}", f"model.max_iterations={iterations}", f"checkpoint_every={every}",
-            "threads=1", "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16",
-            "model.path_regularize=1.0", "model.d_reg_every=2", "model.g_reg_every=2", "data.batch_size=4",
-            "data.toy.n_train=64", "data.toy.n_val=8", "data.pin_memory=false", "data.persistent_workers=false",
-            "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "trainer.accelerator=cpu",
-            "trainer.devices=1", *extra])
+from tests.runs import generator_config
 
 
 def test_train_export_and_resume(tmp_path):
-    out = train(config(tmp_path, iterations=4))
+    out = train(generator_config(tmp_path, iterations=4))
     assert (out / "last.ckpt").exists() and (out / "samples.png").exists()
     assert not list(out.glob(".*tmp*"))  # atomic writes leave no temporaries
     g = load_generator(out / "generator.pt")
@@ -36,7 +24,7 @@ def test_train_export_and_resume(tmp_path):
     assert state["mean_path_length"] > 0  # the path-length regulariser ran
     assert 0 < (state["g_ema.conv1.conv.weight"] - state["generator.conv1.conv.weight"]).abs().max()  # EMA lags
 
-    train(config(tmp_path, iterations=6))  # same folder: continues from last.ckpt
+    train(generator_config(tmp_path, iterations=6))  # same folder: continues from last.ckpt
     second = torch.load(out / "last.ckpt", weights_only=False)["state_dict"]
     assert int(second["iteration"]) == 6
     assert second["generator.conv1.conv.weight"].ne(state["generator.conv1.conv.weight"]).any()
@@ -44,7 +32,7 @@ def test_train_export_and_resume(tmp_path):
 
 def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="nope.ckpt: no such checkpoint"):
-        train(config(tmp_path, iterations=2, resume=str(tmp_path / "nope.ckpt")))
+        train(generator_config(tmp_path, iterations=2, resume=str(tmp_path / "nope.ckpt")))
 
 
 def params(path: Path) -> dict:
@@ -54,25 +42,25 @@ def params(path: Path) -> dict:
 @pytest.mark.parametrize("n", [7, 5])  # mid-epoch, and at an epoch boundary (5 batches per epoch)
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path, n):
     data = ["data.toy.n_train=20", "model.mixing=0.5"]  # random mixing draws: the torch RNG must be restored
-    whole = params(train(config(tmp_path / "whole", 2 * n, every=100, extra=data)) / "last.ckpt")
-    half = train(config(tmp_path / "half", n, every=100, extra=data))
+    whole = params(train(generator_config(tmp_path / "whole", 2 * n, every=100, extra=data)) / "last.ckpt")
+    half = train(generator_config(tmp_path / "half", n, every=100, extra=data))
     assert int(params(half / "last.ckpt")["iteration"]) == n
-    resumed = params(train(config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
+    resumed = params(train(generator_config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
     assert int(resumed["iteration"]) == 2 * n
     worst = max((whole[k].float() - resumed[k].float()).abs().max().item() for k in whole)
     assert worst <= 1e-6, worst
     # resuming the finished run trains nothing more
-    again = params(train(config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
+    again = params(train(generator_config(tmp_path / "half", 2 * n, every=100, extra=data)) / "last.ckpt")
     assert all(torch.equal(again[k], resumed[k]) for k in resumed)
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path, fixtures_dir):
-    train(config(tmp_path, iterations=2))
+    train(generator_config(tmp_path, iterations=2))
     with pytest.raises(CheckpointError, match=r"last.ckpt: was written by another model configuration .*shape "
                                               r"mismatches.*resume=never.*out_dir"):
-        train(config(tmp_path, iterations=4, extra=["model.channel_max=8"]))
+        train(generator_config(tmp_path, iterations=4, extra=["model.channel_max=8"]))
     with pytest.raises(CheckpointError, match="psp_tiny.pt: is not a Lightning training checkpoint.*resume=never"):
-        train(config(tmp_path, iterations=4, resume=str(fixtures_dir / "psp_tiny.pt")))
+        train(generator_config(tmp_path, iterations=4, resume=str(fixtures_dir / "psp_tiny.pt")))
 
 
 def test_outputs_follow_the_umask(tmp_path):
@@ -80,7 +68,7 @@ def test_outputs_follow_the_umask(tmp_path):
 
     old = os.umask(0o022)
     try:
-        out = train(config(tmp_path, iterations=2))
+        out = train(generator_config(tmp_path, iterations=2))
     finally:
         os.umask(old)
     for name in ("last.ckpt", "generator.pt", "samples.png"):

@@ -122,6 +122,7 @@ def test_leaderboard_separates_experiments_and_says_when_image_counts_differ(tmp
     assert "± 0" not in printed.split("Optimisation")[1].splitlines()[0]  # no std for a single run
 
 
+@pytest.mark.slow  # five short trainings and a multirun: 26 s
 def test_resume_refuses_another_seeds_run_and_multirun_jobs_get_their_own_folder(tmp_path):
     args = ["-m", "experiment=toy_psp", "seed=0,1", "trainer.max_steps=1", *TINY]
     same = command("train", *args, f"run_dir={tmp_path / 'one'}", cwd=tmp_path)
@@ -248,6 +249,7 @@ def test_train_refuses_missing_gpus_and_a_full_disk_before_training(tmp_path, mo
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow  # three trainings in subprocesses, one killed: 70 s
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGUSR2"])
 def test_a_signal_saves_exits_128_plus_it_and_the_same_command_continues_exactly(tmp_path, sig):
     """A scheduler's SIGTERM (or SIGUSR2) mid-run: the batch ends, last.ckpt is written, exit 143 (140) within one

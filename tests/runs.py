@@ -1,4 +1,6 @@
-"""Short toy trainings on 1 or N CPU processes (gloo), for the DDP parity tests and the scaling benchmark."""
+"""Toy training configurations the tests share: `config` (a recipe composed in this process, quiet), `SWEEP_TINY`
+(a sweep job's options), `generator_config` (`ganinv-train-generator` at 16 px), and `train` (short trainings on 1
+or N CPU processes with gloo, for the DDP parity tests and the scaling benchmark)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,39 @@ import sys
 from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
+
+from ganinv.configs import CONF
+
+QUIET = ["+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "logger=none", "threads=2",
+         "data.toy.n_val=32", "resume=never", "callbacks.metrics.every=0", "callbacks.images.every=0"]
+SWEEP_TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_train=32", "data.toy.n_val=8",
+              "threads=2", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
+              "+trainer.enable_model_summary=false", "trainer.max_steps=2", "trainer.val_check_interval=1",
+              "callbacks.metrics.n_images=4", "editability.lec_images=2", "editability.p_norm_samples=100",
+              "fid=none"]
+
+
+def config(experiment: str, run_dir: Path, steps: int, *extra: str):
+    """`ganinv-train experiment=<experiment>` for `steps` iterations into `run_dir`, quiet (`QUIET`, unless
+    `extra` sets those keys), with `extra` overrides."""
+    keys = {e.split("=")[0] for e in extra}
+    quiet = [q for q in QUIET if q.split("=")[0] not in keys]
+    with initialize_config_dir(CONF, version_base=None):
+        return compose("train", overrides=[f"experiment={experiment}", f"trainer.max_steps={steps}",
+                                           f"run_dir={run_dir}", *quiet, *extra])
+
+
+def generator_config(out_dir: Path, iterations: int, resume: str = "auto", every: int = 2, extra=()):
+    """`ganinv-train-generator` of a 16-px toy StyleGAN2 for `iterations` into `out_dir`."""
+    with initialize_config_dir(CONF, version_base=None):
+        return compose("train_generator", overrides=[
+            f"out_dir={out_dir}", f"resume={resume}", f"model.max_iterations={iterations}", f"checkpoint_every={every}",
+            "threads=1", "model.size=16", "model.style_dim=16", "model.n_mlp=2", "model.channel_max=16",
+            "model.path_regularize=1.0", "model.d_reg_every=2", "model.g_reg_every=2", "data.batch_size=4",
+            "data.toy.n_train=64", "data.toy.n_val=8", "data.pin_memory=false", "data.persistent_workers=false",
+            "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "trainer.accelerator=cpu",
+            "trainer.devices=1", *extra])
 
 # Small encoders and few iterations: what parity needs is every loss term and optimiser at work, not quality.
 SMALL = {
