@@ -4,6 +4,7 @@ or N CPU processes with gloo, for the DDP parity tests and the scaling benchmark
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,13 @@ from hydra import compose, initialize_config_dir
 
 from ganinv.configs import CONF
 
-QUIET = ["+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "logger=none", "threads=2",
+# Torch threads of a training in a test: one per test process when pytest-xdist runs several (two processes of two
+# threads each on two cores run a matmul 6x slower than one process), else two.
+THREADS = "threads=1" if os.environ.get("PYTEST_XDIST_WORKER") else "threads=2"
+QUIET = ["+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "logger=none", THREADS,
          "data.toy.n_val=32", "resume=never", "callbacks.metrics.every=0", "callbacks.images.every=0"]
 SWEEP_TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_train=32", "data.toy.n_val=8",
-              "threads=2", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
+              THREADS, "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
               "+trainer.enable_model_summary=false", "trainer.max_steps=2", "trainer.val_check_interval=1",
               "callbacks.metrics.n_images=4", "editability.lec_images=2", "editability.p_norm_samples=100",
               "fid=none"]

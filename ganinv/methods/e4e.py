@@ -7,10 +7,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganinv.configs import yaml_defaults
 from ganinv.encoders import Encoder4Editing, LatentCodesDiscriminator
 from ganinv.losses import d_logistic_loss, delta_regularization, g_nonsaturating_loss
 
 from .base import InversionModule
+
+DISCRIMINATOR = yaml_defaults("method", "e4e")["discriminator"]  # the official pool and optimiser
 
 
 def progressive_stage(iteration: int, start: int | None, every: int, n_latent: int) -> int:
@@ -52,12 +55,11 @@ class LatentRegularisers(nn.Module):
     """What keeps e4e's codes editable, shared with ReStyle-e4e: the latent discriminator D(w) trained on mapped
     w = f(z) against the encoded codes of the active layers, its lazy R1, and the pools."""
 
-    def __init__(self, style_dim: int, r1, pool_size: int, lr: float):
+    def __init__(self, style_dim: int, r1, pool_size: int):
         super().__init__()
         self.discriminator = LatentCodesDiscriminator(style_dim, 4)
         self.r1 = r1
         self.real_pool, self.fake_pool = LatentPool(pool_size, style_dim), LatentPool(pool_size, style_dim)
-        self.lr = float(lr)
 
     def discriminator_step(self, module: InversionModule, real_w: torch.Tensor, fake_w: torch.Tensor,
                            opt, iteration: int) -> dict:
@@ -92,14 +94,14 @@ class E4EModule(InversionModule):
     ddp_ignore = (*InversionModule.ddp_ignore, "regularisers.real_pool.", "regularisers.fake_pool.")  # per rank
 
     def __init__(self, *args, progressive_start: int | None = 20_000, progressive_step_every: int = 2_000,
-                 **kwargs):
+                 discriminator: dict | None = None, **kwargs):
         self.progressive_start, self.progressive_step_every = progressive_start, int(progressive_step_every)
+        self.discriminator_cfg = {**DISCRIMINATOR, **(discriminator or {})}  # pool_size, optimizer (a partial)
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
         loss = kwargs.get("loss") or {}
         self.regularisers = LatentRegularisers(self.style_dim, self.loss_objects.get("r1"),
-                                               int(loss.get("w_pool_size", 50)),
-                                               float(loss.get("discriminator_lr", 2e-5))) \
+                                               int(self.discriminator_cfg["pool_size"])) \
             if self.weights.get("w_discriminator", 0) > 0 else None
         self.delta_norm_p = float(loss.get("delta_norm_p", 2))
 
@@ -128,7 +130,8 @@ class E4EModule(InversionModule):
     def configure_optimizers(self):
         opts = [self.make_optimizer(self.encoder.parameters())]
         if self.regularisers is not None:
-            opts.append(torch.optim.Adam(self.regularisers.discriminator.parameters(), lr=self.regularisers.lr))
+            opts.append(self.make_optimizer(self.regularisers.discriminator.parameters(),
+                                            self.discriminator_cfg["optimizer"]))
         return opts
 
     def e4e_terms(self, codes: torch.Tensor, stage: int) -> dict[str, torch.Tensor]:

@@ -87,12 +87,12 @@ def official_opts(module: InversionModule, task: str = "inversion") -> dict:
         if key in opts:
             opts[key] = weight
     if kind in ("e4e", "restyle_e4e"):
-        r1, pool = hp.get("r1") or {}, int(hp.get("w_pool_size", opts["w_pool_size"]))
+        r1, pool = hp.get("r1") or {}, int(module.discriminator_cfg["pool_size"])
         opts |= {"progressive_start": module.progressive_start,
                  "progressive_step_every": module.progressive_step_every,
                  "delta_norm": hp.get("delta_norm_p", opts["delta_norm"]), "r1": r1.get("gamma", opts["r1"]),
                  "d_reg_every": r1.get("every", opts["d_reg_every"]), "use_w_pool": pool > 0, "w_pool_size": pool,
-                 "w_discriminator_lr": hp.get("discriminator_lr", opts["w_discriminator_lr"])}
+                 "w_discriminator_lr": float(module.discriminator_cfg["optimizer"]["lr"])}
     return opts
 
 

@@ -14,7 +14,7 @@ from ganinv.stylegan2 import Discriminator
 
 from .base import InversionModule, match_size
 
-REFINE = yaml_defaults("method", "idinvert")["refine"]  # the official defaults
+DISCRIMINATOR, REFINE = (yaml_defaults("method", "idinvert")[k] for k in ("discriminator", "refine"))  # official
 
 
 class IDInvertModule(InversionModule):
@@ -24,12 +24,12 @@ class IDInvertModule(InversionModule):
 
     TERMS = (*InversionModule.TERMS, "adversarial")
 
-    def __init__(self, *args, discriminator: dict | None = None, discriminator_lr: float = 1e-4,
-                 refine: dict | None = None, **kwargs):
-        self.discriminator_lr, self.refine = float(discriminator_lr), {**REFINE, **(refine or {})}
+    def __init__(self, *args, discriminator: dict | None = None, refine: dict | None = None, **kwargs):
+        self.refine = {**REFINE, **(refine or {})}
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
-        d = {"channel_multiplier": 1, "channel_max": 512, **(discriminator or {})}
+        d = {**DISCRIMINATOR, **(discriminator or {})}
+        self.discriminator_optimizer = d.pop("optimizer")
         self.discriminator = Discriminator(self.generator.size, **d)
         self.r1 = self.loss_objects.get("r1")
 
@@ -44,7 +44,7 @@ class IDInvertModule(InversionModule):
 
     def configure_optimizers(self):
         return [self.make_optimizer(self.encoder.parameters()),
-                torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr, betas=(0.0, 0.99))]
+                self.make_optimizer(self.discriminator.parameters(), self.discriminator_optimizer)]
 
     def train_step(self, batch: dict) -> None:
         e_opt, d_opt = self.optimizers()

@@ -94,7 +94,7 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
     name = raw["ganinv"].get("method")
     if name not in METHODS:
         raise CheckpointError(p, f"holds an unknown method {name!r}.", f"Known: {', '.join(METHODS)}.")
-    hp = dict(raw.get("hyper_parameters") or {})
+    hp = upgraded(dict(raw.get("hyper_parameters") or {}))
     sd = raw["state_dict"]
     if generator is None:
         g_sd = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
@@ -116,6 +116,24 @@ def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModul
         raise CheckpointError(p, f"does not rebuild as {name} ({str(e).splitlines()[0][:300]}).",
                               "The file is damaged or from an incompatible ganinv version.") from None
     return module.eval()
+
+
+def upgraded(hp: dict) -> dict:
+    """A run's hyperparameters as this version names them: runs saved before the discriminators' options were
+    the method's (`method.discriminator`) kept e4e's as `loss.w_pool_size` / `loss.discriminator_lr` and
+    In-Domain's as `discriminator_lr`."""
+    from .e4e import DISCRIMINATOR as E4E
+    from .idinvert import DISCRIMINATOR as IDINVERT
+
+    loss = dict(hp.get("loss") or {})
+    if "w_pool_size" in loss or "discriminator_lr" in loss:
+        hp["discriminator"] = {"pool_size": loss.pop("w_pool_size", E4E["pool_size"]), "optimizer": {
+            **E4E["optimizer"], "lr": loss.pop("discriminator_lr", E4E["optimizer"]["lr"])}}
+        hp["loss"] = loss
+    if "discriminator_lr" in hp:
+        hp["discriminator"] = {**(hp.get("discriminator") or {}),
+                               "optimizer": {**IDINVERT["optimizer"], "lr": hp.pop("discriminator_lr")}}
+    return hp
 
 
 def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:

@@ -16,7 +16,7 @@ from tests.runs import EXPERIMENTS, max_difference, train
 EXACT = ("trainer.sync_batchnorm=true", "trainer.precision=64-true")
 # e4e's pools of past codes are per-rank state by design (each rank pools its own codes): switched off where one
 # process is compared with two, kept on where the ranks are compared with each other.
-NO_POOL = ("loss.w_pool_size=0",)
+NO_POOL = ("method.discriminator.pool_size=0",)
 
 
 @pytest.mark.slow
@@ -52,6 +52,6 @@ def test_methods_on_a_base_train_on_two_processes_what_one_trains(tmp_path, expe
 @pytest.mark.slow
 def test_e4e_ranks_keep_their_own_pools_and_the_same_weights(tmp_path):
     # A pool of 4 codes is full after the first iteration; from then on each rank draws from its own.
-    two = train(tmp_path / "two", "toy_e4e", 2, extra=("loss.w_pool_size=4",))
+    two = train(tmp_path / "two", "toy_e4e", 2, extra=("method.discriminator.pool_size=4",))
     assert two["ganinv"]["rank_disagreement"] == 0.0
     assert int(two["regularisers.real_pool.count"]) == 4

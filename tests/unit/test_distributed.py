@@ -73,10 +73,9 @@ def test_frozen_nets_and_pools_stay_out_of_ddp(tiny_generator):
     from ganinv.losses import LazyR1
     from ganinv.methods import E4EModule
 
-    loss = {"weights": {"l2": 1, "perceptual": 0, "id": 0, "delta_norm": 1, "w_discriminator": 0.1},
-            "w_pool_size": 4}
+    loss = {"weights": {"l2": 1, "perceptual": 0, "id": 0, "delta_norm": 1, "w_discriminator": 0.1}}
     module = E4EModule(tiny_generator, {"widths": [8, 8, 12, 16]}, loss, input_size=32,
-                       loss_nets={"r1": LazyR1(10.0, 16)})
+                       loss_nets={"r1": LazyR1(10.0, 16)}, discriminator={"pool_size": 4})
     module.setup("fit")
     ignored = set(module._ddp_params_and_buffers_to_ignore)
     assert {"regularisers.real_pool.codes", "regularisers.fake_pool.count"} <= ignored

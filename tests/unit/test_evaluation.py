@@ -17,6 +17,7 @@ from PIL import Image
 from ganinv.metrics.records import make_record, read_records, write_record
 from tests.commands import composed, in_process
 from tests.fixtures import examples
+from tests.runs import THREADS
 from tests.wandb_files import wandb_offline_run
 
 
@@ -38,11 +39,11 @@ def toy_run(tmp_path_factory):
                    f"run_dir={run}", "logger=wandb", "logger.mode=offline", "data.batch_size=4", "data.toy.n_val=8",
                    "callbacks.metrics.n_images=8", "editability.lec_images=4", "callbacks.images.n_images=4",
                    "editability.p_norm_samples=2000", "method.encoder.widths=[8,8,12,16]",
-                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2")
+                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", THREADS)
     trained = train(cfg)
     wandb_written()
     record = json.loads((run / "record.json").read_text())
-    assert trained.run == run and trained.record == record  # what a sweeper is returned: the record's metrics
+    assert trained.run == run and trained.record["metrics"] == record["metrics"]  # what a sweeper is returned
     assert trained.metric("mse") == record["metrics"]["mse"] and trained.metric("no such metric") is None
     return run
 
@@ -328,7 +329,7 @@ def test_validation_inverts_each_image_once(tmp_path, monkeypatch):
                    f"run_dir={tmp_path}", "logger=none", "data.batch_size=4", "data.toy.n_val=8",
                    "callbacks.metrics.n_images=6", "callbacks.images.n_images=3", "editability.lec_images=2",
                    "editability.p_norm_samples=500", "fid=none", "method.encoder.widths=[8,8,12,16]",
-                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "threads=2"))
+                   "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", THREADS))
     row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["iteration"] == 2 and {"mse", "lec", "p_norm"} <= set(row)
     assert (tmp_path / "images" / "iteration_000002.png").is_file()

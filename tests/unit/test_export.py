@@ -16,8 +16,8 @@ from ganinv.methods.export import DATASET_TYPES
 
 NARROW = {"widths": [8, 8, 12, 16]}
 E4E_LOSS = {"weights": {"l2": 1.0, "perceptual": 0, "id": 0, "w_discriminator": 0.1, "delta_norm": 2e-4},
-            "r1": {"gamma": 5.0, "every": 8},
-            "w_pool_size": 0, "discriminator_lr": 3e-5}
+            "r1": {"gamma": 5.0, "every": 8}}
+E4E_DISCRIMINATOR = {"pool_size": 0, "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 3e-5}}
 # What a run sets, so the export says what it used; every other option keeps the official default.
 SET_BY_RUN = {"encoder_type", "dataset_type", "start_from_latent_avg", "max_steps", "output_size", "stylegan_size",
               "input_nc", "label_nc", "learn_in_w", "n_iters_per_batch", "learning_rate", "optim_name", "l2_lambda",
@@ -29,7 +29,7 @@ SET_BY_RUN = {"encoder_type", "dataset_type", "start_from_latent_avg", "max_step
 def official_module(g, name: str):
     """A module of the official kind `name`, its heads non-zero and, for the e4e family, at stage 3 of 7."""
     torch.manual_seed(0)
-    e4e = {"loss": E4E_LOSS, "progressive_start": 0, "progressive_step_every": 1}
+    e4e = {"loss": E4E_LOSS, "discriminator": E4E_DISCRIMINATOR, "progressive_start": 0, "progressive_step_every": 1}
     m = {"psp_train": lambda: PSPModule(g, encoder=NARROW, input_size=64),
          "e4e_train": lambda: E4EModule(g, encoder=NARROW, input_size=64, **e4e),
          "restyle_psp_train": lambda: ReStyleModule(g, encoder=NARROW, input_size=64, n_iters_per_batch=2),

@@ -208,6 +208,25 @@ def test_load_method_checks_the_generator(runs, tiny_generator):
     assert isinstance(load_method(psp, generator=load_generator()), PSPModule)  # the same generator is accepted
 
 
+def test_runs_saved_with_the_discriminators_options_elsewhere_still_load(runs, tmp_path):
+    """Before `method.discriminator`, e4e kept its pool and discriminator rate in `loss`, In-Domain its rate as
+    `discriminator_lr`: such checkpoints load with those values where they live now."""
+    for name, old in (("toy_e4e", {"loss": {"w_pool_size": 7, "discriminator_lr": 3e-5}}),
+                      ("toy_idinvert", {"discriminator_lr": 3e-5})):
+        raw = torch.load(last(runs[name]), weights_only=True)
+        hp = raw["hyper_parameters"]
+        if name == "toy_e4e":
+            hp.pop("discriminator")
+        else:  # In-Domain's discriminator node held its architecture only
+            hp["discriminator"].pop("optimizer")
+        hp.update({k: {**hp[k], **v} if isinstance(v, dict) else v for k, v in old.items()})
+        torch.save(raw, tmp_path / f"{name}.ckpt")
+        module = load_method(tmp_path / f"{name}.ckpt")
+        kept = module.discriminator_cfg if name == "toy_e4e" else {"optimizer": module.discriminator_optimizer}
+        assert kept["optimizer"]["lr"] == 3e-5 and kept.get("pool_size", 7) == 7
+        assert type(module.configure_optimizers()[1]).__name__ == "Adam"
+
+
 def test_every_method_and_experiment_config_instantiates(runs):
     narrow = {"idinvert": "method.encoder={channel_base:4,channel_max:16}",
               "hyperstyle": "++method.encoder={widths:[8,8,12,16],hyper_dim:16}", "hfgi": "method.start_from=avg"}

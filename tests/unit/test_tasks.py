@@ -14,6 +14,7 @@ from ganinv.configs import CONF
 from ganinv.data.transforms import resize
 from ganinv.methods import load_method
 from ganinv.workflows.training import train
+from tests.runs import THREADS
 
 TASKS = ["inversion", "super_resolution", "inpainting", "segmentation_to_image", "sketch_to_image", "frontalization"]
 
@@ -24,7 +25,7 @@ def run_task(task: str, run_dir) -> None:
             "experiment=toy_psp", f"data.task={task}", "trainer.max_steps=2", "trainer.val_check_interval=2",
             f"run_dir={run_dir}", "logger=none", "data.batch_size=4", "data.toy.n_val=8",
             "method.encoder.widths=[8,8,12,16]", "callbacks.metrics.n_images=6", "editability.lec_images=2",
-            "editability.p_norm_samples=500", "callbacks.images.n_images=4", "threads=2",
+            "editability.p_norm_samples=500", "callbacks.images.n_images=4", THREADS,
             "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"])
     train(cfg)
     return cfg

@@ -18,9 +18,10 @@ from torch import nn
 
 from ganinv.metrics.records import experiment_key, make_record, write_record
 from tests.commands import command, composed, in_process, one_line_error
+from tests.runs import THREADS
 from tests.wandb_files import wandb_offline_run
 
-TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_val=8", "logger=none", "threads=2",
+TINY = ["method.encoder.widths=[8,8,12,16]", "data.batch_size=4", "data.toy.n_val=8", "logger=none", THREADS,
         "callbacks.metrics.every=0", "callbacks.images.every=0", "+trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false"]
 
