@@ -107,10 +107,10 @@ def test_every_page_has_a_worked_example():
     assert [p.name for p in PAGES if not runs(p)] == []
 
 
-# editing.md: two InterFaceGAN fits of 2000 samples, a minute; inversion.md: PTI and edits of saved inversions,
-# 20 s, and photos.md: align, invert, edit, paste back, 20 s, whose every command the unit tests run too
-# (tests/unit/test_inversion.py, test_photos.py): under make test-all
-SLOW_PAGES = ("editing.md", "inversion.md", "photos.md")
+# README.md: eleven commands, six of them run for real, a minute; editing.md: two InterFaceGAN fits of 2000 samples,
+# a minute; inversion.md: PTI and edits of saved inversions, 20 s, and photos.md: align, invert, edit, paste back,
+# 20 s, whose every command the unit tests run too (tests/unit/test_inversion.py, test_photos.py): make test-all
+SLOW_PAGES = ("README.md", "editing.md", "inversion.md", "photos.md")
 
 
 RAN: set[tuple[str, ...]] = set()  # commands that ran without error in this session's workdir

@@ -165,6 +165,7 @@ def test_commands_fail_before_the_work_naming_the_key_or_path(runs, photos, tmp_
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()  # no empty folders left behind
 
 
+@pytest.mark.slow  # two ganinv-invert processes: 15-30 s
 def test_invert_names_its_own_bad_image_option(runs, photos, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
