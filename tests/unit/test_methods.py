@@ -1,5 +1,5 @@
-"""The inversion methods: each learns through ganinv-train on the toy domain, resumes exactly, and loads, exports
-and fails as documented."""
+"""The inversion methods: each trains through ganinv-train on the toy domain, resumes exactly, and loads, exports
+and fails as documented (what each learns: tests/slow/test_learning.py)."""
 
 from __future__ import annotations
 
