@@ -47,7 +47,9 @@ def generator_config(out_dir: Path, iterations: int, resume: str = "auto", every
             "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false", "trainer.accelerator=cpu",
             "trainer.devices=1", *extra])
 
-# Small encoders and few iterations: what parity needs is every loss term and optimiser at work, not quality.
+
+# Small encoders and few iterations: what parity and the quick tests' runs need is every loss term and optimiser
+# at work, not quality.
 SMALL = {
     "toy_psp": ["method.encoder.widths=[8,8,12,16]"],
     "toy_psp_w": ["method.encoder.widths=[8,8,12,16]"],
@@ -62,7 +64,8 @@ SMALL = {
                        "method.n_iters_per_batch=2"],
     "toy_hfgi": ["method.encoder.residue_widths=[8,8,12]", "method.encoder.align_widths=[8,8,8,8]"],
 }
-ON_BASE = ("toy_hyperstyle", "toy_hfgi")
+RECIPES = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))  # toy_e4e before those on it
+ON_BASE = ("toy_hfgi", "toy_hyperstyle")  # they start from a trained e4e (method.base)
 EXPERIMENTS = tuple(k for k in SMALL if k not in ON_BASE)
 
 

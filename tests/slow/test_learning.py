@@ -4,20 +4,15 @@ refinement steps."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ganinv.configs import CONF
 from ganinv.methods import load_method
 from ganinv.workflows.training import build, train
-from tests.runs import config
+from tests.runs import ON_BASE, RECIPES, config
 
 pytestmark = pytest.mark.slow
-EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))
-ON_BASE = ("toy_hfgi", "toy_hyperstyle")  # they start from a trained e4e (method.base)
 
 
 def val_mse(module, datamodule) -> float:
@@ -34,7 +29,7 @@ def trained(tmp_path_factory):
     one, for pSp / e4e / ReStyle / HyperStyle / HFGI; Adam for In-Domain) and refinement steps (ReStyle 3;
     HyperStyle 2), HyperStyle and HFGI on the e4e run: name -> (module before, after, datamodule, run)."""
     out = {}
-    for name in EXPERIMENTS:  # sorted: toy_e4e before the methods that start from it
+    for name in RECIPES:  # sorted: toy_e4e before the methods that start from it
         run = tmp_path_factory.mktemp(name)
         extra = ["method.n_iters_per_batch=2"] if "hyperstyle" in name else []
         extra += [f"method.base={out['toy_e4e'][3] / 'checkpoints' / 'last.ckpt'}"] if name in ON_BASE else []
@@ -46,7 +41,7 @@ def trained(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", RECIPES)
 def test_each_method_learns_on_held_out_data(trained, name):
     """60 iterations at batch 4 cut the held-out reconstruction MSE by at least 25% (measured with Ranger: by 60%
     (pSp W) to 68% (ReStyle-pSp), HFGI 33% (from its base e4e's)); RAdam's warm-up is why the recipes give Ranger 4x

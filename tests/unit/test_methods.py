@@ -26,10 +26,7 @@ from ganinv.methods.e4e import progressive_stage
 from ganinv.workflows.training import build, train
 from tests.commands import composed
 from tests.fixtures import examples
-from tests.runs import SMALL, config
-
-EXPERIMENTS = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))
-ON_BASE = ("toy_hfgi", "toy_hyperstyle")  # they start from a trained e4e (method.base)
+from tests.runs import ON_BASE, RECIPES, SMALL, config
 
 
 def on_e4e(name: str, e4e_run: Path | None) -> list[str]:
@@ -47,7 +44,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     on the e4e run: name -> run folder. What these tests check needs a run's files, not its quality; what every
     method learns is checked by tests/slow/test_learning.py."""
     out: dict[str, Path] = {}
-    for name in EXPERIMENTS:  # sorted: toy_e4e before the methods that start from it
+    for name in RECIPES:  # sorted: toy_e4e before the methods that start from it
         out[name] = tmp_path_factory.mktemp(name)
         train(config(name, out[name], 2, "trainer.val_check_interval=1000", "data.batch_size=4", "data.toy.n_val=8",
                      *SMALL[name], *on_e4e(name, out.get("toy_e4e"))))
@@ -244,7 +241,7 @@ def test_every_method_and_experiment_config_instantiates(runs):
                                               *on_e4e(f"toy_{name}", runs["toy_e4e"])])
         model, _ = build(cfg)
         assert model.n_latent == 10 and model.encoder is not None
-    for name in EXPERIMENTS:
+    for name in RECIPES:
         model, dm = build(config(name, Path("unused"), 5, "data.toy.n_train=8", *on_e4e(name, runs["toy_e4e"])))
         assert dm.input_size == model.input_size == 64
 
