@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The whole pipeline on the embedded toy domain, offline, into demo/ (11-12 minutes on two CPU cores, plus the install).
+# The whole pipeline on the embedded toy domain, offline, into demo/ (on two CPU cores: 11-12 minutes with AVX512,
+# 21 on an AMD EPYC without it; plus the install).
 demo: install
 	$(PY) -m ganinv.commands.demo demo
 
