@@ -39,10 +39,10 @@ def compose(name: str, overrides: list[str]):
         return hydra_compose(name, overrides=overrides)
 
 
-def say(text: str) -> None:
+def say(text: str, start: float) -> None:
     from rich.console import Console
 
-    Console().rule(f"[bold]{text}")
+    Console().rule(f"[bold]{text}[/bold] ({(time.time() - start) / 60:.1f} min in)")
 
 
 def main(out: Path) -> None:
@@ -60,7 +60,7 @@ def main(out: Path) -> None:
     write_inputs(faces)
     evals: dict[str, tuple[str, list[str]]] = {}  # name -> (label, ganinv-eval / ganinv-edit arguments)
     for name, (experiment, steps, extra) in TRAINED.items():
-        say(f"training {LABELS[name]}: {steps} iterations")
+        say(f"training {LABELS[name]}: {steps} iterations", start)
         run = out / "runs" / name
         train(compose("train", [f"experiment={experiment}", f"trainer.max_steps={steps}", f"run_dir={run}",
                                 f"trainer.val_check_interval={steps}", "logger=wandb", "logger.mode=offline",
@@ -71,7 +71,7 @@ def main(out: Path) -> None:
     for space, label in (("optim_w", "Optimisation (W)"), ("optim_wplus", "Optimisation (W+)")):
         evals[space] = (label, [f"refine={space}", "refine.steps=100", "refine.lr=0.05"])
     for name, (label, args) in evals.items():
-        say(f"evaluating {label}")
+        say(f"evaluating {label}", start)
         record = out / "records" / f"{name}.json"
         print(summary(evaluate(compose("eval", [*args, f"name='{label}'", *EVAL, f"output={record}"]))))
         grid, _ = edit_grid(compose("edit", [*args, f"input={faces}",
@@ -79,7 +79,7 @@ def main(out: Path) -> None:
                                              "edits=[smile,age]", "strengths=[-3,-1.5,0,1.5,3]"]))
         data = json.loads(record.read_text())
         record.write_text(json.dumps({**data, "samples": [str(grid)]}, indent=2))
-    say("leaderboard")
+    say("leaderboard", start)
     leaderboard(compose("leaderboard", [f"input={out / 'records'}", f"output={out / 'leaderboard'}",
                                         "title='ganinv demo (toy domain)'"]))
     runs = sorted(str(p) for p in (out / "runs").glob("*/wandb/offline-run-*"))
