@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
+	$(PY) -m pip uninstall -q -y hydra-optuna-sweeper  # an older venv's plugin (optuna<3), replaced by ganinv's
 	touch $@
 
 install: $(VENV)/.installed

@@ -10,11 +10,11 @@ from ganinv.loggers.wandb_files import records
 
 
 def wandb_offline_run(path: str | os.PathLike) -> dict:
-    """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type",
+    """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type", "group",
     "preempting" (marked so), "exit_code"} of an offline run file, values JSON-decoded."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    config, summary, history, run_id, defined, job_type = {}, {}, [], None, {}, None
+    config, summary, history, run_id, defined, job_type, group = {}, {}, [], None, {}, None, None
     preempting, exit_code = False, None
     for payload in records(path):
         rec = pb.Record()
@@ -35,6 +35,7 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
             defined[rec.metric.name] = kinds
         if kind == "run":
             run_id, job_type = rec.run.run_id or run_id, rec.run.job_type or job_type
+            group = rec.run.run_group or group
         preempting |= kind == "preempting"
         if kind == "exit":
             exit_code = rec.exit.exit_code
@@ -45,7 +46,7 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
     for row in history:
         last.update(row)
     return {"id": run_id, "config": config, "summary": {**last, **summary}, "history": history, "defined": defined,
-            "job_type": job_type, "preempting": preempting, "exit_code": exit_code}
+            "job_type": job_type, "group": group, "preempting": preempting, "exit_code": exit_code}
 
 
 def _put(target: dict, item) -> None:

@@ -96,7 +96,7 @@ class AtomicCheckpoint(pl.Callback):
         if value is not None and (float(value) < self.best if self.mode == "min" else float(value) > self.best):
             self.best = float(value)
             self.save(trainer, module, "best.ckpt")
-        if self.pending:
+        if self.pending or trainer.should_stop:  # also a training stopped at this validation (a pruned trial)
             self.save_last(trainer, module)
 
     def save(self, trainer: pl.Trainer, module: pl.LightningModule, name: str) -> None:

@@ -33,8 +33,13 @@ def summary_of(metric: str) -> str:
     return "max" if higher_is_better(metric) else "min"
 
 
-def best_row(history: list[dict], metric: str) -> dict:
-    """The evaluation (a row of `metrics.jsonl`) best on `metric`; the latest when no row has it."""
+def best_row(history: list[dict], metric: str | list[str]) -> dict:
+    """The evaluation (a row of `metrics.jsonl`) best on `metric`; the latest when no row has it, or when several
+    metrics are named (no row is best on all of them)."""
+    if not isinstance(metric, str):
+        if len(metric) > 1:
+            return history[-1]
+        metric = metric[0]
     rows = [r for r in history if isinstance(r.get(metric), (int, float))]
     if not rows:
         return history[-1]
@@ -65,11 +70,14 @@ class InversionMetricsCallback(EveryValidations):
     evaluation also puts `eval/<metric>` in the trainer's metrics, where `best.ckpt`'s monitor finds it."""
 
     def __init__(self, run_dir: str, suite: Callable[[], EvaluationSuite], subset: ValidationSubset, every: int = 1,
-                 n_images: int = 32, distortion: str = "mse", editability: str = "lec", objective: str = "mse",
-                 fields: dict | None = None):
+                 n_images: int = 32, distortion: str = "mse", editability: str = "lec",
+                 objective: str | list[str] = "mse", fields: dict | None = None):
+        from ganinv.metrics.names import objectives
+
         super().__init__(every)
         self.run_dir, self.make_suite, self.subset, self.n_images = Path(run_dir), suite, subset, int(n_images)
-        self.axes, self.objective, self.fields = (distortion, editability), objective, dict(fields or {})
+        self.objectives, self.fields = objectives(objective), dict(fields or {})
+        self.axes = (distortion, editability)
         self.suite, self.history, self.record = None, [], None
         self.weights: dict[int, str] = {}  # iteration -> the hash of the evaluated weights
 
@@ -96,10 +104,10 @@ class InversionMetricsCallback(EveryValidations):
         with torch.no_grad():
             metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
                                                   inverted=sub.inverted, show=False)
-        if self.objective not in metrics:
+        if missing := [name for name in self.objectives if name not in metrics]:
             from ganinv.methods import ConfigError
 
-            raise ConfigError(f"objective={self.objective} is not a metric of the evaluation; it has: "
+            raise ConfigError(f"objective={missing[0]} is not a metric of the evaluation; it has: "
                               f"{', '.join(sorted(metrics))}.")
         step = module.iterations_done()
         row = {"iteration": step, **metrics}
@@ -114,16 +122,18 @@ class InversionMetricsCallback(EveryValidations):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
-        best = best_row(self.history, self.objective)
+        best = best_row(self.history, self.objectives)
+        one = len(self.objectives) == 1  # else the record is the last evaluation, and last.ckpt its weights
         data = {**self.fields.get("data", {}), "split": "validation", "n_images": len(sub.x)}
         fields = {"group": experiment_key(dict(module.hparams), data, module.max_iterations), **self.fields,
                   "data": data}
         self.record = make_record(
             module.label(), type(module).__name__, {k: v for k, v in best.items() if k != "iteration"},
-            run=str(self.run_dir), iteration=best["iteration"], checkpoint=str(self.run_dir / "checkpoints" /
-                                                                                "best.ckpt"),
+            run=str(self.run_dir), iteration=best["iteration"],
+            checkpoint=str(self.run_dir / "checkpoints" / ("best.ckpt" if one else "last.ckpt")),
             weights=self.weights.get(best["iteration"]),
-            selected={"objective": self.objective, "summary": summary_of(self.objective)},
+            selected={"objective": self.objectives[0], "summary": summary_of(self.objectives[0])} if one else
+            {"objective": self.objectives, "summary": "last"},
             last={"iteration": step, "metrics": metrics}, finished=False, max_iterations=module.max_iterations,
             timing=timing, protocol=self.suite.protocol(), **fields)
         write_record(self.record, self.run_dir / "record.json")
@@ -131,6 +141,12 @@ class InversionMetricsCallback(EveryValidations):
         log.info("iteration %d: %s (evaluated in %.1f s)", step, ", ".join(
             f"{k} {metrics[k]:.4g}" for k in ("mse", "lec", "p_norm", "edit_gain") if k in metrics),
             time.perf_counter() - began)
+
+    def pruned(self, trainer: pl.Trainer, iteration: int) -> None:
+        """The run stops here, pruned by an Optuna sweep: its record says so."""
+        if trainer.is_global_zero and self.record is not None:
+            self.record["pruned"] = {"iteration": int(iteration)}
+            write_record(self.record, self.run_dir / "record.json")
 
     def on_train_end(self, trainer: pl.Trainer, module) -> None:
         if trainer.is_global_zero and self.record is not None and module.iterations_done() >= module.max_iterations:

@@ -19,6 +19,18 @@ def higher_is_better(metric: str) -> bool:
     return any(metric == k or metric.startswith(k + "_") for k in HIGHER_IS_BETTER)
 
 
+def direction_of(metric: str) -> str:
+    """Which way an optimiser should push a metric: "maximize" or "minimize"."""
+    return "maximize" if higher_is_better(metric) else "minimize"
+
+
+def objectives(value) -> list[str]:
+    """`objective=` as a list of metric names: one name, or a list of them (a multi-objective sweep)."""
+    from collections.abc import Sequence
+
+    return [str(v) for v in value] if isinstance(value, Sequence) and not isinstance(value, str) else [str(value)]
+
+
 def unknown_metric(name: str) -> str | None:
     """None when an evaluation can write a metric called `name`; else why not, with the closest names."""
     if name in DISTORTION + EDITABILITY or any(name.startswith(k + "_") for k in PER_DIRECTION + PER_NETWORK):

@@ -144,7 +144,10 @@ def read_runs(folder: str | os.PathLike) -> tuple[list[dict], list[tuple[str, st
                if (run / "checkpoints").is_dir() and not (run / "record.json").is_file()]
     kept = []
     for r in records:
-        if r.get("finished") is False:
+        if r.get("pruned"):
+            skipped.append((r["source"], f"pruned at iteration {r['pruned'].get('iteration')} of "
+                                         f"{r.get('max_iterations')} (the sweep's pruner found it behind)"))
+        elif r.get("finished") is False:
             skipped.append((r["source"], f"unfinished: evaluated up to iteration {r.get('last', {}).get('iteration')}"
                                          f" of {r.get('max_iterations')}"))
         else:

@@ -40,6 +40,16 @@ class Entry:
     replaced: int = 0  # re-evaluations of a measurement left out (the newest kept)
     rank: int = 0  # 1 + the rows better on the ranked metric beyond both rows' spread (`rank`)
     runs: list[str] = field(default_factory=list)  # the run folders
+    sweep_front: bool = False  # a run of the Pareto front of the Optuna sweep it came from
+
+
+def front_head(entries: list[Entry]) -> list[str]:
+    """The `sweep front` column, where the board holds an Optuna sweep's runs."""
+    return ["sweep front"] if any(e.sweep_front for e in entries) else []
+
+
+def front_cell(entries: list[Entry], e: Entry) -> list[str]:
+    return ["✓" if e.sweep_front else ""] if front_head(entries) else []
 
 
 def run_name(record: dict, shared: set[str]) -> str:
@@ -189,12 +199,12 @@ def notes(entries: list[Entry]) -> list[str]:
 def markdown(entries: list[Entry], distortion: str, editability: str) -> str:
     cols = columns(entries, distortion, editability)
     d = precision(entries, cols)
-    head = ["rank", "method", "runs", *cols, "pareto"]
+    head = ["rank", "method", "runs", *cols, "pareto", *front_head(entries)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
         lines.append("| " + " | ".join([shown_rank(entries, e), e.name, runs_cell(e), *[cell(e, k, d=d[k])
                                                                                        for k in cols],
-                                        "✓" if e.pareto else ""]) + " |")
+                                        "✓" if e.pareto else "", *front_cell(entries, e)]) + " |")
     said = "".join(f"\n{line}\n" for line in notes(entries))
     best = [f"- {e.name}: " + "; ".join(e.checkpoints) for e in entries if e.checkpoints]
     best = "\n**Checkpoints** (a training run's best evaluation, or the file evaluated):\n\n" + "\n".join(best) + \
@@ -208,9 +218,10 @@ def table(entries: list[Entry], distortion: str, editability: str) -> tuple[list
     folders (None where a row lacks a metric)."""
     cols = columns(entries, distortion, editability)
     head = ["rank", "name", "method", "runs", *[c for k in cols for c in (k, f"{k}_std")], "pareto", "checkpoints",
-            "seeds", "evaluations", "run_dirs"]
+            "seeds", "evaluations", "run_dirs", "sweep_front"]
     rows = [[e.rank, e.name, e.method, e.n, *[c for k in cols for c in (e.mean.get(k), e.std.get(k))],
-             int(e.pareto), "; ".join(e.checkpoints), e.seeds, e.evaluations, "; ".join(e.runs)] for e in entries]
+             int(e.pareto), "; ".join(e.checkpoints), e.seeds, e.evaluations, "; ".join(e.runs), int(e.sweep_front)]
+            for e in entries]
     return head, rows
 
 

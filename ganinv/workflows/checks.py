@@ -11,7 +11,7 @@ from typing import Any
 # Config keys naming a file or folder that must exist before a training starts (when set).
 PATHS = ("data.images.root", "data.images.train_root", "data.images.test_root", "data.images.maps_root",
          "data.images.test_maps_root", "generator.path", "method.base", "editability.directions")
-METRIC_OPTIONS = ("objective", "callbacks.metrics.distortion", "callbacks.metrics.editability")
+METRIC_OPTIONS = ("callbacks.metrics.distortion", "callbacks.metrics.editability")  # beside `objective`
 
 
 def job_problems(cfg: Any, hydra: Any = None) -> list[str]:
@@ -21,18 +21,21 @@ def job_problems(cfg: Any, hydra: Any = None) -> list[str]:
     sweeper's direction against the objective, and paths that do not exist."""
     from omegaconf import OmegaConf
 
-    from ganinv.metrics.names import unknown_metric
+    from ganinv.metrics.names import objectives, unknown_metric
 
     hydra = cfg.get("hydra") if hydra is None else hydra
     problems = [f"{key}= is required (the config leaves it ???): set {key}=..." for key in unset(cfg)]
-    names = {key: str(OmegaConf.select(cfg, key)) for key in METRIC_OPTIONS}
-    problems += [f"{key}={name}: {why}" for key, name in names.items()
-                 if (why := unknown_metric(name)) and (key == "objective" or name != names["objective"])]
+    goals = objectives(cfg.objective)
+    problems += [f"objective={name}: {why}" for name in goals if (why := unknown_metric(name))]
+    others = {key: OmegaConf.select(cfg, key) for key in METRIC_OPTIONS}
+    problems += [f"{key}={name}: {why}" for key, name in others.items()
+                 if name is not None and str(name) not in goals and (why := unknown_metric(str(name)))]
     if hydra is not None:
         problems += metrics_problems(hydra)
         problems += launcher_problems(resolved_trainer(cfg, hydra), hydra)
-        if unknown_metric(str(cfg.objective)) is None:
-            problems += direction_problems(str(cfg.objective), hydra.get("sweeper"))
+        if not any(unknown_metric(name) for name in goals):
+            problems += direction_problems(goals, hydra.get("sweeper"))
+        problems += optuna_problems(goals, hydra)
     problems += [f"{key}={value}: no such file or folder (relative paths start at {Path.cwd()})."
                  for key, value in missing_paths(cfg)]
     return problems
@@ -113,16 +116,34 @@ def launcher_problems(trainer: dict, hydra: Any) -> list[str]:
     return problems
 
 
-def direction_problems(objective: str, sweeper: Any) -> list[str]:
-    """Under a sweeper that optimises what `ganinv-train` returns (Optuna), its direction fits the objective."""
-    from ganinv.metrics.names import higher_is_better
+def direction_problems(goals: list[str], sweeper: Any) -> list[str]:
+    """Under a sweeper that optimises what `ganinv-train` returns (Optuna), its direction(s) fit the objective(s)
+    (`ganinv.sweeps.study.directions`)."""
+    from ganinv.errors import ConfigError
+    from ganinv.sweeps.study import directions
 
-    direction = sweeper.get("direction") if sweeper is not None else None
-    want = "maximize" if higher_is_better(objective) else "minimize"
-    if isinstance(direction, str) and direction != want:
-        return [f"hydra.sweeper.direction={direction} but objective={objective} is better "
-                f"{'higher' if want == 'maximize' else 'lower'}: set hydra.sweeper.direction={want}."]
+    try:
+        directions(goals, sweeper.get("direction") if sweeper is not None else None)
+    except ConfigError as e:
+        return [str(e)]
     return []
+
+
+def optuna_problems(goals: list[str], hydra: Any) -> list[str]:
+    """Under `hydra/sweeper=optuna`: a pruner with several objectives, a storage that cannot be opened."""
+    from omegaconf import OmegaConf
+
+    if (OmegaConf.select(hydra, "runtime.choices") or {}).get("hydra/sweeper") != "optuna":
+        return []
+    from ganinv.sweeps.study import storage_problem
+
+    sweeper, problems = hydra.sweeper, []
+    if sweeper.get("pruner") and len(goals) > 1:
+        problems.append(f"hydra/sweeper/pruner: Optuna cannot prune a multi-objective study (objective={goals}): "
+                        "set hydra/sweeper/pruner=none, or one objective.")
+    if why := storage_problem(sweeper.get("storage"), Path(str(hydra.sweep.dir))):
+        problems.append(why)
+    return problems
 
 
 def missing_paths(cfg: Any) -> list[tuple[str, str]]:

@@ -180,26 +180,26 @@ def shared_keys(overrides: list[str]) -> tuple[list[str], bool]:
             any(o.is_sweep_override() for o in parsed))
 
 
-PLUGINS = {("hydra/launcher", "slurm"): ("hydra_submitit_launcher", "slurm"),
-           ("hydra/launcher", "slurm_local"): ("hydra_submitit_launcher", "slurm"),
-           ("hydra/launcher", "joblib"): ("hydra_joblib_launcher", "sweeps"),
-           ("hydra/sweeper", "optuna"): ("hydra_optuna_sweeper", "sweeps")}
+PLUGINS = {("hydra/launcher", "slurm"): ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+           ("hydra/launcher", "slurm_local"): ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+           ("hydra/launcher", "joblib"): ("hydra_plugins.hydra_joblib_launcher", "sweeps"),
+           ("hydra/sweeper", "optuna"): ("optuna", "sweeps")}  # ganinv's own sweeper plugin, on Optuna
 
 
 def check_plugins(given: dict[str, str]) -> None:
-    """The Hydra plugin a launcher or sweeper choice needs is installed; else which extra brings it."""
+    """The package a launcher or sweeper choice needs is installed; else which extra brings it."""
     import importlib.util
 
     def installed(module: str) -> bool:
         try:
-            return importlib.util.find_spec(f"hydra_plugins.{module}") is not None
+            return importlib.util.find_spec(module) is not None
         except ModuleNotFoundError:  # no Hydra plugin at all
             return False
 
     for (group, choice), (module, extra) in PLUGINS.items():
         if given.get(group) == choice and not installed(module):
-            raise OptionError(f"{group}={choice} needs a Hydra plugin that is not installed: pip install "
-                              f"'ganinv[{extra}]'.")
+            raise OptionError(f"{group}={choice} needs {module.split('.')[-1]}, which is not installed: pip "
+                              f"install 'ganinv[{extra}]'.")
 
 
 def _only_hydra_files(folder: Path) -> bool:

@@ -21,8 +21,14 @@ def leaderboard(cfg) -> list:
     from ganinv.workflows.command_line import OptionError
 
     records, skipped = load(str(cfg.input))
+    pruned = [(source, why) for source, why in skipped if why.startswith("pruned")]
     for source, why in skipped:
-        print(f"skipped {source}: {why}")
+        if (source, why) not in pruned:
+            print(f"skipped {source}: {why}")
+    if pruned:
+        print(f"{len(pruned)} trial(s) pruned by their sweep, not ranked:")
+        for source, why in pruned:
+            print(f"  {Path(source).parent.name}: {why}")
     if not records:
         raise CheckpointError(cfg.input, "holds no evaluation records.",
                               "Point input= at the folder ganinv-eval wrote its records to (output=...json).")
@@ -30,6 +36,8 @@ def leaderboard(cfg) -> list:
         entries = report.rank(report.aggregate(records), str(cfg.distortion), str(cfg.editability))
     except KeyError as err:
         raise OptionError(f"{err.args[0]} (docs/evaluation.md).") from None
+    if not str(cfg.input).startswith("wandb:"):
+        mark_sweep_fronts(entries, Path(str(cfg.input)))
     cols = report.columns(entries, cfg.distortion, cfg.editability)
     if cfg.show != "all":  # the terminal's table; the files keep every metric
         cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
@@ -55,6 +63,21 @@ def leaderboard(cfg) -> list:
     return entries
 
 
+def mark_sweep_fronts(entries: list, folder: Path) -> None:
+    """Flags the rows whose runs are on the Pareto front of an Optuna sweep under `folder` (its
+    `optimization_results.yaml`)."""
+    import yaml
+
+    from ganinv.sweeps.results import RESULTS
+
+    front = set()
+    for path in folder.rglob(RESULTS):
+        results = yaml.safe_load(path.read_text()) or {}
+        front |= {(path.parent / t["run"]).resolve() for t in results.get("front") or [] if t.get("run")}
+    for e in entries:
+        e.sweep_front = any(Path(run).resolve() in front for run in e.runs)
+
+
 def terminal_table(entries: list, cols: list[str], cfg, width: int):
     """The ranked Rich table and the metric columns left out so that it fits `width` characters with the names
     whole (the last metrics go first; the two axes stay)."""
@@ -67,12 +90,12 @@ def terminal_table(entries: list, cols: list[str], cfg, width: int):
     left_out: list[str] = []
     while True:
         table = Table(title=f"{cfg.title}: ranked on {cfg.distortion}, Pareto front vs {cfg.editability}")
-        for c in ["#", "method", "runs", *cols, "pareto"]:
+        for c in ["#", "method", "runs", *cols, "pareto", *report.front_head(entries)]:
             table.add_column(c, justify="left" if c == "method" else "right", no_wrap=c == "method")
         for e in entries:
             table.add_row(report.shown_rank(entries, e), e.name, report.runs_cell(e),
                           *[report.cell(e, k, d=d[k]) for k in cols], "✓" if e.pareto else "",
-                          style="bold" if e.pareto else None)
+                          *report.front_cell(entries, e), style="bold" if e.pareto else None)
         needed = Console(width=10_000).measure(table).maximum
         if needed <= width or len(cols) <= 2:
             return table, left_out

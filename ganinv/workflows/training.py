@@ -10,6 +10,7 @@ an interrupted job; the same command continues it.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,22 @@ def prepare(cfg, trainer_cfg: dict):
     return model, datamodule, run, ckpt
 
 
+def sweep_job() -> tuple[dict, str | None]:
+    """In a multirun job (a grid, an Optuna trial): the values of the keys that vary in the sweep, and the sweep's
+    folder; else ({}, None)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    from ganinv.configs import job_overrides
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}, None
+    parsed = OverridesParser.create().parse_overrides(job_overrides())
+    return ({o.key_or_group.lstrip("+~"): o.value() for o in parsed if not o.is_delete()},
+            str(HydraConfig.get().sweep.dir))
+
+
 def make_run_trainer(cfg, trainer_cfg: dict, run: Path, model, datamodule, resumed: bool):
     """The trainer of a run: its logger (a resumed run continues its W&B run), checkpoints, and the validation
     callbacks — the validation subset, the metrics (`ganinv-eval`'s suite, built at the first evaluation) and the
@@ -147,13 +164,17 @@ def make_run_trainer(cfg, trainer_cfg: dict, run: Path, model, datamodule, resum
 
     from ganinv.callbacks import ValidationSubset
     from ganinv.metrics import build_suite
+    from ganinv.metrics.names import objectives
     from ganinv.workflows.trainer import make_trainer
 
-    target = str(cfg.logger.get("_target_", "")) if cfg.logger else ""
-    continued = {"resume": resumed} if target.endswith("wandb_logger") else {}  # the same W&B run
-    logger = instantiate(cfg.logger, **continued) if target else False
-    if logger:
-        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})  # the run's whole recipe
+    swept, sweep = sweep_job()
+    continued = {"resume": resumed} if cfg.logger and "resume" in cfg.logger else {}  # a logger that continues
+    if sweep and cfg.logger and "group" in cfg.logger and cfg.logger.group is None:
+        continued["group"] = sweep  # a sweep's runs: one W&B group
+    logger = instantiate(cfg.logger, **continued) if cfg.logger and "_target_" in cfg.logger else False
+    if logger:  # the run's whole recipe, and the values this job of a sweep was given as flat keys (W&B's
+        # parallel coordinates and parameter importance read those)
+        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True), **swept})
     cb = cfg.callbacks
     # the first validation images as the validation loop inverted them, for both callbacks (listed after it)
     subset = ValidationSubset(max(int(cb.metrics.n_images), int(cb.images.n_images)), datamodule.val_batch_size)
@@ -162,10 +183,17 @@ def make_run_trainer(cfg, trainer_cfg: dict, run: Path, model, datamodule, resum
         return build_suite(model.generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid),
                            datamodule.val_batch_size)
 
-    metrics = instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=str(cfg.objective),
-                          fields=run_fields(cfg, model), _recursive_=False, _convert_="all")  # fields: as data
+    names = objectives(cfg.objective)
+    metrics = instantiate(cb.metrics, run_dir=str(run), suite=suite, subset=subset, objective=names,
+                          distortion=cb.metrics.distortion or names[0], fields=run_fields(cfg, model),
+                          _recursive_=False, _convert_="all")  # fields: as data
     extra = [subset, metrics, instantiate(cb.images, run_dir=str(run), subset=subset)]
-    monitor = str(cb.monitor) if cb.metrics.every else str(cb.monitor).replace("eval/", "val/", 1)
+    if os.environ.get("GANINV_TRIAL") is not None:  # a trial of an Optuna sweep: its curve, and pruning
+        from ganinv.sweeps.pruning import TrialPruning
+
+        extra.append(TrialPruning(metrics))
+    monitor = str(cb.monitor or f"eval/{names[0]}")
+    monitor = monitor if cb.metrics.every else monitor.replace("eval/", "val/", 1)
     trainer_cfg = {**trainer_cfg, "max_steps": -1}  # counted by the method in iterations (see conf/trainer/cpu.yaml)
     return make_trainer(trainer_cfg, run / "checkpoints", int(cb.checkpoint_every), logger, monitor,
                         cb.monitor_mode, int(cb.log_every), extra, model)
@@ -206,6 +234,11 @@ def run_fields(cfg, model) -> dict:
             "data": {"source": str(cfg.data.source)}}
 
 
-def objective(cfg, trained: TrainedRun) -> float | None:
-    """The run's best value of `objective` (its record's), what `ganinv-train` returns to a Hydra sweeper."""
-    return trained.metric(str(cfg.objective))
+def objective(cfg, trained: TrainedRun) -> float | list[float | None] | None:
+    """What `ganinv-train` returns to a Hydra sweeper: the run's best value of `objective` (its record's), or with
+    several objectives the value of each in the record (the run's last evaluation)."""
+    from ganinv.metrics.names import objectives
+
+    names = objectives(cfg.objective)
+    values = [trained.metric(name) for name in names]
+    return values if len(names) > 1 else values[0]
