@@ -11,10 +11,12 @@ from ganinv.loggers.wandb_files import records
 
 def wandb_offline_run(path: str | os.PathLike) -> dict:
     """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type", "group",
-    "preempting" (marked so), "exit_code"} of an offline run file, values JSON-decoded."""
+    "preempting" (marked so), "exit_code", "artifacts": [(name, type)]} of an offline run file, values
+    JSON-decoded."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     config, summary, history, run_id, defined, job_type, group = {}, {}, [], None, {}, None, None
+    artifacts = []
     preempting, exit_code = False, None
     for payload in records(path):
         rec = pb.Record()
@@ -37,6 +39,8 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
             run_id, job_type = rec.run.run_id or run_id, rec.run.job_type or job_type
             group = rec.run.run_group or group
         preempting |= kind == "preempting"
+        if kind == "artifact":
+            artifacts.append((rec.artifact.name, rec.artifact.type))
         if kind == "exit":
             exit_code = rec.exit.exit_code
         if kind in ("config", "run"):
@@ -46,7 +50,8 @@ def wandb_offline_run(path: str | os.PathLike) -> dict:
     for row in history:
         last.update(row)
     return {"id": run_id, "config": config, "summary": {**last, **summary}, "history": history, "defined": defined,
-            "job_type": job_type, "group": group, "preempting": preempting, "exit_code": exit_code}
+            "job_type": job_type, "group": group, "preempting": preempting, "exit_code": exit_code,
+            "artifacts": artifacts}
 
 
 def _put(target: dict, item) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ganinv.configs import CONF
 
 
@@ -15,10 +17,16 @@ def main() -> None:
     check_command_line("ganinv-leaderboard", "leaderboard")
 
     def task(cfg):  # defined here: Hydra names the job (and its .log file) after this module
-        return leaderboard(cfg)
+        from ganinv.metrics.snapshots import Regressions
+
+        try:
+            return leaderboard(cfg)
+        except Regressions as e:  # the gate of fail_on=: exit code 1, the rows that regressed
+            print(f"ganinv-leaderboard: regressed against the baseline:\n{e}", file=sys.stderr)
+            sys.exit(1)
 
     hydra.main(config_path=CONF, config_name="leaderboard", version_base=None)(
-        user_errors("ganinv-leaderboard", ("input",), ("output",))(task))()
+        user_errors("ganinv-leaderboard", ("input",), ("output", "save"))(task))()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ class Entry:
     rank: int = 0  # 1 + the rows better on the ranked metric beyond both rows' spread (`rank`)
     runs: list[str] = field(default_factory=list)  # the run folders
     sweep_front: bool = False  # a run of the Pareto front of the Optuna sweep it came from
+    group: str = ""  # the experiment key its records share
+    records: list[dict] = field(default_factory=list, repr=False)  # the records behind it
 
 
 def front_head(entries: list[Entry]) -> list[str]:
@@ -95,7 +97,8 @@ def aggregate(records: list[dict]) -> list[Entry]:
         out.append(Entry(label, recs[0]["method"], n_runs, mean, std, samples, images=images,
                          checkpoints=list(dict.fromkeys(checkpoints)), seeds=len(by_seed), evaluations=len(recs),
                          replaced=sum(len(replaced.get(id(r), [])) for r in recs),
-                         runs=list(dict.fromkeys(str(r["run"]) for r in recs if r.get("run")))))
+                         runs=list(dict.fromkeys(str(r["run"]) for r in recs if r.get("run"))), group=group,
+                         records=recs))
     return out
 
 
@@ -263,9 +266,10 @@ def plot(entries: list[Entry], distortion: str, editability: str, path: Path) ->
     return atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def html_page(entries: list[Entry], distortion: str, editability: str, plot_png: Path, title: str) -> str:
-    """One page with everything inlined (table, plot, and the sample grids of records that list some, as
-    `make demo`'s do): opens from disk, no server."""
+def html_page(entries: list[Entry], distortion: str, editability: str, plot_png: Path, title: str,
+              history_png: Path | None = None) -> str:
+    """One page with everything inlined (table, plot, the rows over earlier snapshots where given, and the sample
+    grids of records that list some, as `make demo`'s do): opens from disk, no server."""
     def img(path: str | Path) -> str:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         return f'<img src="data:image/png;base64,{data}" alt="{html.escape(Path(path).name)}">'
@@ -291,4 +295,5 @@ tr.front{{background:#fdecea}}img{{max-width:100%}}figure{{margin:1em 0}}</style
 <h1>{html.escape(title)}</h1><p>Ranked on <b>{html.escape(distortion)}</b>; Pareto front against
 <b>{html.escape(editability)}</b> (highlighted).</p>{note}
 <div class="scroll"><table><tr>{head}</tr>{rows}</table></div><h2>Trade-off</h2>{img(plot_png)}
+{"<h2>Over time</h2>" + img(history_png) if history_png else ""}
 {"<h2>Samples</h2>" + grids if grids else ""}</body></html>"""

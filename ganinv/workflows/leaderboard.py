@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganinv.errors import OptionError
+
 
 def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
     """The records that count, and the runs skipped with why."""
@@ -14,11 +16,55 @@ def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
 
 
 def leaderboard(cfg) -> list:
+    """Prints and writes the board of `cfg.input` and returns its rows; with `baseline=`, also each row's change
+    (raising `Regressions` where `fail_on=` says a row got worse); `save=` keeps it as a snapshot; `history=`
+    plots the rows over a folder of snapshots."""
     from rich.console import Console
 
+    from ganinv.metrics import report, snapshots
+
+    gate = snapshots.parse_gate(cfg.fail_on)  # mistakes in these options: before any work
+    if gate and not cfg.baseline:
+        raise OptionError(f"fail_on={cfg.fail_on} compares against a baseline: give baseline=<snapshot or folder>.")
+    if cfg.history and not cfg.output:
+        raise OptionError("history= draws history.png into output=: give output=<folder>.")
+    for key in ("baseline", "history"):
+        if cfg[key] and not Path(str(cfg[key])).exists():
+            raise OptionError(f"{key}={cfg[key]}: no such snapshot or folder.")
+    entries = board(cfg)
+    cols = report.columns(entries, cfg.distortion, cfg.editability)
+    if cfg.show != "all":  # the terminal's table; the files keep every metric
+        cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
+    console = Console()
+    table, left_out = terminal_table(entries, cols, cfg, console.width)
+    console.print(table)
+    if left_out:
+        print(f"{len(left_out)} more column(s) for a wider terminal ({', '.join(left_out)}); the files keep all")
+    for line in report.notes(entries):
+        print(line)
+    snap = snapshots.snapshot(entries, str(cfg.input), str(cfg.distortion), str(cfg.editability))
+    regressed = against_baseline(cfg, snap["rows"], cols, gate) if cfg.baseline else []
+    history = None
+    if cfg.history:
+        history = snapshots.plot_history([*snapshots.snapshots_in(Path(str(cfg.history))), snap],
+                                         [str(cfg.distortion), str(cfg.editability)],
+                                         Path(str(cfg.output)) / "history.png")
+    if cfg.output:
+        write_board(entries, cfg, Path(str(cfg.output)), history)
+    if cfg.save:
+        kept = snapshots.save(snap, Path(str(cfg.save)))
+        write_board(entries, cfg, kept, None, html=False)
+        print(f"saved the board as snapshot {kept}")
+    if cfg.wandb.mode != "disabled":
+        log_to_wandb(cfg, entries, snap)
+    if regressed:
+        raise snapshots.Regressions("\n".join(regressed))
+    return entries
+
+
+def board(cfg) -> list:
+    """The ranked rows of `cfg.input`, after printing the runs left out (pruned trials apart)."""
     from ganinv.checkpoints import CheckpointError
-    from ganinv.metrics import report
-    from ganinv.workflows.command_line import OptionError
 
     records, skipped = load(str(cfg.input))
     pruned = [(source, why) for source, why in skipped if why.startswith("pruned")]
@@ -32,35 +78,54 @@ def leaderboard(cfg) -> list:
     if not records:
         raise CheckpointError(cfg.input, "holds no evaluation records.",
                               "Point input= at the folder ganinv-eval wrote its records to (output=...json).")
-    try:
-        entries = report.rank(report.aggregate(records), str(cfg.distortion), str(cfg.editability))
-    except KeyError as err:
-        raise OptionError(f"{err.args[0]} (docs/evaluation.md).") from None
+    entries = ranked(records, str(cfg.distortion), str(cfg.editability))
     if not str(cfg.input).startswith("wandb:"):
         mark_sweep_fronts(entries, Path(str(cfg.input)))
-    cols = report.columns(entries, cfg.distortion, cfg.editability)
-    if cfg.show != "all":  # the terminal's table; the files keep every metric
-        cols = [c for c in cols if c in (cfg.distortion, cfg.editability, *cfg.show)]
-    console = Console()
-    table, left_out = terminal_table(entries, cols, cfg, console.width)
-    console.print(table)
-    if left_out:
-        print(f"{len(left_out)} more column(s) for a wider terminal ({', '.join(left_out)}); the files keep all")
-    for line in report.notes(entries):
-        print(line)
-    if cfg.output:
-        out = Path(cfg.output)
-        out.mkdir(parents=True, exist_ok=True)
-        text = report.markdown(entries, cfg.distortion, cfg.editability)
-        (out / "leaderboard.md").write_text(text)
-        report.write_csv(entries, cfg.distortion, cfg.editability, out / "leaderboard.csv")
-        png = report.plot(entries, cfg.distortion, cfg.editability, out / "tradeoff.png")
-        (out / "leaderboard.html").write_text(report.html_page(entries, cfg.distortion, cfg.editability, png,
-                                                               str(cfg.title)))
-        print(f"wrote {out}/leaderboard.md, leaderboard.csv, tradeoff.png, leaderboard.html")
-    if cfg.wandb.mode != "disabled":
-        log_to_wandb(cfg, entries)
     return entries
+
+
+def ranked(records: list[dict], distortion: str, editability: str) -> list:
+    from ganinv.metrics import report
+
+    try:
+        return report.rank(report.aggregate(records), distortion, editability)
+    except KeyError as err:
+        raise OptionError(f"{err.args[0]} (docs/evaluation.md).") from None
+
+
+def against_baseline(cfg, rows: list[dict], cols: list[str], gate) -> list[str]:
+    """Prints each row's change against `cfg.baseline`; returns the regressions `gate` finds."""
+    from ganinv.metrics import snapshots
+    from ganinv.metrics.records import read_runs
+
+    def rows_of_records(folder: Path) -> list[dict]:
+        entries = ranked(read_runs(folder)[0], str(cfg.distortion), str(cfg.editability))
+        return [snapshots.row(e, e.records) for e in entries]
+
+    base, what = snapshots.baseline_rows(Path(str(cfg.baseline)), rows_of_records)
+    changes = snapshots.compare(rows, base)
+    for line in snapshots.change_lines(changes, cols, what):
+        print(line)
+    regressed = snapshots.regressions(changes, gate)
+    if gate:
+        print(f"fail_on {cfg.fail_on}: " + (f"{len(regressed)} regression(s)" if regressed else "no regression"))
+    return regressed
+
+
+def write_board(entries: list, cfg, out: Path, history: Path | None, html: bool = True) -> None:
+    """leaderboard.md and .csv in `out`; with `html`, the trade-off plot and the HTML page too."""
+    from ganinv.metrics import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.md").write_text(report.markdown(entries, cfg.distortion, cfg.editability))
+    report.write_csv(entries, cfg.distortion, cfg.editability, out / "leaderboard.csv")
+    if not html:
+        return
+    png = report.plot(entries, cfg.distortion, cfg.editability, out / "tradeoff.png")
+    (out / "leaderboard.html").write_text(report.html_page(entries, cfg.distortion, cfg.editability, png,
+                                                           str(cfg.title), history))
+    print(f"wrote {out}/leaderboard.md, leaderboard.csv, tradeoff.png, leaderboard.html"
+          + (", history.png" if history else ""))
 
 
 def mark_sweep_fronts(entries: list, folder: Path) -> None:
@@ -102,8 +167,10 @@ def terminal_table(entries: list, cols: list[str], cfg, width: int):
         left_out.insert(0, cols.pop())
 
 
-def log_to_wandb(cfg, entries: list) -> None:
-    """The board as a W&B run of job type `leaderboard`: its full table (as the CSV) and the trade-off plot."""
+def log_to_wandb(cfg, entries: list, snap: dict) -> None:
+    """The board as a W&B run of job type `leaderboard`: its full table (as the CSV) and the trade-off plot, and
+    the snapshot as a versioned artifact `leaderboard` (its snapshot.json and leaderboard.csv; offline too)."""
+    import json
     import tempfile
 
     import wandb
@@ -119,5 +186,12 @@ def log_to_wandb(cfg, entries: list) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         png = report.plot(entries, str(cfg.distortion), str(cfg.editability), Path(tmp) / "tradeoff.png")
         run.log({"leaderboard": wandb.Table(columns=head, data=rows), "tradeoff": wandb.Image(str(png))})
+        (Path(tmp) / "snapshot.json").write_text(json.dumps(snap, indent=1, default=str))
+        report.write_csv(entries, str(cfg.distortion), str(cfg.editability), Path(tmp) / "leaderboard.csv")
+        artifact = wandb.Artifact("leaderboard", type="leaderboard", metadata={
+            k: snap[k] for k in ("created", "ganinv_version", "git_commit", "input", "axes")})
+        artifact.add_file(str(Path(tmp) / "snapshot.json"))
+        artifact.add_file(str(Path(tmp) / "leaderboard.csv"))
+        run.log_artifact(artifact)
     run.finish()
     print(f"logged the leaderboard to W&B run {run.id} ({w.mode})")
