@@ -14,6 +14,9 @@ def main() -> None:
     from ganinv.workflows.command_line import check_command_line, user_errors
     from ganinv.workflows.leaderboard import leaderboard
 
+    # fail_on=mse:+2%,lec:+5% is one option (never a sweep): quoted for Hydra, as the shell took the quotes off
+    sys.argv = [f"fail_on='{a[8:]}'" if a.startswith("fail_on=") and "," in a and a[8:9] not in "'\"[" else a
+                for a in sys.argv]
     check_command_line("ganinv-leaderboard", "leaderboard")
 
     def task(cfg):  # defined here: Hydra names the job (and its .log file) after this module

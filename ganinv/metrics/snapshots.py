@@ -175,13 +175,14 @@ def protocol_difference(now: dict | None, then: dict | None) -> str:
     return "protocol differs: " + "; ".join(f"{k}: {then.get(k)!r} then, {now.get(k)!r} now" for k in keys)
 
 
-def parse_gate(text: str | None) -> list[tuple[str, int, float, bool]]:
+def parse_gate(text) -> list[tuple[str, int, float, bool]]:
     """`fail_on='mse:+2%,lec:+5%,psnr:-0.5'`: (metric, +1 when a rise is a regression / -1 a fall, amount,
     relative)."""
     if not text:
         return []
     out = []
-    for part in str(text).split(","):
+    parts = str(text).split(",") if isinstance(text, str) else [str(t) for t in text]  # a string, or a list
+    for part in parts:
         found = re.fullmatch(r"\s*([\w.]+)\s*:\s*([+-])\s*([0-9.]+(?:e-?[0-9]+)?)\s*(%?)\s*", part)
         if not found:
             raise OptionError(f"fail_on={text}: {part!r} is not <metric>:+<amount>[%] (a rise that fails) or "
