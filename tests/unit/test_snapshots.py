@@ -4,7 +4,6 @@ and a snapshot of format 1 read by this version."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
