@@ -46,7 +46,7 @@ test-gpu: install
 	$(PY) -m pytest -q -m gpu tests/gpu
 
 lint: install
-	$(VENV)/bin/ruff check ganinv tests experiments
+	$(VENV)/bin/ruff check ganinv tests experiments hydra_plugins
 
 bench: install
 	$(PY) experiments/benchmarks/generator.py

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,9 @@ def open_study(name: str, storage, sampler, pruner, goals: list[str], given_dire
                           "hydra.sweep.dir or hydra.sweeper.study_name.")
     if known is None:
         study.set_user_attr("objectives", goals)
+        with warnings.catch_warnings():  # experimental in Optuna, and only a label
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(goals)  # what the dashboard calls the values
     return study
 
 

@@ -181,3 +181,16 @@ def test_a_trial_behind_the_median_is_pruned_and_keeps_its_folder(tmp_path):
     assert "1 trial(s) pruned by their sweep, not ranked" in board.stdout and pruned["run"] in board.stdout
     curves = {t.params["method.optimizer.lr"]: t.intermediate_values for t in study(tmp_path).trials}
     assert sorted(curves[0.001]) == [5, 10, 15, 20] and max(curves[0.0]) == record["pruned"]["iteration"]
+
+
+def test_a_batch_of_trials_runs_as_slurm_jobs_through_the_launcher(tmp_path):
+    """n_jobs trials at a time through hydra/launcher=slurm_local (submitit's local executor: an array of jobs,
+    as on a cluster); each job reports to its own trial (it names its run folder in the study as it starts)."""
+    done = sweep(tmp_path, "hydra/launcher=slurm_local", "trainer=slurm", "trainer.accelerator=cpu",
+                 "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "loss.weights.perceptual=interval(0.1,1.0)")
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    trials = study(tmp_path).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert sorted(t.user_attrs["run"] for t in trials) == sorted(records(tmp_path))
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # each validation, from the job
+    assert list(tmp_path.glob(".submitit/*"))  # submitted through submitit
