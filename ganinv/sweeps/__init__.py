@@ -1,1 +1,3 @@
-"""What sweeps share: the results of a sweep named by its run folders (`results.SweepResults`)."""
+"""Optuna sweeps (`hydra/sweeper=optuna`): the search space (`space`), the shared study and its workers (`study`),
+the ask-launch-tell loop (`sweeper`), a trial's reports and pruning inside its job (`pruning`) and the results a
+sweep leaves (`results`)."""
