@@ -138,18 +138,26 @@ def requeue_stale(study, grace_s: float) -> list[int]:
     now, out = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         beat = t.user_attrs.get(HEARTBEAT, t.datetime_start.timestamp() if t.datetime_start else now)
-        if now - beat <= grace_s:
-            continue
-        try:
-            study.tell(t.number, state=TrialState.FAIL)
-        except (RuntimeError, ValueError):  # another worker got there first
-            continue
-        study.enqueue_trial(t.params, user_attrs={REQUEUED_FROM: t.number, **({RUN: t.user_attrs[RUN]}
-                                                                              if RUN in t.user_attrs else {})})
-        log.warning("trial %d stopped beating %.0f s ago (its worker was killed?): failed, and its parameters "
-                    "queued again", t.number, now - beat)
-        out.append(t.number)
+        if now - beat > grace_s and requeue(study, t):
+            log.warning("trial %d stopped beating %.0f s ago (its worker was killed?): failed, and its parameters "
+                        "queued again", t.number, now - beat)
+            out.append(t.number)
     return out
+
+
+def requeue(study, trial) -> bool:
+    """A running trial marked failed and its parameters (and run folder) queued again; False when another worker
+    had already ended it."""
+    from optuna.trial import TrialState
+
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (RuntimeError, ValueError):
+        return False
+    runs = study.get_trials(deepcopy=False)[trial.number].user_attrs  # as the job left them (its run folder)
+    study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number,
+                                                  **({RUN: runs[RUN]} if RUN in runs else {})})
+    return True
 
 
 class Heartbeat:

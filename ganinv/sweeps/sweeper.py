@@ -22,6 +22,7 @@ from ganinv.sweeps.study import (
     open_storage,
     open_study,
     others_running,
+    requeue,
     requeue_stale,
 )
 
@@ -70,6 +71,8 @@ class OptunaSweep:
         return write_results(study, self.sweep_dir, goals, n_trials)
 
     def loop(self, study, space, goals: list[str], n_trials: int, n_jobs: int, beat: Heartbeat) -> None:
+        from optuna.trial import TrialState
+
         failures, done = 0, 0
         while True:
             requeue_stale(study, float(self.options.grace_s))
@@ -84,7 +87,16 @@ class OptunaSweep:
             beat.running(batch)
             overrides = [space.overrides(t.params) + [f"++hydra.job.env_set.GANINV_TRIAL={t.number}"]
                          for t in batch]
-            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            try:
+                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            except KeyboardInterrupt:  # stopped by hand: the trials wait in the queue for the next start
+                for trial in batch:
+                    requeue(study, trial)
+                raise
+            except BaseException:  # a job ended the process (a user error in it: its message is printed)
+                for trial in batch:
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
             self.job_idx += len(batch)
             beat.running([])
             for trial, ret in zip(batch, returns):

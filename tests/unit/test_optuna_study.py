@@ -112,3 +112,28 @@ def test_a_study_of_other_objectives_is_not_reused():
         open_study("s", storage, None, None, ["mse", "lec"], None)
     with pytest.raises(ConfigError, match="optimises objective=\\['mse'\\], not \\['lec'\\]"):
         open_study("s", storage, None, None, ["lec"], None)
+
+
+@pytest.mark.parametrize("stop,waiting", [(KeyboardInterrupt, 2), (SystemExit, 0)])
+def test_a_sweep_stopped_mid_batch_leaves_no_trial_running(tmp_path, stop, waiting):
+    """Ctrl-C: the batch's trials wait in the queue for the next start; a job that ended the process (a user
+    error): its trials failed."""
+    from omegaconf import OmegaConf
+
+    from ganinv.sweeps.study import Heartbeat
+    from ganinv.sweeps.sweeper import OptunaSweep
+
+    class Stopping:
+        def launch(self, overrides, initial_job_idx):
+            raise stop
+
+    study, space = new_study(), search_space(["loss.weights.id=interval(0,1)"])
+    options = OmegaConf.create({"grace_s": 60, "heartbeat_s": 30, "max_failure_rate": 0.0})
+    sweep = OptunaSweep(options, OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}), None, Stopping())
+    beat = Heartbeat(30)
+    with pytest.raises(stop):
+        sweep.loop(study, space, ["mse"], n_trials=2, n_jobs=2, beat=beat)
+    beat.close()
+    states = [t.state for t in study.trials]
+    assert TrialState.RUNNING not in states and states.count(TrialState.WAITING) == waiting
+    assert states.count(TrialState.FAIL) == 2
