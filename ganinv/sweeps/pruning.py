@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from ganinv.sweeps.study import RUN, open_storage
+from ganinv.sweeps.study import PRUNED_AT, RUN, open_storage
 
 log = logging.getLogger("ganinv")
 
@@ -67,6 +67,6 @@ class TrialPruning(pl.Callback):
             return
         trainer.should_stop = True
         if self.trial is not None:
-            self.trial.set_user_attr("pruned_at", int(row["iteration"]))
+            self.trial.set_user_attr(PRUNED_AT, int(row["iteration"]))
         self.metrics.pruned(trainer, int(row["iteration"]))
         log.info("iteration %d: pruned (the trial is behind the study's others at this iteration)", row["iteration"])

@@ -8,9 +8,9 @@ is marked failed and **re-queued** with the same parameters, so the next worker 
 run folder (named after the parameters), where training continues from the killed run's last checkpoint. Trials
 that finished are never run again; the same command started again continues the study to `n_trials`.
 
-Trial user attributes written here: `run` (the run folder, relative to the sweep folder), `heartbeat`,
-`requeued_from` (the number of the killed trial a re-queued one repeats) and `skipped` (why a trial was asked but
-never launched: a surplus past `n_trials` when workers ask at once)."""
+Trial user attributes: `run` (the run folder, relative to the sweep folder), `heartbeat`, `requeued_from` (the
+number of the killed trial a re-queued one repeats), `skipped` (why a trial was asked but never launched: a
+surplus past `n_trials` when workers ask at once) and `pruned_at` (the iteration a pruned trial stopped at)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ganinv.metrics.names import direction_of, objectives
 
 log = logging.getLogger("ganinv")
 HEARTBEAT, REQUEUED_FROM, SKIPPED, RUN = "heartbeat", "requeued_from", "skipped", "run"
+PRUNED_AT = "pruned_at"  # set by a pruned trial's job: the iteration it stopped at
 
 
 def open_storage(storage: str | None, sweep_dir: Path):

@@ -15,6 +15,7 @@ from typing import Any
 
 from ganinv.errors import ConfigError
 from ganinv.sweeps.study import (
+    PRUNED_AT,
     RUN,
     Heartbeat,
     ask_batch,
@@ -27,7 +28,6 @@ from ganinv.sweeps.study import (
 )
 
 log = logging.getLogger("ganinv")
-PRUNED_AT = "pruned_at"  # the trial attribute a pruned job sets: the iteration it stopped at
 
 
 class OptunaSweep:

@@ -109,8 +109,9 @@ def test_two_objectives_end_with_the_pareto_front_of_the_records(tmp_path):
     assert "sweep front" in (tmp_path / "board" / "leaderboard.md").read_text()
 
 
-def test_two_workers_share_one_journal_study(tmp_path):
-    args = command(tmp_path, "hydra.sweeper.n_trials=4", "loss.weights.perceptual=interval(0.1,1.0)")
+def test_two_workers_share_one_journal_study_and_end_with_the_front_of_its_records(tmp_path):
+    args = command(tmp_path, "hydra.sweeper.n_trials=4", "objective=[mse,lec]",
+                   "loss.weights.perceptual=interval(0.1,1.0)", "loss.weights.l2=interval(0.1,2.0)")
     workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(2)]
     said = [w.communicate(timeout=600)[0] for w in workers]
@@ -120,7 +121,10 @@ def test_two_workers_share_one_journal_study(tmp_path):
     assert len(complete) == len(trials) == 4
     assert len({t.user_attrs["run"] for t in complete}) == 4 and len(records(tmp_path)) == 4  # one folder each
     assert all("Optuna study" in s and "Launching 1 jobs" in s for s in said)  # both worked on it
-    assert results(tmp_path)["states"] == {"complete": 4}
+    out = results(tmp_path)
+    points = {name: (r["metrics"]["mse"], r["metrics"]["lec"]) for name, r in records(tmp_path).items()}
+    brute = {name for name, p in points.items() if not any(dominated(p, q) for q in points.values())}
+    assert out["states"] == {"complete": 4} and {t["run"] for t in out["front"]} == brute
 
 
 def test_a_killed_worker_is_requeued_and_the_same_command_finishes_the_study(tmp_path):
