@@ -9,6 +9,15 @@ import os
 from ganinv.loggers.wandb_files import records
 
 
+def wandb_written() -> None:
+    """W&B writes the end of a finished run's file in its service, which may outlast `finish()`; every ganinv
+    command ends its process, and with it the service. This does the same in a test's process (so that no later
+    subprocess connects to this process's service either)."""
+    import wandb
+
+    wandb.teardown()
+
+
 def wandb_offline_run(path: str | os.PathLike) -> dict:
     """{"id", "config", "summary", "history": [rows], "defined": {metric: its summary kinds}, "job_type", "group",
     "preempting" (marked so), "exit_code", "artifacts": [(name, type)]} of an offline run file, values

@@ -42,6 +42,7 @@ def wandb_logger(save_dir: str, project: str = "ganinv", entity: str | None = No
                  tags: list[str] | None = None, name: str | None = None, mode: str = "auto", resume: bool = False):
     """A `ContinuedWandbLogger` (rank 0 only under DDP, as Lightning loggers are) in the chosen mode; `resume`:
     the training run continues from a checkpoint, and so does its W&B run."""
+    save_dir = str(Path(save_dir).absolute())  # W&B's service may run in another folder (a parent process's)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     chosen = wandb_mode(mode)
     logger = ContinuedWandbLogger(save_dir, resume, project=project, entity=entity, group=group,
@@ -122,6 +123,7 @@ def init_run(save_dir: str, project: str = "ganinv", entity: str | None = None, 
     """A plain `wandb.init` run (for `ganinv-eval`), in the same mode rules."""
     import wandb
 
+    save_dir = str(Path(save_dir).absolute())  # W&B's service may run in another folder (a parent process's)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     return wandb.init(project=project, entity=entity, group=group, tags=list(tags or []), name=name,
                       dir=save_dir, mode=wandb_mode(mode), config=config, job_type=job_type, reinit="finish_previous")

@@ -18,15 +18,7 @@ from ganinv.metrics.records import make_record, read_records, write_record
 from tests.commands import composed, in_process
 from tests.fixtures import examples
 from tests.runs import THREADS
-from tests.wandb_files import wandb_offline_run
-
-
-def wandb_written() -> None:
-    """W&B writes the end of a finished run's file in its service, which may outlast `finish()`; every ganinv
-    command ends its process, and with it the service. This does the same here."""
-    import wandb
-
-    wandb.teardown()
+from tests.wandb_files import wandb_offline_run, wandb_written
 
 
 @pytest.fixture(scope="module")

@@ -111,9 +111,10 @@ def test_a_snapshot_of_format_1_is_read_and_compared(tmp_path, capsys):
 
 
 def test_the_board_is_a_versioned_wandb_artifact_offline(tmp_path):
-    from tests.wandb_files import wandb_offline_run
+    from tests.wandb_files import wandb_offline_run, wandb_written
 
     board(write_board(tmp_path / "recs"), "wandb.mode=offline", f"wandb.dir={tmp_path / 'w'}")
+    wandb_written()
     logged = wandb_offline_run(next((tmp_path / "w").rglob("run-*.wandb")))
     assert logged["job_type"] == "leaderboard" and ("leaderboard", "leaderboard") in logged["artifacts"]
 
