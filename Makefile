@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The whole pipeline on the embedded toy domain, offline, into demo/ (on two CPU cores: 11-12 minutes with AVX512,
-# 21 on an AMD EPYC without it; plus the install).
+# 22 on an AMD EPYC without it, where training takes 16 and the optimisers 6; plus the install).
 demo: install
 	$(PY) -m ganinv.commands.demo demo
 
