@@ -2,7 +2,7 @@
 `OptunaSweep.run`): the search space from the command line, the study from its storage, then batches of trials
 asked, launched through Hydra's launcher and told, until the study holds `n_trials`; last, the results
 (`optimization_results.yaml`, `ganinv.sweeps.results`). Each trial's job learns its trial from
-`GANINV_TRIAL` (its number), to report its validations to the pruner (`ganinv.callbacks.TrialPruning`)."""
+`GANINV_TRIAL` (its number), to report its validations to the pruner (`ganinv.sweeps.pruning`)."""
 
 from __future__ import annotations
 
