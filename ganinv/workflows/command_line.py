@@ -200,6 +200,13 @@ def check_plugins(given: dict[str, str]) -> None:
         if given.get(group) == choice and not installed(module):
             raise OptionError(f"{group}={choice} needs {module.split('.')[-1]}, which is not installed: pip "
                               f"install 'ganinv[{extra}]'.")
+    if given.get("hydra/sweeper") == "optuna":  # Hydra finds plugins by scanning the `hydra_plugins` folders on
+        # sys.path, which an editable install of ganinv does not put there: ganinv's sweeper is named to it here
+        from hydra.core.plugins import Plugins
+
+        from hydra_plugins.ganinv_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+        Plugins.instance().register(OptunaSweeper)
 
 
 def _only_hydra_files(folder: Path) -> bool:

@@ -30,7 +30,8 @@ def command(sweep: Path, *args: str) -> list[str]:
 
 
 def sweep(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(tmp, *args), capture_output=True, text=True, timeout=600)
+    """The sweep run from its own folder (not the checkout's, whose `hydra_plugins` folder Hydra would find)."""
+    return subprocess.run(command(tmp, *args), capture_output=True, text=True, timeout=600, cwd=tmp)
 
 
 def results(tmp: Path) -> dict:
