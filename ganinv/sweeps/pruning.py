@@ -27,7 +27,6 @@ def job_trial():
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-
     if not HydraConfig.initialized():
         return None, None
     hydra = HydraConfig.get()

@@ -41,7 +41,7 @@ def open_storage(storage: str | None, sweep_dir: Path):
             raise ConfigError(f"hydra.sweeper.storage={storage} cannot be opened ({type(e).__name__}: "
                               f"{str(e).splitlines()[0]}): give a reachable database URL, or a journal file path "
                               "(null: <sweep dir>/study.log).") from None
-    path = Path(storage) if storage else sweep_dir / "study.log"
+    path = journal(storage, sweep_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
@@ -49,6 +49,11 @@ def open_storage(storage: str | None, sweep_dir: Path):
         raise ConfigError(f"hydra.sweeper.storage={path}: the journal file cannot be written ({e.strerror}).") from None
     # the open-lock (O_EXCL) works on the network file systems of clusters, where symlinks may not
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def journal(storage: str | None, sweep_dir: Path) -> Path:
+    """The journal file of `hydra.sweeper.storage` (not a database URL): the path given, else the sweep's."""
+    return Path(storage) if storage else sweep_dir / "study.log"
 
 
 def storage_problem(storage: str | None, sweep_dir: Path) -> str | None:
@@ -70,8 +75,7 @@ def storage_problem(storage: str | None, sweep_dir: Path) -> str | None:
             return (f"hydra.sweeper.storage={storage} cannot be opened ({type(e).__name__}: "
                     f"{str(e).splitlines()[0]}): give a reachable database URL, or a journal file path.")
         return None
-    path = Path(storage.split(":///", 1)[1]) if storage and "://" in storage else \
-        Path(storage) if storage else sweep_dir / "study.log"
+    path = Path(storage.split(":///", 1)[1]) if storage and "://" in storage else journal(storage, sweep_dir)
     if unwritable(path.parent):
         return f"hydra.sweeper.storage={storage or path}: {path.parent} cannot be written: choose another place."
     return None
