@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # torch is not pinned in pyproject.toml (bring your own CUDA build); these pins are the tested pair.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo study test test-all test-gpu lint bench toy-assets
+.PHONY: install demo study test test-all test-gpu gpu-check lint bench toy-assets
 
 # facenet-pytorch (MTCNN, for metrics=faces_papers) pins torch<2.3 in its metadata, so no extra can require it;
 # it is installed without its pins: its MTCNN runs on this torch (docs/photos.md).
@@ -44,6 +44,14 @@ test-all: install
 
 test-gpu: install
 	$(PY) -m pytest -q -m gpu tests/gpu
+
+# On a lent GPU: the CUDA tests, then every method's training images/s (fp32, bf16, bf16 + channels_last, compile),
+# peak memory, batch-1 latency and the optimisers' seconds per image at full size with random weights, stopping
+# before budget_s; writes $(OUT)/gpu-report.json and .md (docs/scaling.md#a-first-gpu). On a CPU: the toy size.
+OUT ?= gpu-report
+budget_s ?= 420
+gpu-check: install
+	$(PY) -m ganinv.commands.gpu_check out=$(OUT) budget_s=$(budget_s)
 
 lint: install
 	$(VENV)/bin/ruff check ganinv tests experiments hydra_plugins

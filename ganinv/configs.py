@@ -22,6 +22,18 @@ def yaml_defaults(group: str, name: str) -> dict:
     return {k: v for k, v in node.items() if k not in ("_target_", "defaults")}
 
 
+def compose_config(name: str, overrides: list[str]):
+    """`conf/<name>.yaml` composed with `overrides`, outside a Hydra app or inside one of ganinv's (whose config
+    tree this is)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(name, overrides=overrides)
+    with initialize_config_dir(CONF, version_base=None):
+        return compose(name, overrides=overrides)
+
+
 def slurm_job() -> str | None:
     """This SLURM job's id, `<array job>_<task>` in an array (kept by a requeue), else None."""
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")

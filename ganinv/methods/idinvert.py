@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ganinv.configs import yaml_defaults
+from ganinv.data.transforms import resize
 from ganinv.encoders import DomainGuidedEncoder
 from ganinv.losses import d_logistic_loss, g_nonsaturating_loss
 from ganinv.stylegan2 import Discriminator
@@ -30,7 +31,9 @@ class IDInvertModule(InversionModule):
         self.automatic_optimization = False
         d = {**DISCRIMINATOR, **(discriminator or {})}
         self.discriminator_optimizer = d.pop("optimizer")
-        self.discriminator = Discriminator(self.generator.size, **d)
+        # at the encoder's input size, which its targets have by default (256 px for a 1024-px generator, as pSp's
+        # protocol); other targets are resized to it
+        self.discriminator = Discriminator(self.input_size, **d)
         self.r1 = self.loss_objects.get("r1")
 
     def label(self) -> str:
@@ -50,18 +53,19 @@ class IDInvertModule(InversionModule):
         e_opt, d_opt = self.optimizers()
         x, y = batch["x"], batch["y"]
         y_hat = match_size(self.reconstruct(self.encode(x)), y)
+        real, fake = resize(y, self.input_size), resize(y_hat, self.input_size)
         # Discriminator: real images against reconstructions, then R1 on reals when due.
         self.discriminator.requires_grad_(True)
-        d_loss = d_logistic_loss(self.discriminator(y), self.discriminator(y_hat.detach()))
+        d_loss = d_logistic_loss(self.discriminator(real), self.discriminator(fake.detach()))
         if self.r1 is not None and self.r1.due(self.iterations_done()):
-            d_loss = d_loss + self.r1(self.discriminator, y)
+            d_loss = d_loss + self.r1(self.discriminator, real)
         d_opt.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         d_opt.step()
         self.discriminator.requires_grad_(False)
         self.log("train/d_loss", d_loss.detach())
         # Encoder: pixel + perceptual + adversarial through the frozen generator.
-        terms = {**self.image_losses(y_hat, y), "adversarial": g_nonsaturating_loss(self.discriminator(y_hat))}
+        terms = {**self.image_losses(y_hat, y), "adversarial": g_nonsaturating_loss(self.discriminator(fake))}
         loss = self.total(terms)
         e_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)

@@ -13,7 +13,7 @@ PACKAGE = Path(ganinv.__file__).parent
 # Lowest first: a module imports its own layer and those below (ground floor: checkpoints.safe_io, for any layer).
 LAYERS = [("errors", "warn", "configs", "inversion", "distributed"), ("stylegan2", "encoders", "losses"),
           ("checkpoints",), ("data", "toy"), ("methods", "metrics", "editing"), ("refine",),
-          ("callbacks", "loggers", "sweeps"), ("workflows",), ("commands",)]
+          ("callbacks", "loggers", "sweeps"), ("workflows", "benchmarks"), ("commands",)]
 GROUND = "ganinv.checkpoints.safe_io"
 RANK = {group: k for k, layer in enumerate(LAYERS) for group in layer}
 

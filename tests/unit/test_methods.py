@@ -4,6 +4,7 @@ and fails as documented (what each learns: tests/slow/test_learning.py)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,18 @@ def test_methods_on_a_base_are_evaluated_inverted_edited_and_ranked(runs, tmp_pa
             assert grid.exists()
     names = {e.name for e in leaderboard(composed("leaderboard", f"input={tmp_path}/records", "show=[]"))}
     assert names == {"HyperStyle (on e4e)", "HFGI (on e4e)"}
+
+
+def test_in_domain_discriminator_judges_targets_smaller_than_the_generator():
+    """A 1024-px generator trains on 256-px targets by default: In-Domain's discriminator judges them at that size
+    (here the 64-px toy generator and 32-px inputs and targets)."""
+    from ganinv.benchmarks import measure, nets
+    from ganinv.methods import method_from_config
+    from ganinv.toy import load_generator
+
+    cfg = nets.compose_method("idinvert", "toy")
+    module = method_from_config(cfg.method, load_generator(), cfg.loss, input_nc=3, input_size=32,
+                                max_iterations=10**9)
+    logged = {}
+    measure.train_steps(module, logged.__setitem__)(measure.random_batch(2, 32, "cpu"))
+    assert {"train/d_loss", "train/adversarial"} <= set(logged) and all(map(math.isfinite, logged.values()))
