@@ -48,10 +48,12 @@ test-gpu: install
 # On a lent GPU: the CUDA tests, then every method's training images/s (fp32, bf16, bf16 + channels_last, compile),
 # peak memory, batch-1 latency and the optimisers' seconds per image at full size with random weights, stopping
 # before budget_s; writes $(OUT)/gpu-report.json and .md (docs/scaling.md#a-first-gpu). On a CPU: the toy size.
+# GPU_CHECK: more options of conf/gpu_check.yaml, e.g. GPU_CHECK="methods=[psp,e4e] options=[fp32,bf16]".
 OUT ?= gpu-report
 budget_s ?= 420
+GPU_CHECK ?=
 gpu-check: install
-	$(PY) -m ganinv.commands.gpu_check out=$(OUT) budget_s=$(budget_s)
+	$(PY) -m ganinv.commands.gpu_check out=$(OUT) budget_s=$(budget_s) $(GPU_CHECK)
 
 lint: install
 	$(VENV)/bin/ruff check ganinv tests experiments hydra_plugins

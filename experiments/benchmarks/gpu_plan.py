@@ -47,6 +47,30 @@ def optimiser_flops(name: str, module) -> tuple[int, int]:
     return measure.count_flops(lambda: refiner(inv, x)), default
 
 
+def table(plan: dict) -> str:
+    """The plan as docs/scaling.md shows it."""
+    m, o, ps = plan["methods"], plan["optimisers"], plan["planned_s"]
+    per = ", ".join(f"{k} {v['gflop_per_training_image']:.0f}" for k, v in m.items())
+    inv = ", ".join(f"{k} {v['gflop_per_inversion']:.0f}" for k, v in m.items())
+    opt = ", ".join(f"{k} {v['gflop_per_step']:.0f}" for k, v in o.items())
+    n = len(m)
+    return "\n".join([
+        "| part | GFLOP (counted here) | compute at 25 TFLOP/s | with its overheads (estimated) |", "|---|---|---|---|",
+        "| tests/gpu (at most 30 % of the budget) | toy sizes | — | about 60 s (68 s on this 2-core CPU) |",
+        f"| building the {n} random-weight methods (CPU) | — | — | about {5 * n} s |",
+        f"| training, float32: {n} methods × 8 iterations of 8 images (2 warm-up, 1 counted, 5 timed) | per image: "
+        f"{per} | {ps['fp32']:.0f} s | about {ps['fp32'] + 3 * n:.0f} s |",
+        f"| latency: {n} methods × 25 inversions at batch 1 | per inversion: {inv} | {ps['latency']:.0f} s | about "
+        f"{ps['latency'] + n:.0f} s |",
+        f"| optimisers: {len(o)} × 23 steps on one image | per step: {opt} | {ps['optimisers']:.0f} s | about "
+        f"{ps['optimisers'] + 2 * len(o):.0f} s |",
+        f"| training, bf16 and bf16 + channels_last | as float32 | {ps['bf16']:.0f} s each | about "
+        f"{ps['bf16'] + 3 * n:.0f} s each |",
+        f"| training, compile | as float32, plus each compile | {ps['fp32']:.0f} s + compiles | about 90 s for the "
+        f"first method, then about 25 s each (the compiler's cache holds the shared IR-SE blocks): about "
+        f"{ps['fp32'] + 3 * n + 90 + 25 * (n - 1):.0f} s |"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tflops", type=float, default=25.0, help="assumed sustained TFLOP/s in float32 (TF32 off)")
@@ -85,7 +109,7 @@ def main() -> None:
     out["planned_s"]["total"] = sum(out["planned_s"].values())
     out["methods"] = {k: out["methods"][k] for k in nets.METHODS if k in out["methods"]}
     file.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out["planned_s"], indent=1))
+    print(table(out))
 
 
 if __name__ == "__main__":

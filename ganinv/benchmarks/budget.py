@@ -32,8 +32,9 @@ class Budget:
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:
-        """Raises `OutOfTime` in the code within when the time left runs out (main thread only: elsewhere the
-        estimates alone keep the budget)."""
+        """Raises `OutOfTime` in the code within when the time left runs out, and again every second until the code
+        gives up (a library that catches the first, as torch.compile's workers may, meets the next); main thread
+        only: elsewhere the estimates alone keep the budget."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -44,7 +45,7 @@ class Budget:
             raise OutOfTime
 
         previous = signal.signal(signal.SIGALRM, expired)
-        signal.setitimer(signal.ITIMER_REAL, self.left())
+        signal.setitimer(signal.ITIMER_REAL, self.left(), 1.0)
         try:
             yield
         finally:

@@ -22,7 +22,7 @@ from .budget import Budget, OutOfTime
 
 # per size: training batch, timed iterations, warm-up iterations, latency repeats and warm-ups, optimiser steps
 SETTINGS = {"full": dict(batch=8, steps=5, warmup=2, repeats=20, latency_warmup=5, optimiser_steps=20),
-            "toy": dict(batch=4, steps=2, warmup=1, repeats=3, latency_warmup=1, optimiser_steps=3)}
+            "toy": dict(batch=2, steps=2, warmup=1, repeats=3, latency_warmup=1, optimiser_steps=3)}
 FIRST_COMPILE_S = {"cuda": 90.0, "cpu": 60.0}  # what one compile is expected to cost until one is measured
 TESTS_SHARE = 0.3  # of the budget, at most, for tests/gpu
 CHECKOUT_TESTS = Path(__file__).resolve().parents[2] / "tests" / "gpu"

@@ -48,7 +48,7 @@ def on(batch: dict, device: str) -> dict:
 @pytest.mark.parametrize("name", nets.METHODS)
 def test_a_training_iteration_on_the_device_equals_the_cpu(name, device):
     cpu, dev = nets.copy_to(method(name), "cpu"), nets.copy_to(method(name), device)
-    batch = measure.random_batch(4, cpu.input_size, "cpu")
+    batch = measure.random_batch(2, cpu.input_size, "cpu")
     want, got = iteration(cpu, batch), iteration(dev, on(batch, device))
     assert want and want.keys() == got.keys()
     for key, value in want.items():
@@ -68,7 +68,7 @@ def test_a_training_iteration_on_the_device_equals_the_cpu(name, device):
 @pytest.mark.parametrize("name", nets.METHODS)
 def test_inversion_on_the_device_equals_the_cpu(name, device):
     cpu, dev = nets.copy_to(method(name), "cpu").eval(), nets.copy_to(method(name), device).eval()
-    x = measure.random_batch(4, cpu.input_size, "cpu")["x"]
+    x = measure.random_batch(2, cpu.input_size, "cpu")["x"]
     want, got = cpu.invert(x), dev.invert(x.to(device))
     assert_close(got.codes.cpu(), want.codes, rtol=0, atol=1e-4)
     with torch.no_grad():
@@ -78,7 +78,7 @@ def test_inversion_on_the_device_equals_the_cpu(name, device):
 @pytest.mark.parametrize("name", nets.METHODS)
 def test_bf16_autocast_stays_close_to_float32(name, device):
     fp32, bf16 = nets.copy_to(method(name), device), nets.copy_to(method(name), device)
-    batch = on(measure.random_batch(4, fp32.input_size, "cpu"), device)
+    batch = on(measure.random_batch(2, fp32.input_size, "cpu"), device)
     want, got = iteration(fp32, batch), iteration(bf16, batch, "bf16")
     for key, value in want.items():
         tolerance = 0.15 if "r1" in key else 0.05
