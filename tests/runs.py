@@ -55,6 +55,8 @@ SMALL = {
     "toy_psp_w": ["method.encoder.widths=[8,8,12,16]"],
     "toy_e4e": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
                 "loss.r1.every=2"],
+    "toy_lsap": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1", "method.progressive_step_every=1",
+                 "method.anchor_samples=2000"],
     "toy_restyle_psp": ["method.encoder.widths=[8,8,12,16]"],
     "toy_restyle_e4e": ["method.encoder.widths=[8,8,12,16]", "method.progressive_start=1",
                         "method.progressive_step_every=1", "loss.r1.every=2"],

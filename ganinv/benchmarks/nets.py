@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-METHODS = ("psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi")
+METHODS = ("psp", "psp_w", "e4e", "lsap", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi")
 ON_BASE = ("hyperstyle", "hfgi")  # they start from a trained e4e: a random one here
-NAMES = {"psp": "pSp (W+)", "psp_w": "pSp (W)", "e4e": "e4e", "restyle_psp": "ReStyle-pSp",
+NAMES = {"psp": "pSp (W+)", "psp_w": "pSp (W)", "e4e": "e4e", "lsap": "LSAP", "restyle_psp": "ReStyle-pSp",
          "restyle_e4e": "ReStyle-e4e", "idinvert": "In-Domain", "hyperstyle": "HyperStyle (on e4e)",
          "hfgi": "HFGI (on e4e)"}
 OPTIMISERS = ("optim_w", "optim_wplus", "idinvert", "pti")  # conf/refine

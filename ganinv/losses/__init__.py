@@ -10,7 +10,7 @@ from .identity import (
     moco_identity,
     module_identity,
 )
-from .latent import code_loss, delta_regularization, w_norm
+from .latent import NormalizedStyleSpace, code_loss, delta_regularization, style_modulations, w_norm
 from .perceptual import (
     LPIPS,
     FeatureDistance,
@@ -23,8 +23,8 @@ from .perceptual import (
 
 __all__ = [
     "LPIPS", "ArcFaceBackbone", "FeatureDistance", "FrozenNet", "IdentitySimilarity", "InDomainPerceptual", "LazyR1",
-    "MeanDistance",
+    "MeanDistance", "NormalizedStyleSpace",
     "arcface_identity", "arcface_preprocess", "code_loss", "d_logistic_loss", "delta_regularization",
-    "g_nonsaturating_loss", "module_identity", "moco_identity", "r1_penalty", "torchvision_weights",
-    "vgg16_conv4_3", "w_norm",
+    "g_nonsaturating_loss", "module_identity", "moco_identity", "r1_penalty", "style_modulations",
+    "torchvision_weights", "vgg16_conv4_3", "w_norm",
 ]

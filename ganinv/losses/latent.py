@@ -1,9 +1,11 @@
-"""Losses on latent codes: pSp's w-norm, e4e's delta regularisation, supervised codes of generated samples."""
+"""Losses on latent codes: pSp's w-norm, e4e's delta regularisation, supervised codes of generated samples, and
+LSAP's normalised style space (its alignment loss and SND)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def w_norm(codes: torch.Tensor, latent_avg: torch.Tensor | None = None) -> torch.Tensor:
@@ -35,3 +37,56 @@ def code_loss(codes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if target.ndim == 2 and codes.ndim == 3:
         target = target.unsqueeze(1).expand_as(codes)
     return F.mse_loss(codes, target)
+
+
+def style_modulations(generator: nn.Module) -> list[nn.Module]:
+    """The affine layers that turn each W+ layer's code into its style vector (one per layer, as LSAP's style space
+    takes them): the first convolution's, every styled convolution's, and the last ToRGB's."""
+    return [generator.conv1.conv.modulation, *(c.conv.modulation for c in generator.convs),
+            generator.to_rgbs[-1].conv.modulation]
+
+
+class NormalizedStyleSpace(nn.Module):
+    """LSAP's normalised style space S^N of a generator: each W+ layer's style vector scaled to unit length. The
+    synthetic distribution's direction per layer (`anchor_<i>`) is the mean of the normalised style vectors of
+    `n_samples` mapped z (seeded). `alignment_loss` is LSAP's training term, `distance` its SND metric."""
+
+    def __init__(self, generator: nn.Module, n_samples: int = 100_000, seed: int = 0, batch: int = 10_000):
+        super().__init__()
+        # a plain list: the generator's layers, not part of this module's state
+        self.n_samples, self.modulations = int(n_samples), style_modulations(generator)
+        if len(self.modulations) != generator.n_latent:
+            raise ValueError(f"the generator has {len(self.modulations)} style layers but {generator.n_latent} W+ "
+                             "layers")
+        g = torch.Generator().manual_seed(seed)
+        like = next(generator.parameters())
+        sums = None
+        with torch.no_grad():
+            for i in range(0, n_samples, batch):
+                z = torch.randn(min(batch, n_samples - i), generator.style_dim, generator=g).to(like)
+                w = generator.get_latent(z)
+                unit = [F.normalize(m(w), dim=-1).sum(0) for m in self.modulations]
+                sums = unit if sums is None else [a + b for a, b in zip(sums, unit)]
+        for i, total in enumerate(sums):
+            self.register_buffer(f"anchor_{i}", total / n_samples, persistent=False)
+
+    def anchors(self) -> list[torch.Tensor]:
+        return [getattr(self, f"anchor_{i}") for i in range(len(self.modulations))]
+
+    def normalized(self, codes: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's unit style vector [B, C_i] of W+ codes [B, n_latent, dim]."""
+        codes = codes.to(self.modulations[0].weight)
+        return [F.normalize(m(codes[:, i]), dim=-1) for i, m in enumerate(self.modulations)]
+
+    def alignment_loss(self, codes: torch.Tensor, layers: range | None = None) -> torch.Tensor:
+        """LSAP's alignment term (the official `sncd` loss): over `layers` (default all), the sum of the batch mean
+        of −⟨s_i / ‖s_i‖, anchor_i⟩ (the anchor is a mean of unit vectors, not renormalised)."""
+        units, anchors = self.normalized(codes), self.anchors()
+        layers = range(len(units)) if layers is None else layers
+        return sum(-(units[i] @ anchors[i].to(units[i])).mean() for i in layers)
+
+    def distance(self, codes: torch.Tensor) -> torch.Tensor:
+        """SND per code [B]: the cosine distance 1 − cos(s_i, anchor_i) of each layer's style vector to the synthetic
+        direction, averaged over layers (0 where a code points where the generator's samples do on average)."""
+        units = self.normalized(codes)
+        return torch.stack([1 - u @ F.normalize(a, dim=0).to(u) for u, a in zip(units, self.anchors())], 1).mean(1)

@@ -26,11 +26,12 @@ from .e4e import E4EModule
 from .hfgi import HFGIModule
 from .hyperstyle import HyperStyleModule
 from .idinvert import IDInvertModule
+from .lsap import LSAPModule
 from .psp import PSPModule
 from .restyle import ReStyleModule
 
 METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, HyperStyleModule,
-                                         HFGIModule)}
+                                         HFGIModule, LSAPModule)}
 
 
 def build_loss_nets(loss: Mapping[str, Any] | None) -> dict[str, Any]:

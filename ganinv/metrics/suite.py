@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from ganinv.distributed import gather, shard
 from ganinv.editing import Directions, edit, interfacegan, load_directions
 from ganinv.inversion import Inversion
+from ganinv.losses import NormalizedStyleSpace
 
 from .distortion import DistortionMetrics
 from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
@@ -24,7 +25,8 @@ FID = ("toy", "inception", "none")  # the features FID / KID compare: the toy pe
 
 
 class EvaluationSuite:
-    """`distortion` always; the rest where given: `w_distribution` (closeness to W), `directions` with `alpha`
+    """`distortion` always; the rest where given: `w_distribution` (closeness to W), `style_space` (LSAP's SND),
+    `directions` with `alpha`
     (LEC on the first `lec_images`; with `attributes(images) -> [B, A]` named `attribute_names`, edit quality
     along each direction whose name is an attribute), `identity` (identity kept by edits), `fid_features`
     (FID / KID of reconstructions and of edits against the real images). Images are scored in float32, whatever
@@ -34,8 +36,9 @@ class EvaluationSuite:
                  directions: Directions | None = None, alpha: float = 3.0,
                  attributes: Callable[[Tensor], Tensor] | None = None, attribute_names: Sequence[str] | None = None,
                  identity: nn.Module | None = None, fid_features: nn.Module | None = None, lec_images: int = 64,
-                 batch_size: int = 16):
+                 batch_size: int = 16, style_space: NormalizedStyleSpace | None = None):
         self.distortion, self.w_distribution, self.directions = distortion, w_distribution, directions
+        self.style_space = style_space
         self.alpha, self.attributes, self.identity, self.fid_features = float(alpha), attributes, identity, fid_features
         self.attribute_names = list(attribute_names or [])
         self.lec_images, self.batch_size = int(lec_images), int(batch_size)
@@ -89,6 +92,8 @@ class EvaluationSuite:
                 metrics["code_mse"] = float((all_codes - true_codes.to(all_codes)).pow(2).mean())
             if self.w_distribution is not None:
                 metrics.update(self.w_distribution.closeness(all_codes))
+            if self.style_space is not None:
+                metrics["snd"] = float(self.style_space.distance(all_codes).mean())
         if self.fid_features is not None:
             fakes = {"rec": all_recs, **({"edit": torch.cat(edited)} if edited else {})}
             metrics.update(fid_kid(targets, fakes, self.fid_features))
@@ -98,8 +103,12 @@ class EvaluationSuite:
 
     def protocol(self) -> dict:
         """How the metrics were measured: the distortion's sizes and nets, the edits' strength and directions."""
-        return {**self.distortion.protocol(), "editability": f"alpha {self.alpha}, directions "
-                f"{self.directions.names if self.directions else None}"}
+        out = {**self.distortion.protocol(), "editability": f"alpha {self.alpha}, directions "
+               f"{self.directions.names if self.directions else None}"}
+        if self.style_space is not None:
+            out["snd"] = (f"LSAP's SND: 1 - cosine of each W+ layer's style vector to the mean unit style vector of "
+                          f"{self.style_space.n_samples} mapped z (seed 0), averaged over layers and images")
+        return out
 
     def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
@@ -164,7 +173,7 @@ def build_suite(generator: nn.Module, distortion: DistortionMetrics, editability
     features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(fid)]()
     return EvaluationSuite(distortion, WDistribution(generator, int(e["p_norm_samples"])), directions,
                            float(e["alpha"]), attributes, names, distortion.identity, features, int(e["lec_images"]),
-                           int(batch_size))
+                           int(batch_size), NormalizedStyleSpace(generator, int(e["snd_samples"])))
 
 
 def is_toy_generator(generator: nn.Module) -> bool:

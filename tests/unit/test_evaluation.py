@@ -43,7 +43,7 @@ def toy_run(tmp_path_factory):
 def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
     rows = [json.loads(line) for line in (toy_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [2, 4]
-    expected = {"mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "lec_smile", "p_norm", "w_layer_spread",
+    expected = {"mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "lec_smile", "p_norm", "w_layer_spread", "snd",
                 "edit_gain", "edit_others", "edit_id", "fid_rec", "kid_rec", "fid_edit"}
     assert expected <= set(rows[0])
     assert json.loads((toy_run / "record.json").read_text())["iteration"] == 4
@@ -89,7 +89,7 @@ def test_eval_of_a_runs_checkpoint_alone_reproduces_the_runs_own_record(toy_run,
     for key, value in run["last"]["metrics"].items():
         assert rec["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
     assert rec["protocol"] == run["protocol"]
-    assert {"mse", "psnr", "psnr_dataset"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
+    assert {"mse", "psnr", "psnr_dataset", "snd"} <= set(rec["protocol"]) and rec["timing"]["images_per_second"] > 0
     assert rec["config"]["checkpoint"].endswith("last.ckpt") and len(rec["config_hash"]) == 16
     wandb_written()
     found = read_records(tmp_path)  # the JSON file, not again the offline W&B run beside it

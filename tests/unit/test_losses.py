@@ -86,6 +86,33 @@ def test_code_loss_value_gradient_and_broadcast():
 # ---- adversarial losses -------------------------------------------------------------------------------------------
 
 
+def test_normalized_style_space_by_hand(tiny_generator):
+    """LSAP's S^N space: one style layer per W+ layer; the anchors are the mean unit style vectors of mapped z; the
+    alignment term is the official sncd loss (−⟨unit style, anchor⟩ summed over layers), SND the cosine distance."""
+    import torch.nn.functional as F
+
+    from ganinv.losses import NormalizedStyleSpace, style_modulations
+
+    g = tiny_generator
+    space = NormalizedStyleSpace(g, 500, batch=200)
+    mods = style_modulations(g)
+    assert len(mods) == len(space.anchors()) == g.n_latent
+    z = torch.randn(500, g.style_dim, generator=torch.Generator().manual_seed(0))
+    w = g.get_latent(z)
+    assert_close(space.anchors()[3], F.normalize(mods[3](w), dim=-1).mean(0))
+    codes = torch.randn(4, g.n_latent, g.style_dim, requires_grad=True)
+    units = [F.normalize(m(codes[:, i]), dim=-1) for i, m in enumerate(mods)]
+    loss = space.alignment_loss(codes, range(3))
+    assert_close(loss, -sum((units[i] @ space.anchors()[i]).mean() for i in range(3)))
+    loss.backward()
+    assert codes.grad[:, :3].abs().sum() > 0 and codes.grad[:, 3:].abs().sum() == 0  # only the active layers
+    snd = space.distance(codes.detach())
+    cos = torch.stack([F.cosine_similarity(u, a[None], dim=-1) for u, a in zip(units, space.anchors())], 1)
+    assert_close(snd, (1 - cos).mean(1).detach())
+    sampled = space.distance(w[:64, None].expand(-1, g.n_latent, -1))  # the generator's own codes: closest
+    assert sampled.mean() < snd.mean() and 0 <= float(sampled.min())
+
+
 def test_logistic_losses_at_zero_logits():
     zeros = torch.zeros(4, 1)
     assert_close(d_logistic_loss(zeros, zeros), torch.tensor(2 * math.log(2)), rtol=0, atol=ATOL)
