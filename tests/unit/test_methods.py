@@ -68,7 +68,8 @@ def params(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("name", ["toy_e4e", "toy_restyle_e4e", pytest.param("toy_lsap", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["toy_e4e", *(pytest.param(n, marks=pytest.mark.slow) for n in ("toy_restyle_e4e",
+                                                                                  "toy_lsap"))])
 def test_resume_equals_an_uninterrupted_run(tmp_path, name):
     """Half, resume, the rest: the same per-iteration losses and final weights (encoder, discriminator, pools) as
     one run, with the e4e stage crossing the resume point (offsets from iteration 2, one more every 2)."""
