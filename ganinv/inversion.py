@@ -1,6 +1,6 @@
 """`Inversion`: what inverting a batch of images yields — W+ codes, and whatever per-image state a method adds to
 them (fitted noise maps; generator weight offsets, as PTI and HyperStyle make; the image detail the code misses,
-from which HFGI conditions the generator's features). Every method's `invert` returns one and its `reconstruct`
+from which HFGI conditions the generator's features; generator features blended in under a mask, as DHR makes). Every method's `invert` returns one and its `reconstruct`
 takes one; editing moves the codes and keeps the rest (docs/inversion.md)."""
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from torch import Tensor
 class Inversion:
     """`codes` [B, n_latent, style_dim]; `noise`: per-image noise maps, one [B, 1, r, r] per generator layer;
     `offsets`: generator parameter name -> [B, *parameter shape], added to that parameter for each image;
-    `residual` [B, 3, H, W]: the image the code misses (input − reconstruction), for methods that feed it back."""
+    `residual` [B, 3, H, W]: the image the code misses (input − reconstruction), for methods that feed it back;
+    `features`: resolution r -> [B, 1 + C, r, r], a mask (channel 0) and a feature map: the generator's features
+    leaving resolution r become features · mask + feature map · (1 − mask) (DHR's feature modulation)."""
 
     codes: Tensor
     noise: list[Tensor] | None = None
     offsets: dict[str, Tensor] | None = field(default=None)
     residual: Tensor | None = None
+    features: dict[int, Tensor] | None = field(default=None)
 
     def __post_init__(self):
         if self.codes.ndim != 3:
@@ -32,6 +35,7 @@ class Inversion:
                    if n.ndim != 4 or len(n) not in (1, b)]:
             raise ValueError(f"Inversion.noise maps must be [B or 1, 1, r, r] for B = {b} codes: {bad[0]}")
         parts = {**{f"offsets[{k!r}]": v for k, v in (self.offsets or {}).items()},
+                 **{f"features[{k!r}]": v for k, v in (self.features or {}).items()},
                  **({} if self.residual is None else {"residual": self.residual})}
         if bad := [f"{k} {tuple(v.shape)}" for k, v in parts.items() if len(v) != b]:
             raise ValueError(f"Inversion parts must hold one row per image (B = {b}): {bad[0]}")
@@ -43,18 +47,21 @@ class Inversion:
         """`fn` of every tensor it holds (e.g. a gather over processes)."""
         return Inversion(fn(self.codes), None if self.noise is None else [fn(n) for n in self.noise],
                          None if self.offsets is None else {k: fn(v) for k, v in self.offsets.items()},
-                         None if self.residual is None else fn(self.residual))
+                         None if self.residual is None else fn(self.residual),
+                         None if self.features is None else {k: fn(v) for k, v in self.features.items()})
 
     def pair(self, other: Inversion, fn: Callable[[Tensor, Tensor], Tensor]) -> Inversion:
         """`fn` of each part and the same part of `other` (a part either lacks is dropped)."""
         def both(x, y):
             return None if x is None or y is None else fn(x, y)
 
-        offsets = None if self.offsets is None or other.offsets is None else {
-            k: fn(v, other.offsets[k]) for k, v in self.offsets.items()}
+        def parts(x, y):
+            return None if x is None or y is None else {k: fn(v, y[k]) for k, v in x.items()}
+
         noise = None if self.noise is None or other.noise is None else [
             fn(x, y) for x, y in zip(self.noise, other.noise)]
-        return Inversion(fn(self.codes, other.codes), noise, offsets, both(self.residual, other.residual))
+        return Inversion(fn(self.codes, other.codes), noise, parts(self.offsets, other.offsets),
+                         both(self.residual, other.residual), parts(self.features, other.features))
 
     def __getitem__(self, index: int | slice | Tensor | Sequence[int]) -> Inversion:
         """The inversions of some images (an int keeps its batch dimension)."""
@@ -78,7 +85,7 @@ class Inversion:
     @property
     def refined(self) -> bool:
         """Whether the images carry state beyond their codes."""
-        return self.noise is not None or bool(self.offsets) or self.residual is not None
+        return self.noise is not None or bool(self.offsets) or self.residual is not None or bool(self.features)
 
     @staticmethod
     def cat(parts: Sequence[Inversion]) -> Inversion:
@@ -88,7 +95,8 @@ class Inversion:
             torch.cat([p.codes for p in parts]),
             None if first.noise is None else [torch.cat(maps) for maps in zip(*(p.noise for p in parts))],
             None if first.offsets is None else {k: torch.cat([p.offsets[k] for p in parts]) for k in first.offsets},
-            None if first.residual is None else torch.cat([p.residual for p in parts]))
+            None if first.residual is None else torch.cat([p.residual for p in parts]),
+            None if first.features is None else {k: torch.cat([p.features[k] for p in parts]) for k in first.features})
 
     def state(self) -> dict:
         """Plain tensors for `torch.save` (read back with `Inversion.from_state`)."""
@@ -100,7 +108,7 @@ class Inversion:
 
     def storage_bytes(self) -> int:
         """Bytes this inversion holds per image."""
-        tensors = [self.codes, *(self.noise or []), *(self.offsets or {}).values(),
+        tensors = [self.codes, *(self.noise or []), *(self.offsets or {}).values(), *(self.features or {}).values(),
                    *([self.residual] if self.residual is not None else [])]
         return sum(t.numel() * t.element_size() for t in tensors) // max(len(self), 1)
 

@@ -135,7 +135,7 @@ class InversionMetricsCallback(EveryValidations):
             selected={"objective": self.objectives[0], "summary": summary_of(self.objectives[0])} if one else
             {"objective": self.objectives, "summary": "last"},
             last={"iteration": step, "metrics": metrics}, finished=False, max_iterations=module.max_iterations,
-            timing=timing, protocol=self.suite.protocol(), **fields)
+            timing=timing, protocol=self.suite.protocol(), metric_card=self.suite.card(), **fields)
         write_record(self.record, self.run_dir / "record.json")
         self.log_wandb(trainer, module, sub, step, self.record)
         log.info("iteration %d: %s (evaluated in %.1f s)", step, ", ".join(

@@ -78,6 +78,16 @@ class LPIPS(FrozenNet):
         """Distance per image [B] (the evaluation metric)."""
         return self.model(x, y).flatten()
 
+    def maps(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's distance map [B, 1, h, w] at that layer's resolution (their spatial means sum to
+        `per_image`): the official LPIPS's `keep_res` maps, which DHR segments and weighs with."""
+        import lpips
+
+        m = self.model
+        fx, fy = m.net(m.scaling_layer(x)), m.net(m.scaling_layer(y))
+        return [lin((lpips.normalize_tensor(a) - lpips.normalize_tensor(b)) ** 2)
+                for lin, a, b in zip(m.lins, fx, fy, strict=True)]
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.per_image(x, y).mean()
 
@@ -144,6 +154,12 @@ class MeanDistance(FrozenNet):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.per_image(x, y).mean()
+
+    def maps(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's distance map [B, 1, h, w], where the net gives them (`maps`, as the toy perceptual net)."""
+        if not hasattr(self.net, "maps"):
+            raise TypeError(f"{type(self.net).__name__} gives no spatial distance maps")
+        return self.net.maps(x, y)
 
 
 def _as_list(f: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:

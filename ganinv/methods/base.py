@@ -217,13 +217,13 @@ class InversionModule(IterationModule):
             return self.generate(inv.replace(codes=inv.codes.to(self.latent_avg.dtype)))  # out of autocast's bf16
 
     def generate(self, inv: Inversion) -> torch.Tensor:
-        """The generator's image of an inversion: its codes, noise maps and per-image weight offsets (a residual
-        only the method that made it can use: HFGI)."""
+        """The generator's image of an inversion: its codes, noise maps, per-image weight offsets and blended
+        features (a residual only the method that made it can use: HFGI)."""
         if inv.residual is not None:
             raise ConfigError(f"{type(self).__name__} cannot generate an inversion with a residual (HFGI's distortion "
                              "map): reconstruct it with the HFGI run that made it (checkpoint=<that run>)")
         return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
-                              offsets=inv.offsets)[0]
+                              offsets=inv.offsets, features=inv.features)[0]
 
     def offset(self, codes: torch.Tensor) -> torch.Tensor:
         """Encoder outputs as codes: plus `latent_avg` when `start_from=avg`."""

@@ -53,7 +53,8 @@ class HFGIModule(OnBaseModule):
         scale, shift = (c.to(dtype) for c in self.encoder.residue(residual))
         with torch.autocast(scale.device.type, enabled=False):
             return self.generator([inv.codes.to(dtype)], input_is_latent=True, noise=inv.noise, randomize_noise=False,
-                                  offsets=inv.offsets, conditions={self.resolution: (scale, shift)})[0]
+                                  offsets=inv.offsets, conditions={self.resolution: (scale, shift)},
+                                  features=inv.features)[0]
 
     def generate(self, inv: Inversion) -> torch.Tensor:
         """The image of the codes, then again with the distortion map aligned to that image (ADA) fused in: an

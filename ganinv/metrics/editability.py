@@ -126,6 +126,10 @@ def fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: 
 
 
 def _fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch: int, kid_subset: int) -> dict:
+    from .pytorch_fid import PytorchFID
+
+    if isinstance(features, PytorchFID):  # pytorch-fid's FID of the images as files, as its users report (no KID)
+        return _pytorch_fid(real, fakes, features, batch)
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -154,6 +158,18 @@ def _fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch:
         out[f"fid_{name}"] = float(fid.compute())
         out[f"kid_{name}"] = float(kid.compute()[0])
     return out
+
+
+def _pytorch_fid(real: Tensor, fakes: dict[str, Tensor], net: nn.Module, batch: int) -> dict[str, float]:
+    from .pytorch_fid import frechet_distance
+    from .reading import saved
+
+    def features(images: Tensor) -> Tensor:
+        return torch.cat([net(images[i : i + batch].float().clamp(-1, 1) * 0.5 + 0.5)
+                          for i in range(0, len(images), batch)])
+
+    reference = features(real)
+    return {f"fid_{name}": frechet_distance(reference, features(saved(fake))) for name, fake in fakes.items()}
 
 
 def inception_features() -> nn.Module:

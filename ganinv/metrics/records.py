@@ -3,7 +3,11 @@ from folders or, online, from the summaries of a W&B project's runs. A run is on
 
 A record: {"ganinv_record": 1, "name", "method", "group" (`experiment_key`), "checkpoint", "iteration", "weights"
 (the hash of the evaluated weights), "seed" (the training run's), "run", "generator": {"hash", "config"}, "data",
-"metrics": {name: value}, "protocol": {name: text}, "timing", "config", "config_hash", "created"}.
+"metrics": {name: value}, "protocol": {name: text}, "metric_card" (the preset and every choice its metrics make:
+`EvaluationSuite.card`), "timing", "config", "config_hash", "created"}.
+
+Records are ranked side by side only when their metric cards agree (`same_card`): a metric name means one protocol
+on one board.
 
 What a record measured (`measurement`: its weights, refiner, protocol and image set) identifies it: the same
 measurement recorded twice (a re-evaluation) counts once, the newest (`distinct`).
@@ -53,7 +57,7 @@ def measurement(record: dict) -> str:
     if not record.get("weights"):
         return f"source:{record.get('source')}:{id(record)}"
     data = record.get("data") or {}
-    what = [record["weights"], record.get("refine"), record.get("protocol"),
+    what = [record["weights"], record.get("refine"), record.get("protocol"), record.get("metric_card"),
             {k: data.get(k) for k in ("source", "split", "n_images", "seed")}]
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -167,6 +171,35 @@ def read_runs(folder: str | os.PathLike) -> tuple[list[dict], list[tuple[str, st
         else:
             out.append(r)
     return out, skipped
+
+
+UNRECORDED = {"preset": "none recorded (a record older than metric cards)"}
+
+
+def same_card(records: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The records whose metric card is the most common one, and the others left out with the entries of their
+    card that differ (a record without a card has a card of its own)."""
+    from collections import Counter
+
+    def key(r: dict) -> str:
+        return json.dumps(r.get("metric_card") or UNRECORDED, sort_keys=True)
+
+    if not records:
+        return [], []
+    common = Counter(key(r) for r in records).most_common(1)[0][0]
+    card = json.loads(common)
+    kept, skipped = [], []
+    for r in records:
+        if key(r) == common:
+            kept.append(r)
+            continue
+        other = r.get("metric_card") or UNRECORDED
+        diff = [k for k in sorted(set(card) | set(other)) if card.get(k) != other.get(k)]
+        named = "; ".join(f"{k}: {other.get(k, 'absent')!r} here, {card.get(k, 'absent')!r} there" for k in diff[:3])
+        skipped.append((r.get("source", r.get("name")), f"another metric card (metrics={other.get('preset')}) than "
+                        f"the other records' (metrics={card.get('preset')}), not ranked with them: {named}"
+                        + (f" and {len(diff) - 3} more" if len(diff) > 3 else "")))
+    return kept, skipped
 
 
 def wandb_project_records(project: str) -> list[dict]:

@@ -21,7 +21,14 @@ from .editability import WDistribution, edit_quality, fid_kid, lec_distances, tr
 from .inverting import Inverted, invert_images
 
 TOY_EDITS = ("smile", "age", "yaw", "eyes_open")  # editable toy attributes with InterFaceGAN directions
-FID = ("toy", "inception", "none")  # the features FID / KID compare: the toy perceptual net's, Inception's, none
+# The features FID / KID compare, and the card's words for each: the toy perceptual net's, torchmetrics'
+# Inception-v3, pytorch-fid's (FID only, as the published tables), none.
+FID = {"toy": "the toy perceptual net's features (torchmetrics' FID and KID); reconstructions and edits against the "
+              "evaluated targets",
+       "inception": "torchmetrics' Inception-v3 (torch-fidelity's FID weights, 2048-d; FID and KID); reconstructions "
+                    "and edits against the evaluated targets",
+       "pytorch_fid": None,  # pytorch_fid.TEXT
+       "none": "not computed"}
 
 
 class EvaluationSuite:
@@ -36,8 +43,9 @@ class EvaluationSuite:
                  directions: Directions | None = None, alpha: float = 3.0,
                  attributes: Callable[[Tensor], Tensor] | None = None, attribute_names: Sequence[str] | None = None,
                  identity: nn.Module | None = None, fid_features: nn.Module | None = None, lec_images: int = 64,
-                 batch_size: int = 16, style_space: NormalizedStyleSpace | None = None):
+                 batch_size: int = 16, style_space: NormalizedStyleSpace | None = None, fid: str | None = None):
         self.distortion, self.w_distribution, self.directions = distortion, w_distribution, directions
+        self.fid, self.targets_px = fid, None
         self.style_space = style_space
         self.alpha, self.attributes, self.identity, self.fid_features = float(alpha), attributes, identity, fid_features
         self.attribute_names = list(attribute_names or [])
@@ -67,6 +75,7 @@ class EvaluationSuite:
         gathered, and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up
         every rank's."""
         targets = images if targets is None else targets
+        self.targets_px = tuple(targets.shape[-2:])
         n, mine = len(images), shard(len(images), self.batch_size)
         own = slice(mine.start, mine.stop)
         self.distortion.reset()
@@ -109,6 +118,17 @@ class EvaluationSuite:
             out["snd"] = (f"LSAP's SND: 1 - cosine of each W+ layer's style vector to the mean unit style vector of "
                           f"{self.style_space.n_samples} mapped z (seed 0), averaged over layers and images")
         return out
+
+    def card(self) -> dict[str, str]:
+        """The metric card of the last evaluation: the distortion metrics' (`DistortionMetrics.card`), the targets'
+        size and FID's features and reference set."""
+        from .pytorch_fid import TEXT
+
+        card = self.distortion.card()
+        if self.targets_px is not None:
+            card["targets"] = f"{self.targets_px[0]} x {self.targets_px[1]} px as the data module gives them"
+        card["fid"] = "not computed" if self.fid_features is None else (FID.get(self.fid) or TEXT)
+        return card
 
     def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
@@ -159,8 +179,10 @@ def build_suite(generator: nn.Module, distortion: DistortionMetrics, editability
     from ganinv.toy.generator import PerceptualFeatures
 
     from .editability import inception_features
+    from .pytorch_fid import PytorchFID
 
     e, toy = editability, is_toy_generator(generator)
+    fid = distortion.fid if distortion.fid is not None else fid  # a published protocol's own FID
     if str(fid) not in FID:
         raise ValueError(f"fid={fid!r} is not one of {', '.join(FID)}.")
     directions = (load_directions(e["directions"], generator) if e.get("directions") else
@@ -170,10 +192,11 @@ def build_suite(generator: nn.Module, distortion: DistortionMetrics, editability
         attributes, names = AttributePredictor(list(NAMES), normalised=True).eval(), list(NAMES)
     elif e.get("attributes") not in (None, "toy"):
         attributes, names = instantiate(e["attributes"]).eval(), list(e.get("attribute_names") or [])
-    features = {"toy": PerceptualFeatures, "inception": inception_features, "none": lambda: None}[str(fid)]()
+    features = {"toy": PerceptualFeatures, "inception": inception_features, "pytorch_fid": PytorchFID,
+                "none": lambda: None}[str(fid)]()
     return EvaluationSuite(distortion, WDistribution(generator, int(e["p_norm_samples"])), directions,
                            float(e["alpha"]), attributes, names, distortion.identity, features, int(e["lec_images"]),
-                           int(batch_size), NormalizedStyleSpace(generator, int(e["snd_samples"])))
+                           int(batch_size), NormalizedStyleSpace(generator, int(e["snd_samples"])), str(fid))
 
 
 def is_toy_generator(generator: nn.Module) -> bool:

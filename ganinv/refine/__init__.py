@@ -1,8 +1,8 @@
 """Refiners: an `Inversion` in, a better one out (docs/inversion.md), chosen by the `refine` config group
-(`conf/refine/`: optim_w, optim_wplus, idinvert, pti) and chainable after any method.
+(`conf/refine/`: optim_w, optim_wplus, idinvert, pti, dhr) and chainable after any method.
 
-Public: `Refiner`, `CodeOptimiser`, `DomainRegularisedOptimiser`, `PivotalTuning`, `build_refiner`,
-`optimize_codes`."""
+Public: `Refiner`, `CodeOptimiser`, `DomainRegularisedOptimiser`, `DomainSpecificHybridRefinement`,
+`PivotalTuning`, `build_refiner`, `optimize_codes`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Refiner
+from .dhr import DomainSpecificHybridRefinement
 from .idinvert import DomainRegularisedOptimiser
 from .optimise import CodeOptimiser, optimize_codes
 from .pti import PivotalTuning
@@ -38,5 +39,5 @@ def build_refiner(node: Mapping[str, Any] | None, module, perceptual_net=None, s
         raise ConfigError(str(err)) from None
 
 
-__all__ = ["CodeOptimiser", "DomainRegularisedOptimiser", "PivotalTuning", "Refiner", "build_refiner",
-           "optimize_codes"]
+__all__ = ["CodeOptimiser", "DomainRegularisedOptimiser", "DomainSpecificHybridRefinement", "PivotalTuning",
+           "Refiner", "build_refiner", "optimize_codes"]

@@ -127,14 +127,17 @@ class Generator(nn.Module):
                 input_is_latent: bool = False, noise: Sequence[torch.Tensor | None] | None = None,
                 randomize_noise: bool = True, offsets: Mapping[str, torch.Tensor] | None = None,
                 conditions: Mapping[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+                features: Mapping[int, torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """rosinality's forward, plus two hooks that change nothing when unused: `offsets` (parameter name ->
-        [B, *shape], added to that parameter for each image: per-image generators, as PTI and HyperStyle make) and
+        """rosinality's forward, plus three hooks that change nothing when unused: `offsets` (parameter name ->
+        [B, *shape], added to that parameter for each image: per-image generators, as PTI and HyperStyle make),
         `conditions` (resolution -> (scale, shift) [B, C, r, r]: the features after that resolution's upsampling
-        convolution become `features · (1 + scale) + shift`, HFGI's consultation fusion)."""
+        convolution become `features · (1 + scale) + shift`, HFGI's consultation fusion) and `features`
+        (resolution -> [B, 1 + C, r, r], mask and feature map: the features leaving that resolution's block, after
+        its ToRGB, become `features · mask + feature map · (1 − mask)`, DHR's feature modulation)."""
         if offsets:
             return self._per_image(offsets, styles, return_latents, inject_index, truncation, truncation_latent,
-                                   input_is_latent, noise, randomize_noise, conditions)
+                                   input_is_latent, noise, randomize_noise, conditions, features)
         if isinstance(styles, torch.Tensor):
             styles = [styles]
         if bad := [tuple(s.shape) for s in styles if s.ndim not in (2, 3) or s.shape[-1] != self.style_dim]:
@@ -154,6 +157,9 @@ class Generator(nn.Module):
         i = 1
         for conv_up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
                                                   self.to_rgbs):
+            if features and out.shape[-1] in features:
+                blend = features[out.shape[-1]]
+                out = out * blend[:, :1] + blend[:, 1:] * (1 - blend[:, :1])
             out = conv_up(out, latent[:, i], noise=n1)
             if conditions and out.shape[-1] in conditions:
                 scale, shift = conditions[out.shape[-1]]
@@ -164,7 +170,8 @@ class Generator(nn.Module):
         return skip, (latent if return_latents else None)
 
     def _per_image(self, offsets, styles, return_latents, inject_index, truncation, truncation_latent,
-                   input_is_latent, noise, randomize_noise, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   input_is_latent, noise, randomize_noise, conditions, features
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`forward` with each image's own parameters (`offsets` added), vectorised over the batch (torch.func)."""
         from torch.func import functional_call, vmap
 
@@ -181,6 +188,8 @@ class Generator(nn.Module):
             batched["noise"] = [torch.zeros(len(styles[0])) if n is None else n for n in maps]
         if cond is not None:
             batched["cond"] = cond
+        if features:
+            batched["features"] = dict(features)
 
         def one(b):
             own = {k: params[k] + v for k, v in b["off"].items()}
@@ -189,7 +198,8 @@ class Generator(nn.Module):
                       "truncation_latent": truncation_latent, "input_is_latent": input_is_latent,
                       "randomize_noise": randomize_noise, "noise": maps_b,
                       "conditions": None if cond is None else {
-                          r: (s[None], t[None]) for r, (s, t) in b["cond"].items()}}
+                          r: (s[None], t[None]) for r, (s, t) in b["cond"].items()},
+                      "features": {r: f[None] for r, f in b["features"].items()} if "features" in b else None}
             image, latent = functional_call(self, own, ([s[None] for s in b["styles"]],), kwargs)
             return image[0], (latent[0] if latent is not None else image.new_zeros(()))
 

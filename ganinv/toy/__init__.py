@@ -2,7 +2,7 @@
 
 `render(n, resolution, seed)` draws faces (see `attributes.ATTRIBUTES` for the attribute layout); the
 `load_*_net()` loaders return the committed attribute, identity and perceptual nets, frozen, and
-`load_generator()` the committed toy StyleGAN2.
+`load_generator()` the committed toy StyleGAN2, `ToyFaceParser` each pixel's part.
 """
 
 from .attributes import ATTRIBUTES, EDITABLE, IDENTITY, NAMES, NUM_ATTRIBUTES, sample_attributes
@@ -17,9 +17,10 @@ from .nets import (
     load_perceptual_net,
     training_record,
 )
+from .parsing import ToyFaceParser
 from .render import LABELS, NUM_LABELS, ToyBatch, render, render_attributes, sketch
 
 __all__ = ["ATTRIBUTES", "EDITABLE", "IDENTITY", "LABELS", "NAMES", "NUM_ATTRIBUTES", "NUM_LABELS", "AttributeNet",
            "AttributePredictor",
-           "IdentityNet", "PerceptualNet", "ToyBatch", "load_attribute_net", "load_generator", "load_identity_net",
+           "IdentityNet", "PerceptualNet", "ToyBatch", "ToyFaceParser", "load_attribute_net", "load_generator", "load_identity_net",
            "load_perceptual_net", "render", "render_attributes", "sample_attributes", "sketch", "training_record"]

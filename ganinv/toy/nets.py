@@ -119,6 +119,11 @@ class PerceptualNet(nn.Module):
 
     distance = forward
 
+    def maps(self, x: Tensor, y: Tensor) -> list[Tensor]:
+        """Each compared layer's distance map [B, 1, h, w] (`forward` is the mean over layers of their means)."""
+        return [(a - b).pow(2).sum(1, keepdim=True) / len(self.layers)
+                for a, b in zip(self.features(x), self.features(y), strict=True)]
+
     def training_outputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Segmentation logits [B, NUM_LABELS, 32, 32] (compare with labels at 32 px) and attribute logits [B, A]."""
         feats = self.backbone(x)

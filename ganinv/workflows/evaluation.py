@@ -15,10 +15,11 @@ from ganinv.distributed import rank_and_world
 log = logging.getLogger("ganinv")
 
 
-def held_out(cfg, module) -> dict[str, torch.Tensor]:
+def held_out(cfg, module, full_targets: bool = False) -> dict[str, torch.Tensor]:
     """The first `n_images` of the data set's validation split: "x" (the task's inputs, at the method's input size
-    unless set), "y" (targets, unless set at 256 px or the generator's size if smaller) and, where the source has
-    them, "w" (true codes of generator samples)."""
+    unless set), "y" (targets, unless set at 256 px or the generator's size if smaller; `full_targets`: at the
+    generator's size, as published scripts read the original files) and, where the source has them, "w" (true
+    codes of generator samples)."""
     from hydra.utils import instantiate
 
     from ganinv.errors import OptionError
@@ -31,7 +32,8 @@ def held_out(cfg, module) -> dict[str, torch.Tensor]:
     kwargs = {"generator": generator} if cfg.data.source == "generated" else {}
     if cfg.align:
         kwargs["images"] = {**cfg.data.images, "align": True}
-    sizes = {"input_size": module.input_size, "target_size": min(PROTOCOL_SIZE, generator.size)}
+    sizes = {"input_size": module.input_size,
+             "target_size": generator.size if full_targets else min(PROTOCOL_SIZE, generator.size)}
     kwargs |= {k: v for k, v in sizes.items() if cfg.data.get(k) is None}
     target = cfg.data.get("target_size") or sizes["target_size"]
     if target != generator.size and cfg.metrics.get("size") is None:
@@ -128,8 +130,9 @@ def evaluate(cfg) -> Path | None:
     rank, world = rank_and_world()
     inverter = build_inverter(cfg).to(device)
     module, refiner, generator = inverter.module, inverter.refiner, inverter.generator
-    data = {k: v.to(device) for k, v in held_out(cfg, module).items()}
-    suite = build_suite(generator, instantiate(cfg.metrics), cfg.editability, str(cfg.fid), int(cfg.batch_size))
+    distortion = instantiate(cfg.metrics)
+    data = {k: v.to(device) for k, v in held_out(cfg, module, distortion.full_targets).items()}
+    suite = build_suite(generator, distortion, cfg.editability, str(cfg.fid), int(cfg.batch_size))
     suite = suite.to(device)
 
     log.info("evaluating %s on %d held-out images of %s%s%s", inverter.name(), len(data["y"]),
@@ -156,8 +159,7 @@ def evaluate(cfg) -> Path | None:
         refine=None if refiner is None else {"refiner": type(refiner).__name__, **refiner.options},
         generator={"hash": state_hash(generator), "config": dict(getattr(generator, "config", {}))},
         data={"source": cfg.data.source, "split": "validation", "n_images": len(data["y"]), "seed": int(cfg.seed)},
-        protocol=suite.protocol(),
-        timing=timing, config=config)
+        protocol=suite.protocol(), metric_card=suite.card(), timing=timing, config=config)
     path = write_record(record, cfg.output)
     pieces.clear()
     if cfg.wandb.mode != "disabled":

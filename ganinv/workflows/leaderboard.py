@@ -9,10 +9,13 @@ from ganinv.errors import OptionError
 
 
 def load(source: str) -> tuple[list[dict], list[tuple[str, str]]]:
-    """The records that count, and the runs skipped with why."""
-    from ganinv.metrics.records import read_runs, wandb_project_records
+    """The records that count (one metric card: `same_card`), and the runs skipped with why."""
+    from ganinv.metrics.records import read_runs, same_card, wandb_project_records
 
-    return (wandb_project_records(source[len("wandb:"):]), []) if source.startswith("wandb:") else read_runs(source)
+    records, skipped = (wandb_project_records(source[len("wandb:"):]), []) if source.startswith("wandb:") else \
+        read_runs(source)
+    records, other_cards = same_card(records)
+    return records, skipped + other_cards
 
 
 def leaderboard(cfg) -> list:
@@ -96,10 +99,9 @@ def ranked(records: list[dict], distortion: str, editability: str) -> list:
 def against_baseline(cfg, rows: list[dict], cols: list[str], gate) -> list[str]:
     """Prints each row's change against `cfg.baseline`; returns the regressions `gate` finds."""
     from ganinv.metrics import snapshots
-    from ganinv.metrics.records import read_runs
 
     def rows_of_records(folder: Path) -> list[dict]:
-        entries = ranked(read_runs(folder)[0], str(cfg.distortion), str(cfg.editability))
+        entries = ranked(load(str(folder))[0], str(cfg.distortion), str(cfg.editability))
         return [snapshots.row(e, e.records) for e in entries]
 
     base, what = snapshots.baseline_rows(Path(str(cfg.baseline)), rows_of_records)

@@ -1,5 +1,5 @@
 """The inversion methods: each trains through ganinv-train on the toy domain, resumes exactly, and loads, exports
-and fails as documented (what each learns: tests/slow/test_learning.py)."""
+and fails as documented (what each learns: tests/slow/test_learning_*.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def last(run: Path) -> Path:
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Each toy experiment trained for 2 iterations with narrow networks (`tests.runs.SMALL`), HyperStyle and HFGI
     on the e4e run: name -> run folder. What these tests check needs a run's files, not its quality; what every
-    method learns is checked by tests/slow/test_learning.py."""
+    method learns is checked by tests/slow/test_learning_*.py."""
     out: dict[str, Path] = {}
     for name in RECIPES:  # sorted: toy_e4e before the methods that start from it
         out[name] = tmp_path_factory.mktemp(name)

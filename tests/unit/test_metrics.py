@@ -92,7 +92,7 @@ def test_per_image_mean_over_uneven_batches_and_psnr_protocols():
 
 def test_metrics_resize_to_the_protocol_size():
     x = images(2, 64)
-    m = PerImageMean(lambda a, b: torch.full((len(a),), float(a.shape[-1])), size=256)
+    m = PerImageMean(lambda a, b: torch.full((len(a),), float(a.shape[-1])), 256)
     m.update(x, x)
     assert float(m.compute()) == 256
 
