@@ -1,7 +1,8 @@
 """`Inversion`: what inverting a batch of images yields — W+ codes, and whatever per-image state a method adds to
 them (fitted noise maps; generator weight offsets, as PTI and HyperStyle make; the image detail the code misses,
-from which HFGI conditions the generator's features; generator features blended in under a mask, as DHR makes). Every method's `invert` returns one and its `reconstruct`
-takes one; editing moves the codes and keeps the rest (docs/inversion.md)."""
+from which HFGI conditions the generator's features; generator features blended in under a mask, as DHR makes).
+Every method's `invert` returns one and its `reconstruct` takes one; editing moves the codes and keeps the rest
+(docs/inversion.md)."""
 
 from __future__ import annotations
 

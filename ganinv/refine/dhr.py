@@ -8,9 +8,10 @@
    clothes are never in-domain (the face parser's background classes).
 2. Hybrid modulation, from the embedding's codes, which stay where they are (edits move them): the generator's
    weights are tuned on the in-domain part (weight modulation, Adam 1.5e-3, the first 50 steps) and the features
-   leaving one block (128 px of a 1024-px generator: `dhr_feature_idx` 11) are replaced on the out-of-domain part by
-   a free feature map (feature modulation, Adam 0.09, 100 steps), each with L2 + perceptual terms restricted to its
-   part. Each image keeps its weight offsets and its masked feature map; an edit moves the codes and keeps both.
+   leaving the 128-px block (`dhr_feature_idx` 11 of a 1024-px generator; a smaller generator's half-size block)
+   are replaced on the out-of-domain part by a free feature map (feature modulation, Adam 0.09, 100 steps), each
+   with L2 + perceptual terms restricted to its part. Each image keeps its weight offsets and its masked feature
+   map; an edit moves the codes and keeps both.
 
 Where ganinv differs: the segmentation's parser is the toy domain's (`ganinv.toy.ToyFaceParser`; GAN Inverter
 uses FaRL's CelebAMask parser); both stages use the `loss` group's perceptual net (GAN Inverter: LPIPS VGG for the
@@ -74,9 +75,11 @@ class DomainSpecificHybridRefinement(Refiner):
         self.parser, self.kinds = ToyFaceParser(), [TOY_KINDS[name] for name in LABELS]
 
     def resolution(self) -> int:
-        """The features DHR modulates: `feature_resolution`, or an eighth of the generator's size (GAN Inverter's
-        `dhr_feature_idx` 11 on a 1024-px generator: the 128-px block's output)."""
-        return int(self.options["feature_resolution"] or self.module.generator.size // 8)
+        """The features DHR modulates: `feature_resolution`, or the 128-px block's output (GAN Inverter's
+        `dhr_feature_idx` 11 on a 1024-px generator), the half-size block's on a smaller generator: the mask keeps
+        the official resolution where it can (on the 64-px toy generator an eighth of its size would be an 8 x 8
+        mask, a face in a few cells)."""
+        return int(self.options["feature_resolution"] or min(128, self.module.generator.size // 2))
 
     def codes(self, inversion: Inversion, images: Tensor) -> Inversion:
         """DHR never moves the codes."""
@@ -158,6 +161,20 @@ class DomainSpecificHybridRefinement(Refiner):
         inside = mean < per_label[votes.argmax(1)]  # each superpixel against its main part's threshold
         keep = inside[sp] & (per_label[lab] > -math.inf)  # never the background's pixels
         return keep.view(labels.shape).float()
+
+
+def edit_change(module, inversions: dict[str, Inversion], direction: Tensor, layers, parts: Tensor,
+                labels: dict[str, int], alpha: float = 3.0) -> dict[str, dict[str, float]]:
+    """Where an edit changes the image: for each inversion, the mean absolute pixel change of its reconstruction
+    under an edit by `alpha` along `direction`, inside each part of `labels` (name -> label in `parts` [B, H, W])."""
+    from ganinv.editing import edit
+
+    out = {}
+    with torch.no_grad():
+        for name, inv in inversions.items():
+            change = (module.reconstruct(edit(inv, direction, alpha, layers)) - module.reconstruct(inv)).abs().mean(1)
+            out[name] = {part: float(change[parts == label].mean()) for part, label in labels.items()}
+    return out
 
 
 def block_features(module, inversion: Inversion, resolution: int) -> Tensor:

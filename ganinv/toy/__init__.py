@@ -21,6 +21,6 @@ from .parsing import ToyFaceParser
 from .render import LABELS, NUM_LABELS, ToyBatch, render, render_attributes, sketch
 
 __all__ = ["ATTRIBUTES", "EDITABLE", "IDENTITY", "LABELS", "NAMES", "NUM_ATTRIBUTES", "NUM_LABELS", "AttributeNet",
-           "AttributePredictor",
-           "IdentityNet", "PerceptualNet", "ToyBatch", "ToyFaceParser", "load_attribute_net", "load_generator", "load_identity_net",
-           "load_perceptual_net", "render", "render_attributes", "sample_attributes", "sketch", "training_record"]
+           "AttributePredictor", "IdentityNet", "PerceptualNet", "ToyBatch", "ToyFaceParser", "load_attribute_net",
+           "load_generator", "load_identity_net", "load_perceptual_net", "render", "render_attributes",
+           "sample_attributes", "sketch", "training_record"]
