@@ -1,4 +1,6 @@
-"""Official pSp / e4e / ReStyle checkpoints: `state_dict` (`encoder.*`, `decoder.*`), `opts`, `latent_avg`.
+"""Official pSp / e4e / ReStyle checkpoints: `state_dict` (`encoder.*`, `decoder.*`), `opts`, `latent_avg`; and
+GAN Inverter's (its LSAP, and the pSp / e4e it trains): `encoder` (its wrapper: `encoder.*`, `latent_avg`),
+`decoder` (the generator's keys), `opts`, `global_step` (`from_ganinverter`).
 
 The architecture (backbone depth and widths, style count and size, input channels and size) is read off the
 tensor shapes, so the released full-size files and narrow test files load through the same call; the encoder,
@@ -36,7 +38,7 @@ PREFIXES = ("encoder.", "decoder.")
 class OfficialModel:
     """What an official checkpoint holds, as ganinv modules (all in eval mode)."""
 
-    kind: str                      # psp | e4e | restyle_psp | restyle_e4e
+    kind: str                      # psp | e4e | lsap | restyle_psp | restyle_e4e
     encoder: nn.Module             # encoder(x) is the raw official encoder output
     latent_avg: torch.Tensor | None
     opts: dict
@@ -46,9 +48,12 @@ class OfficialModel:
 
 
 def load_official(path: str | os.PathLike, generator: nn.Module | None = None) -> OfficialModel:
-    """Load an official pSp / e4e / ReStyle `.pt`; `generator` is used when the file has no `decoder.*` keys."""
-    raw = load_torch_file(path)
+    """Load an official pSp / e4e / ReStyle `.pt` or a GAN Inverter one; `generator` is used when the file has no
+    `decoder.*` keys."""
     p = Path(path)
+    raw = load_torch_file(path)
+    if is_ganinverter(raw):
+        raw = from_ganinverter(raw, p)
     if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), dict):
         top = list(raw)[:8] if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(p, f"is not a pSp / e4e / ReStyle checkpoint (no 'state_dict'; top level: {top}).",
@@ -87,7 +92,38 @@ def load_official(path: str | os.PathLike, generator: nn.Module | None = None) -
     discriminator = None
     if isinstance(raw.get("discriminator_state_dict"), dict):
         discriminator = _latent_discriminator(raw["discriminator_state_dict"], p)
-    return OfficialModel(KINDS[encoder_type], encoder.eval(), latent_avg, opts, generator, discriminator, p)
+    kind = "lsap" if KINDS[encoder_type] == "e4e" and float(opts.get("sncd_lambda") or 0) > 0 else KINDS[encoder_type]
+    return OfficialModel(kind, encoder.eval(), latent_avg, opts, generator, discriminator, p)
+
+
+def is_ganinverter(raw: Any) -> bool:
+    """Whether a loaded file has GAN Inverter's layout (`encoder` and `decoder` state dicts at the top level)."""
+    return isinstance(raw, dict) and isinstance(raw.get("encoder"), dict) and isinstance(raw.get("decoder"), dict) \
+        and "state_dict" not in raw
+
+
+def from_ganinverter(raw: dict, source: Path) -> dict:
+    """A GAN Inverter checkpoint (`training/encoder_trainer.py`: `encoder` = its `models.encoder.Encoder` wrapper,
+    the network under `encoder.` plus `latent_avg` ([dim] as its trainer takes it from the generator file, or
+    [n_styles, dim] converted from an official file); `decoder` = the generator) in the pSp layout."""
+    encoder, opts = raw["encoder"], dict(raw.get("opts") or {})
+    stray = [k for k in encoder if not k.startswith("encoder.") and k != "latent_avg"]
+    if stray or not any(k.startswith("encoder.") for k in encoder):
+        raise CheckpointError(source, f"has GAN Inverter's layout but its 'encoder' holds {stray[:3] or 'no'} "
+                              "keys outside encoder.* / latent_avg.",
+                              "Pass a checkpoint GAN Inverter's training saved.")
+    if opts.get("refine_mode") not in (None, "", "none"):
+        raise CheckpointError(source, f"is a GAN Inverter {opts['refine_mode']} checkpoint: ganinv reads GAN "
+                              "Inverter's encoders (pSp, e4e, LSAP) only.", "Pass an encoder checkpoint.")
+    latent_avg = encoder.get("latent_avg")
+    if isinstance(latent_avg, torch.Tensor) and latent_avg.ndim == 1:  # its trainer keeps the generator's [dim]
+        n = len([k for k in encoder if re.fullmatch(r"encoder\.styles\.\d+\.linear\.weight", k)]) or 1
+        latent_avg = latent_avg[None].expand(n, -1).clone()
+    return {"state_dict": {**{k: v for k, v in encoder.items() if k.startswith("encoder.")},
+                           **{f"decoder.{k}": v for k, v in raw["decoder"].items()}},
+            "latent_avg": latent_avg, "opts": opts,
+            **({"discriminator_state_dict": raw["discriminator_state_dict"]}
+               if isinstance(raw.get("discriminator_state_dict"), dict) else {})}
 
 
 def build_encoder(encoder_type: str, sd: dict[str, torch.Tensor], source: Path | None = None) -> nn.Module:

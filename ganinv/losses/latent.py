@@ -53,24 +53,27 @@ class NormalizedStyleSpace(nn.Module):
 
     def __init__(self, generator: nn.Module, n_samples: int = 100_000, seed: int = 0, batch: int = 10_000):
         super().__init__()
-        # a plain list: the generator's layers, not part of this module's state
-        self.n_samples, self.modulations = int(n_samples), style_modulations(generator)
+        # plain lists: the generator and its layers, not part of this module's state
+        self.n_samples, self.modulations, self._source = int(n_samples), style_modulations(generator), [generator]
+        self.seed, self.batch, self.ready = int(seed), int(batch), False
         if len(self.modulations) != generator.n_latent:
             raise ValueError(f"the generator has {len(self.modulations)} style layers but {generator.n_latent} W+ "
                              "layers")
-        g = torch.Generator().manual_seed(seed)
-        like = next(generator.parameters())
-        sums = None
-        with torch.no_grad():
-            for i in range(0, n_samples, batch):
-                z = torch.randn(min(batch, n_samples - i), generator.style_dim, generator=g).to(like)
-                w = generator.get_latent(z)
-                unit = [F.normalize(m(w), dim=-1).sum(0) for m in self.modulations]
-                sums = unit if sums is None else [a + b for a, b in zip(sums, unit)]
-        for i, total in enumerate(sums):
-            self.register_buffer(f"anchor_{i}", total / n_samples, persistent=False)
 
     def anchors(self) -> list[torch.Tensor]:
+        """Each layer's anchor, computed at first use (on the generator's device then)."""
+        if not self.ready:
+            generator, g, sums = self._source[0], torch.Generator().manual_seed(self.seed), None
+            like = next(generator.parameters())
+            with torch.no_grad():
+                for i in range(0, self.n_samples, self.batch):
+                    z = torch.randn(min(self.batch, self.n_samples - i), generator.style_dim, generator=g).to(like)
+                    w = generator.get_latent(z)
+                    unit = [F.normalize(m(w), dim=-1).sum(0) for m in self.modulations]
+                    sums = unit if sums is None else [a + b for a, b in zip(sums, unit)]
+            for i, total in enumerate(sums):
+                self.register_buffer(f"anchor_{i}", total / self.n_samples, persistent=False)
+            self.ready = True
         return [getattr(self, f"anchor_{i}") for i in range(len(self.modulations))]
 
     def normalized(self, codes: torch.Tensor) -> list[torch.Tensor]:

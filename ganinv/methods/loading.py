@@ -13,6 +13,7 @@ from torch import nn
 from ganinv.checkpoints import (
     CheckpointError,
     generator_from_state_dict,
+    is_ganinverter,
     load_official,
     load_torch_file,
     state_hash,
@@ -86,9 +87,11 @@ def load_method(path: str | os.PathLike, generator: nn.Module | None = None,
         if any(k.startswith("hypernet.") for k in raw["state_dict"]):
             return _from_official_hyperstyle(p, raw, generator, base)
         return _from_official(p, generator)
+    if is_ganinverter(raw):
+        return _from_official(p, generator)
     top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
-    raise CheckpointError(p, f"is neither a ganinv run checkpoint nor an official pSp / e4e / ReStyle file (top "
-                          f"level: {top}).", "Pass <run_dir>/checkpoints/last.ckpt or an official .pt.")
+    raise CheckpointError(p, f"is neither a ganinv run checkpoint nor an official pSp / e4e / ReStyle / LSAP file "
+                          f"(top level: {top}).", "Pass <run_dir>/checkpoints/last.ckpt or an official .pt.")
 
 
 def _from_run(p: Path, raw: dict, generator: nn.Module | None) -> InversionModule:
@@ -149,8 +152,8 @@ def _from_official(p: Path, generator: nn.Module | None) -> InversionModule:
     if m.kind == "psp":
         space = "w" if isinstance(enc, BackboneEncoderUsingLastLayerIntoW) else "w+"
         module = PSPModule(space=space, **common)
-    elif m.kind == "e4e":
-        module = E4EModule(progressive_start=None, **common)
+    elif m.kind in ("e4e", "lsap"):
+        module = (LSAPModule if m.kind == "lsap" else E4EModule)(progressive_start=None, **common)
     else:
         common["input_nc"] = enc_input_nc(enc) - 3
         module = ReStyleModule(variant=m.kind.split("_")[1], backbone="resnet" if hasattr(enc, "conv1") else "irse",

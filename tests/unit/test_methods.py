@@ -17,6 +17,7 @@ from ganinv.checkpoints import CheckpointError, load_official
 from ganinv.configs import CONF
 from ganinv.methods import (
     E4EModule,
+    LSAPModule,
     PSPModule,
     ReStyleModule,
     TrainingDiverged,
@@ -154,6 +155,14 @@ def test_load_method_reads_official_files_to_the_fixture_codes(official, fixture
     e4e = load_method(official["e4e"])
     assert isinstance(e4e, E4EModule) and e4e.stage == e4e.n_latent - 1
     torch.testing.assert_close(e4e.invert(ref["x"]).codes, e4e_ref["codes_stage18"], rtol=0, atol=1e-4)
+    lsap = load_method(official["lsap_ganinverter"])  # GAN Inverter's layout: its wrapper, latent_avg [dim]
+    assert isinstance(lsap, LSAPModule) and lsap.stage == lsap.n_latent - 1
+    lsap_ref = torch.load(fixtures_dir / "lsap_ganinverter_tiny_ref.pt", weights_only=True)
+    torch.testing.assert_close(lsap.invert(ref["x"]).codes, lsap_ref["codes"], rtol=0, atol=1e-4)
+    made = json.loads((fixtures_dir / "manifest_lsap_ganinverter_tiny.json").read_text())  # by GAN Inverter's code
+    built = torch.load(official["lsap_ganinverter"], weights_only=True)
+    assert sorted(built) == made["top_level"] and all(
+        {k: list(v.shape) for k, v in built[part].items()} == made[part] for part in ("encoder", "decoder"))
     restyle_ref = torch.load(fixtures_dir / "restyle_tiny_ref.pt", weights_only=True)
     for prefix in ("psp_irse", "e4e_irse", "psp_resnet", "e4e_resnet"):
         r = load_method(official[f"restyle_{prefix}"])
