@@ -145,7 +145,7 @@ def official(tmp_path_factory):
     return examples.official_checkpoints(tmp_path_factory.mktemp("official"))
 
 
-def test_load_method_reads_official_files_to_the_fixture_codes(official, fixtures_dir):
+def test_load_method_reads_official_files_to_the_fixture_codes(official, fixtures_dir, tmp_path):
     ref = torch.load(fixtures_dir / "psp_tiny_ref.pt", weights_only=True)
     psp = load_method(official["psp"])
     assert isinstance(psp, PSPModule) and not psp.training
@@ -163,6 +163,9 @@ def test_load_method_reads_official_files_to_the_fixture_codes(official, fixture
     built = torch.load(official["lsap_ganinverter"], weights_only=True)
     assert sorted(built) == made["top_level"] and all(
         {k: list(v.shape) for k, v in built[part].items()} == made[part] for part in ("encoder", "decoder"))
+    torch.save({**built, "opts": {**built["opts"], "refine_mode": "hfgi"}}, tmp_path / "refiner.pt")
+    with pytest.raises(CheckpointError, match="GAN Inverter hfgi checkpoint"):
+        load_method(tmp_path / "refiner.pt")
     restyle_ref = torch.load(fixtures_dir / "restyle_tiny_ref.pt", weights_only=True)
     for prefix in ("psp_irse", "e4e_irse", "psp_resnet", "e4e_resnet"):
         r = load_method(official[f"restyle_{prefix}"])
