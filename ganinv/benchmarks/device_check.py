@@ -102,19 +102,21 @@ class Measurements:
         self.rep, self.budget, self.device, self.size = rep, budget, device, size
         self.weights, self.save = weights, save
         self.s = SETTINGS[size]
-        self.generator = nets.full_generator() if size == "full" else None
+        if size == "full":
+            self.generator = nets.full_generator()
+        else:
+            from ganinv.toy import load_generator
+
+            self.generator = load_generator()  # every toy recipe's generator (conf/generator/toy.yaml)
         self.templates: dict[str, torch.nn.Module] = {}
         self.cost: dict[tuple[str, str, str], float] = {}  # measured seconds per (method, option)
         self.stopped = False
 
     def template(self, method: str):
+        """The method built once (HyperStyle and HFGI on a copy of the e4e template: they freeze their base)."""
         if method not in self.templates:
-            generator = self.generator
-            if generator is None:
-                from hydra.utils import instantiate
-
-                generator = instantiate(nets.compose_method(method, "toy").generator)
-            self.templates[method] = nets.build_method(method, self.size, generator, self.weights)
+            base = nets.copy_to(self.template("e4e"), "cpu") if method in nets.ON_BASE else None
+            self.templates[method] = nets.build_method(method, self.size, self.generator, self.weights, base=base)
         return self.templates[method]
 
     def run(self, methods, options, optimisers) -> None:

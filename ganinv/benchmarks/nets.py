@@ -60,7 +60,7 @@ def full_generator(seed: int = 0):
     return g
 
 
-def compose_method(name: str, size: str, weights: Path | None = None, extra: tuple[str, ...] = ()):
+def compose_method(name: str, size: str, weights: Path | None = None):
     """The composed `ganinv-train` config of `name` at `size`: the toy recipe (narrow), or the official one."""
     from ganinv.configs import compose_config
 
@@ -69,12 +69,12 @@ def compose_method(name: str, size: str, weights: Path | None = None, extra: tup
         overrides = [f"experiment=toy_{name}", *narrow]
     else:
         overrides = [f"method={name}", f"weights_dir={weights}"]
-    return compose_config("train", [*overrides, *extra])
+    return compose_config("train", overrides)
 
 
-def build_method(name: str, size: str, generator, weights: Path | None = None, seed: int = 0):
-    """The method `name` (one of METHODS) on `generator`, random weights, on the CPU; HyperStyle and HFGI on a
-    random e4e of the same size."""
+def build_method(name: str, size: str, generator, weights: Path | None = None, seed: int = 0, base=None):
+    """The method `name` (one of METHODS) on `generator`, random weights, on the CPU; HyperStyle and HFGI on `base`
+    (default: a random e4e of the same size)."""
     from omegaconf import OmegaConf
 
     from ganinv.methods import method_from_config
@@ -84,7 +84,7 @@ def build_method(name: str, size: str, generator, weights: Path | None = None, s
     kwargs = {}
     if name in ON_BASE:
         options.pop("base")
-        kwargs["base"] = build_method("e4e", size, generator, weights, seed)
+        kwargs["base"] = base if base is not None else build_method("e4e", size, generator, weights, seed)
     torch.manual_seed(seed)
     input_size = generator.size if size == "toy" else FULL_SIZE["input"]
     return method_from_config(options, generator, cfg.loss, input_nc=3, input_size=input_size,
