@@ -25,6 +25,7 @@ from ganinv.data.transforms import PROTOCOL_SIZE, resize
 from ganinv.distributed import batch_rows, keyed_generator, rank_and_world, seed
 from ganinv.errors import ConfigError
 from ganinv.inversion import Inversion, as_inversion
+from ganinv.losses import NormalizedStyleSpace
 from ganinv.stylegan2.layers import batched_modconv
 
 
@@ -129,13 +130,15 @@ class InversionModule(IterationModule):
     """
 
     TERMS: tuple[str, ...] = ("l2", "perceptual", "id")
+    # Terms any encoder may add by weighing them (absent: 0): LSAP's alignment to the synthetic style direction.
+    OPTIONAL_TERMS: tuple[str, ...] = ("sncd",)
     ddp_ignore = ("generator.", "nets.")  # frozen: no gradients to reduce, nothing to broadcast
 
     def __init__(self, generator: nn.Module, encoder: Mapping[str, Any] | nn.Module | None = None,
                  loss: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
                  input_nc: int = 3, input_size: int = PROTOCOL_SIZE, start_from: str = "avg",
                  max_iterations: int = 100_000, generator_hash: str | None = None,
-                 loss_nets: Mapping[str, Any] | None = None):
+                 loss_nets: Mapping[str, Any] | None = None, anchor_samples: int = 100_000):
         super().__init__(max_iterations)
         if start_from not in ("avg", "zero"):
             raise ValueError(f"start_from={start_from!r} is not one of avg, zero")
@@ -152,7 +155,11 @@ class InversionModule(IterationModule):
         self.register_buffer("latent_avg", avg.expand(generator.n_latent, -1).clone())  # [n_latent, style_dim]
         self.n_latent, self.style_dim = generator.n_latent, generator.style_dim
         self.input_nc, self.input_size, self.start_from = int(input_nc), int(input_size), start_from
-        self.weights = check_weights(type(self).__name__, self.loss_terms(), loss)
+        optional = tuple(t for t in self.OPTIONAL_TERMS if t not in self.loss_terms()) if self.has_encoder else ()
+        self.weights = check_weights(type(self).__name__, self.loss_terms(), loss, optional)
+        # LSAP's normalised style space, for its alignment term (anchors from `anchor_samples` mapped z)
+        self.style_space = NormalizedStyleSpace(generator, int(anchor_samples)) \
+            if self.weights.get("sncd", 0) > 0 else None
         self.loss_objects = dict(loss_nets or {})
         self.nets = FrozenNets()
         for name, key in (("perceptual", "perceptual"), ("identity", "id")):
@@ -239,6 +246,11 @@ class InversionModule(IterationModule):
         if hasattr(self.nets, "identity"):
             terms["id"] = self.nets.identity(y_hat, y)
         return terms
+
+    def alignment_terms(self, codes: torch.Tensor, layers: range | None = None) -> dict[str, torch.Tensor]:
+        """LSAP's alignment term on W+ codes (over `layers`, default all) when `loss.weights.sncd` > 0: what any
+        encoder trains with to keep its codes along the generator's synthetic style direction."""
+        return {} if self.style_space is None else {"sncd": self.style_space.alignment_loss(codes, layers)}
 
     def total(self, terms: dict[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:
         """The weighted sum of `terms`, each logged; a NaN or inf term stops training with its name (one check for
@@ -341,17 +353,22 @@ def native_bf16(device_type: str) -> bool:
     return False
 
 
-def check_weights(method: str, terms: tuple[str, ...], loss: Mapping[str, Any] | None) -> dict[str, float]:
-    """`loss.weights` as floats, naming exactly `terms`; a missing or unknown weight is an error naming the key."""
+def check_weights(method: str, terms: tuple[str, ...], loss: Mapping[str, Any] | None,
+                  optional: tuple[str, ...] = ()) -> dict[str, float]:
+    """`loss.weights` as floats, naming every one of `terms` and perhaps some of `optional` (absent: 0); a missing
+    or unknown weight is an error naming the key."""
     if loss is None:
         return {}
     weights = {k: float(v) for k, v in dict(loss.get("weights") or {}).items()}
-    missing, unknown = [t for t in terms if t not in weights], [k for k in weights if k not in terms]
+    missing = [t for t in terms if t not in weights]
+    unknown = [k for k in weights if k not in terms and k not in optional]
+    weights |= {t: 0.0 for t in optional if t not in weights}
     if missing or unknown:
         what = (f"loss.weights.{missing[0]} is missing" if missing else
                 f"loss.weights.{unknown[0]} is not a term of {method}")
-        raise ConfigError(f"{what}: {method} computes {', '.join(terms)}; give each a weight (0 switches a term off) "
-                         "and no other.")
+        extra = f" (and may weigh {', '.join(optional)})" if optional else ""
+        raise ConfigError(f"{what}: {method} computes {', '.join(terms)}{extra}; give each a weight (0 switches a "
+                         "term off) and no other.")
     return weights
 
 

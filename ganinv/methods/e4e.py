@@ -135,8 +135,9 @@ class E4EModule(InversionModule):
         return opts
 
     def e4e_terms(self, codes: torch.Tensor, stage: int) -> dict[str, torch.Tensor]:
-        """The adversarial term of the active layers and, while training progressively, delta regularisation."""
-        terms = {}
+        """The adversarial term of the active layers, while training progressively delta regularisation, and
+        LSAP's alignment of the active layers when weighed."""
+        terms = self.alignment_terms(codes, range(stage + 1))
         if self.regularisers is not None:
             terms["w_discriminator"] = self.regularisers.encoder_loss(codes, list(range(stage + 1)))
         if self.progressive_start is not None and self.weights.get("delta_norm", 0) > 0:

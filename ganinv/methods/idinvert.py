@@ -52,7 +52,8 @@ class IDInvertModule(InversionModule):
     def train_step(self, batch: dict) -> None:
         e_opt, d_opt = self.optimizers()
         x, y = batch["x"], batch["y"]
-        y_hat = match_size(self.reconstruct(self.encode(x)), y)
+        codes = self.encode(x)
+        y_hat = match_size(self.reconstruct(codes), y)
         real, fake = resize(y, self.input_size), resize(y_hat, self.input_size)
         # Discriminator: real images against reconstructions, then R1 on reals when due.
         self.discriminator.requires_grad_(True)
@@ -65,7 +66,8 @@ class IDInvertModule(InversionModule):
         self.discriminator.requires_grad_(False)
         self.log("train/d_loss", d_loss.detach())
         # Encoder: pixel + perceptual + adversarial through the frozen generator.
-        terms = {**self.image_losses(y_hat, y), "adversarial": g_nonsaturating_loss(self.discriminator(fake))}
+        terms = {**self.image_losses(y_hat, y), "adversarial": g_nonsaturating_loss(self.discriminator(fake)),
+                 **self.alignment_terms(codes)}
         loss = self.total(terms)
         e_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)

@@ -19,6 +19,8 @@ class OnBaseModule(InversionModule):
     """`base`: the frozen InversionModule whose inversion this method improves (given built, e.g. by
     `load_method(method.base)`); its class name and hyperparameters are saved as `base_method`."""
 
+    OPTIONAL_TERMS = ()  # the codes are the frozen base's: nothing to align
+
     ddp_ignore = ("generator.", "nets.", "base.")
 
     def __init__(self, *args, base: InversionModule | None = None, base_method: dict[str, Any] | None = None,

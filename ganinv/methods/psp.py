@@ -42,7 +42,7 @@ class PSPModule(InversionModule):
 
     def train_step(self, batch: dict) -> torch.Tensor:
         codes = self.encode(batch["x"])
-        terms = self.image_losses(self.reconstruct(codes), batch["y"])
+        terms = {**self.image_losses(self.reconstruct(codes), batch["y"]), **self.alignment_terms(codes)}
         if self.weights["w_norm"] > 0:
             terms["w_norm"] = w_norm(codes, self.latent_avg if self.start_from == "avg" else None)
         return self.total(terms)

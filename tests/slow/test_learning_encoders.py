@@ -54,3 +54,24 @@ def test_in_domain_optimiser_lowers_distortion_and_stays_in_domain(trained):
     _, dom_plain = distortion_and_domain(plain)
     assert d_reg < d0 and dom_reg < dom_plain, (d0, d_reg, dom_reg, dom_plain)
 
+
+
+def test_psp_trained_with_lsaps_alignment_ends_closer_to_the_synthetic_direction(trained, tmp_path_factory):
+    """LSAP's term on another encoder (`+loss.weights.sncd=0.5`): pSp trained the same 60 iterations with it has a
+    lower held-out SND than pSp without it."""
+    from ganinv.losses import NormalizedStyleSpace
+    from ganinv.methods import load_method
+    from ganinv.workflows.training import train
+    from tests.runs import config
+
+    run = tmp_path_factory.mktemp("psp_sncd")
+    torch.manual_seed(0)
+    train(config("toy_psp", run, 60, "trainer.val_check_interval=60", "data.batch_size=4", "+loss.weights.sncd=0.5",
+                 "+method.anchor_samples=20000"))
+    aligned = load_method(run / "checkpoints" / "last.ckpt")
+    _, plain, dm, _ = trained["toy_psp"]
+    space = NormalizedStyleSpace(plain.generator, 20_000)
+    x = torch.cat([b["x"] for b in dm.val_dataloader()])
+    snd = {name: float(space.distance(m.invert(x).codes).mean()) for name, m in (("aligned", aligned),
+                                                                                   ("plain", plain))}
+    assert snd["aligned"] < snd["plain"], snd

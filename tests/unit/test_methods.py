@@ -16,6 +16,7 @@ from torchvision.utils import save_image
 from ganinv.checkpoints import CheckpointError, load_official
 from ganinv.configs import CONF
 from ganinv.methods import (
+    ConfigError,
     E4EModule,
     LSAPModule,
     PSPModule,
@@ -258,6 +259,28 @@ def test_every_method_and_experiment_config_instantiates(runs):
     for name in RECIPES:
         model, dm = build(config(name, Path("unused"), 5, "data.toy.n_train=8", *on_e4e(name, runs["toy_e4e"])))
         assert dm.input_size == model.input_size == 64
+
+
+def test_any_encoder_may_weigh_lsaps_alignment_and_methods_on_a_base_may_not(runs):
+    """`+loss.weights.sncd=<w>` adds LSAP's term to pSp, ReStyle and In-Domain (their training terms, weighed);
+    HyperStyle and HFGI, whose codes are their frozen base's, refuse it by name."""
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    for name in ("toy_psp", "toy_restyle_psp", "toy_idinvert"):
+        model, _ = build(config(name, Path("unused"), 5, "+loss.weights.sncd=0.5", "+method.anchor_samples=500",
+                                *SMALL[name]))
+        if name == "toy_restyle_psp":  # a training step's codes (its `encode` is the inference loop)
+            latent, y_hat = model.start(x)
+            codes = model.step(x, latent.detach(), y_hat.detach()).latent
+        else:
+            codes = model.encode(x)
+        terms = model.alignment_terms(codes)
+        assert model.weights["sncd"] == 0.5 and set(terms) == {"sncd"} and terms["sncd"].requires_grad, name
+        assert float(terms["sncd"]) < 0  # −Σ ⟨unit style, anchor⟩: each layer's anchor is a mean of unit vectors
+    plain, _ = build(config("toy_psp", Path("unused"), 5, *SMALL["toy_psp"]))
+    assert plain.weights["sncd"] == 0 and plain.alignment_terms(plain.encode(x)) == {}
+    with pytest.raises(ConfigError, match="loss.weights.sncd is not a term of HFGIModule"):
+        build(config("toy_hfgi", Path("unused"), 5, "+loss.weights.sncd=0.5", *SMALL["toy_hfgi"],
+                     *on_e4e("toy_hfgi", runs["toy_e4e"])))
 
 
 def test_image_to_image_task_sets_the_input_channels(tmp_path):
