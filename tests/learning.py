@@ -51,3 +51,4 @@ def check_learned(trained: dict, name: str) -> None:
     assert int(after.iteration) == 60 and not after.training
     if name in ON_BASE:  # and reconstructs better than the e4e it starts from
         assert a < val_mse(after.base, dm), (name, val_mse(after.base, dm), a)
+

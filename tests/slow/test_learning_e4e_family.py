@@ -7,14 +7,9 @@ import pytest
 import torch
 
 from tests.learning import E4E_FAMILY as RECIPES
-from tests.learning import check_learned, train_recipes
+from tests.learning import check_learned
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_recipes(RECIPES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", RECIPES)

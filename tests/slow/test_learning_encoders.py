@@ -9,14 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from tests.learning import ENCODERS as RECIPES
-from tests.learning import check_learned, train_recipes
+from tests.learning import check_learned
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_recipes(RECIPES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", RECIPES)
