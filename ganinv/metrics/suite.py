@@ -19,6 +19,7 @@ from ganinv.losses import NormalizedStyleSpace
 from .distortion import DistortionMetrics
 from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
 from .inverting import Inverted, invert_images
+from .pytorch_fid import TEXT as PYTORCH_FID
 
 TOY_EDITS = ("smile", "age", "yaw", "eyes_open")  # editable toy attributes with InterFaceGAN directions
 # The features FID / KID compare, and the card's words for each: the toy perceptual net's, torchmetrics'
@@ -27,7 +28,7 @@ FID = {"toy": "the toy perceptual net's features (torchmetrics' FID and KID); re
               "evaluated targets",
        "inception": "torchmetrics' Inception-v3 (torch-fidelity's FID weights, 2048-d; FID and KID); reconstructions "
                     "and edits against the evaluated targets",
-       "pytorch_fid": None,  # pytorch_fid.TEXT
+       "pytorch_fid": PYTORCH_FID,
        "none": "not computed"}
 
 
@@ -122,12 +123,10 @@ class EvaluationSuite:
     def card(self) -> dict[str, str]:
         """The metric card of the last evaluation: the distortion metrics' (`DistortionMetrics.card`), the targets'
         size and FID's features and reference set."""
-        from .pytorch_fid import TEXT
-
         card = self.distortion.card()
         if self.targets_px is not None:
             card["targets"] = f"{self.targets_px[0]} x {self.targets_px[1]} px as the data module gives them"
-        card["fid"] = "not computed" if self.fid_features is None else (FID.get(self.fid) or TEXT)
+        card["fid"] = FID["none"] if self.fid_features is None else FID.get(str(self.fid), str(self.fid))
         return card
 
     def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
