@@ -1,11 +1,13 @@
 """What the learning tests share (tests/slow/test_learning_*.py, make test-all): each toy experiment trained for 60
-iterations at batch 4 with its recipe's optimiser, and the held-out error that must fall."""
+iterations at batch 4 with its recipe's optimiser, the held-out error that must fall, and where an edit changes
+a refined image (`edit_change`, also tests/unit/test_dhr.py)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ganinv.inversion import Inversion
 from ganinv.methods import load_method
 from ganinv.workflows.training import build, train
 from tests.runs import ON_BASE, RECIPES, config
@@ -52,3 +54,16 @@ def check_learned(trained: dict, name: str) -> None:
     if name in ON_BASE:  # and reconstructs better than the e4e it starts from
         assert a < val_mse(after.base, dm), (name, val_mse(after.base, dm), a)
 
+
+def edit_change(module, inversions: dict[str, Inversion], direction: torch.Tensor, layers, parts: torch.Tensor,
+                labels: dict[str, int], alpha: float = 3.0) -> dict[str, dict[str, float]]:
+    """Where an edit changes the image: for each inversion, the mean absolute pixel change of its reconstruction
+    under an edit by `alpha` along `direction`, inside each part of `labels` (name -> label in `parts` [B, H, W])."""
+    from ganinv.editing import edit
+
+    out = {}
+    with torch.no_grad():
+        for name, inv in inversions.items():
+            change = (module.reconstruct(edit(inv, direction, alpha, layers)) - module.reconstruct(inv)).abs().mean(1)
+            out[name] = {part: float(change[parts == label].mean()) for part, label in labels.items()}
+    return out

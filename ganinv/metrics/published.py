@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 
+import torch
 from torch import Tensor, nn
 
 from .distortion import DistortionMetrics, Scored, mse
@@ -36,8 +37,6 @@ LPIPS_TEXT = "LPIPS v0.1 with AlexNet (the scripts' LPIPS(net_type='alex')), per
 
 def psnr_two(preds: Tensor, target: Tensor) -> Tensor:
     """GAN Inverter's PSNR: 10·log10(2 / MSE) with MSE on [-1, 1] pixels, per image."""
-    import torch
-
     return 10 * torch.log10(2 / mse(preds, target))
 
 

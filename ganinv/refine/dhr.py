@@ -163,20 +163,6 @@ class DomainSpecificHybridRefinement(Refiner):
         return keep.view(labels.shape).float()
 
 
-def edit_change(module, inversions: dict[str, Inversion], direction: Tensor, layers, parts: Tensor,
-                labels: dict[str, int], alpha: float = 3.0) -> dict[str, dict[str, float]]:
-    """Where an edit changes the image: for each inversion, the mean absolute pixel change of its reconstruction
-    under an edit by `alpha` along `direction`, inside each part of `labels` (name -> label in `parts` [B, H, W])."""
-    from ganinv.editing import edit
-
-    out = {}
-    with torch.no_grad():
-        for name, inv in inversions.items():
-            change = (module.reconstruct(edit(inv, direction, alpha, layers)) - module.reconstruct(inv)).abs().mean(1)
-            out[name] = {part: float(change[parts == label].mean()) for part, label in labels.items()}
-    return out
-
-
 def block_features(module, inversion: Inversion, resolution: int) -> Tensor:
     """The generator's features leaving its `resolution` block [B, C, r, r] for `inversion` (per-image weight
     offsets applied one image at a time)."""

@@ -41,8 +41,8 @@ def test_dhr_at_its_official_settings_refines_the_trained_e4e_and_keeps_its_in_d
     from ganinv.losses import MeanDistance
     from ganinv.metrics.suite import toy_directions
     from ganinv.refine import DomainSpecificHybridRefinement
-    from ganinv.refine.dhr import edit_change
     from ganinv.toy import LABELS, ToyFaceParser, load_perceptual_net
+    from tests.learning import edit_change
 
     _, e4e, dm, _ = trained["toy_e4e"]
     x = next(iter(dm.val_dataloader()))["y"][:1]  # one image: 100 steps through per-image weights

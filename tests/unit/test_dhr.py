@@ -12,9 +12,10 @@ from ganinv.losses import MeanDistance
 from ganinv.methods import AverageCode, ConfigError
 from ganinv.metrics.suite import toy_directions
 from ganinv.refine import CodeOptimiser, DomainSpecificHybridRefinement, build_refiner
-from ganinv.refine.dhr import block_features, edit_change
+from ganinv.refine.dhr import block_features
 from ganinv.toy import LABELS, ToyFaceParser, load_generator, load_perceptual_net, render
 from tests.commands import composed
+from tests.learning import edit_change
 
 SHORT = {"coarse_steps": 10, "feature_steps": 30, "weight_steps": 15}  # the paper's 40 / 100 / 50, shortened
 
