@@ -1,6 +1,7 @@
 """`Inversion`: what inverting a batch of images yields — W+ codes, and whatever per-image state a method adds to
 them (fitted noise maps; generator weight offsets, as PTI and HyperStyle make; the image detail the code misses,
-from which HFGI conditions the generator's features; generator features blended in under a mask, as DHR makes).
+from which HFGI conditions the generator's features; generator features kept under a mask and added to, as DHR
+and SAM make).
 Every method's `invert` returns one and its `reconstruct` takes one; editing moves the codes and keeps the rest
 (docs/inversion.md)."""
 
@@ -19,8 +20,8 @@ class Inversion:
     """`codes` [B, n_latent, style_dim]; `noise`: per-image noise maps, one [B, 1, r, r] per generator layer;
     `offsets`: generator parameter name -> [B, *parameter shape], added to that parameter for each image;
     `residual` [B, 3, H, W]: the image the code misses (input − reconstruction), for methods that feed it back;
-    `features`: resolution r -> [B, 1 + C, r, r], a mask (channel 0) and a feature map: the generator's features
-    leaving resolution r become features · mask + feature map · (1 − mask) (DHR's feature modulation)."""
+    `features`: resolution r -> [B, 1 + C, r, r], a mask `keep` (channel 0) and a map `add`: the generator's
+    features leaving resolution r become features · keep + add (DHR's feature modulation, SAM's feature latents)."""
 
     codes: Tensor
     noise: list[Tensor] | None = None

@@ -100,7 +100,7 @@ class DomainSpecificHybridRefinement(Refiner):
         with torch.enable_grad(), Progress(transient=True, disable=not self.show) as bar:
             task = bar.add_task("DHR", total=int(o["feature_steps"]))
             for step in range(int(o["feature_steps"])):
-                tuned = inversion.replace(offsets=offsets, features={r: torch.cat([small, feature], 1)})
+                tuned = inversion.replace(offsets=offsets, features={r: keep_add(small, feature)})
                 y_hat = match_size(m.reconstruct(tuned), y)
                 out_loss, in_loss = self.part_losses(y_hat, y, mask)
                 opt_feature.zero_grad(set_to_none=True)
@@ -113,7 +113,7 @@ class DomainSpecificHybridRefinement(Refiner):
                 opt_feature.step()
                 bar.advance(task)
         return inversion.replace(offsets={n: v.detach() for n, v in offsets.items()},
-                                 features={r: torch.cat([small, feature.detach()], 1)})
+                                 features={r: keep_add(small, feature.detach())})
 
     def part_losses(self, y_hat: Tensor, y: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Per image [B]: L2 + perceptual on the out-of-domain part (what the features learn) and on the in-domain
@@ -161,6 +161,12 @@ class DomainSpecificHybridRefinement(Refiner):
         inside = mean < per_label[votes.argmax(1)]  # each superpixel against its main part's threshold
         keep = inside[sp] & (per_label[lab] > -math.inf)  # never the background's pixels
         return keep.view(labels.shape).float()
+
+
+def keep_add(mask: Tensor, feature: Tensor) -> Tensor:
+    """The generator's `features` entry that keeps its own features under `mask` and puts `feature` on the rest:
+    features · mask + feature · (1 − mask)."""
+    return torch.cat([mask, feature * (1 - mask)], 1)
 
 
 def block_features(module, inversion: Inversion, resolution: int) -> Tensor:

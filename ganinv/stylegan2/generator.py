@@ -133,8 +133,9 @@ class Generator(nn.Module):
         [B, *shape], added to that parameter for each image: per-image generators, as PTI and HyperStyle make),
         `conditions` (resolution -> (scale, shift) [B, C, r, r]: the features after that resolution's upsampling
         convolution become `features · (1 + scale) + shift`, HFGI's consultation fusion) and `features`
-        (resolution -> [B, 1 + C, r, r], mask and feature map: the features leaving that resolution's block, after
-        its ToRGB, become `features · mask + feature map · (1 − mask)`, DHR's feature modulation)."""
+        (resolution -> [B, 1 + C, r, r], a mask `keep` and a map `add`: the features leaving that resolution's
+        block, after its ToRGB, become `features · keep + add` — DHR's feature modulation (keep the in-domain
+        mask, add the free map on the rest), SAM's feature latents (keep 1, add the residual under its mask))."""
         if offsets:
             return self._per_image(offsets, styles, return_latents, inject_index, truncation, truncation_latent,
                                    input_is_latent, noise, randomize_noise, conditions, features)
@@ -158,8 +159,8 @@ class Generator(nn.Module):
         for conv_up, conv, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
                                                   self.to_rgbs):
             if features and out.shape[-1] in features:
-                blend = features[out.shape[-1]]
-                out = out * blend[:, :1] + blend[:, 1:] * (1 - blend[:, :1])
+                keep_add = features[out.shape[-1]]
+                out = out * keep_add[:, :1] + keep_add[:, 1:]
             out = conv_up(out, latent[:, i], noise=n1)
             if conditions and out.shape[-1] in conditions:
                 scale, shift = conditions[out.shape[-1]]

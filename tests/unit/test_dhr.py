@@ -25,9 +25,10 @@ def start():
     return AverageCode(load_generator()).eval()
 
 
-def test_the_feature_blend_keeps_the_mask_and_replaces_the_rest(tiny_generator):
-    """`features={r: [mask | map]}`: mask 1 changes nothing, the block's own features under mask 0 change nothing,
-    and another map changes only the images it is given to (also through the per-image weights path)."""
+def test_the_feature_hook_keeps_its_mask_and_adds_its_map(tiny_generator):
+    """`features={r: [keep | add]}`: keep 1 and add 0 change nothing, keep 0 and add the block's own features change
+    nothing, adding a map is a residual (SAM) and changes only the images it is given to (also through the
+    per-image weights path)."""
     g = tiny_generator.eval()
     codes = g.style(torch.randn(3, g.style_dim, generator=torch.Generator().manual_seed(0)))[:, None].expand(
         -1, g.n_latent, -1).clone()
@@ -37,17 +38,19 @@ def test_the_feature_blend_keeps_the_mask_and_replaces_the_rest(tiny_generator):
         plain = module.reconstruct(inv)
         own = block_features(module, inv, 8)
         ones, zeros = torch.ones(3, 1, 8, 8), torch.zeros(3, 1, 8, 8)
-        torch.testing.assert_close(module.reconstruct(inv.replace(features={8: torch.cat([ones, own * 0 + 5], 1)})),
+        torch.testing.assert_close(module.reconstruct(inv.replace(features={8: torch.cat([ones, own * 0], 1)})),
                                    plain, rtol=0, atol=0)
         torch.testing.assert_close(module.reconstruct(inv.replace(features={8: torch.cat([zeros, own], 1)})), plain,
                                    rtol=0, atol=1e-6)
-        other = own.clone()
-        other[1] += 1.0
-        moved = module.reconstruct(inv.replace(features={8: torch.cat([zeros, other], 1)}))
+        delta = torch.zeros_like(own)
+        delta[1] += 1.0
+        moved = module.reconstruct(inv.replace(features={8: torch.cat([zeros, own + delta], 1)}))
+        added = module.reconstruct(inv.replace(features={8: torch.cat([ones, delta], 1)}))
         zero = {n: torch.zeros(3, *p.shape) for n, p in g.named_parameters() if not n.startswith("style.")}
-        per_image = module.reconstruct(inv.replace(features={8: torch.cat([zeros, other], 1)}, offsets=zero))
+        per_image = module.reconstruct(inv.replace(features={8: torch.cat([ones, delta], 1)}, offsets=zero))
     changed = (moved - plain).flatten(1).abs().amax(1)
     assert changed[1] > 0.01 and changed[[0, 2]].max() < 1e-5, changed
+    torch.testing.assert_close(added, moved, rtol=0, atol=1e-5)
     torch.testing.assert_close(per_image, moved, rtol=0, atol=1e-5)
 
 
