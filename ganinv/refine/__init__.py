@@ -1,8 +1,8 @@
 """Refiners: an `Inversion` in, a better one out (docs/inversion.md), chosen by the `refine` config group
-(`conf/refine/`: optim_w, optim_wplus, idinvert, pti, dhr) and chainable after any method.
+(`conf/refine/`: optim_w, optim_wplus, idinvert, pti, dhr, sam) and chainable after any method.
 
 Public: `Refiner`, `CodeOptimiser`, `DomainRegularisedOptimiser`, `DomainSpecificHybridRefinement`,
-`PivotalTuning`, `build_refiner`, `optimize_codes`."""
+`PivotalTuning`, `SpatiallyAdaptiveMultilayer`, `InvertibilityPredictor`, `build_refiner`, `optimize_codes`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from .base import Refiner
 from .dhr import DomainSpecificHybridRefinement
 from .idinvert import DomainRegularisedOptimiser
 from .optimise import CodeOptimiser, optimize_codes
+from .invertibility import InvertibilityPredictor
 from .pti import PivotalTuning
+from .sam import SpatiallyAdaptiveMultilayer
 
 
 def build_refiner(node: Mapping[str, Any] | None, module, perceptual_net=None, show: bool = False) -> Refiner | None:
@@ -34,10 +36,14 @@ def build_refiner(node: Mapping[str, Any] | None, module, perceptual_net=None, s
         extra["regulariser"] = load_method(path) if path else module
     refiner = instantiate(options, _partial_=True, _recursive_=False, _convert_="all")
     try:
-        return refiner(module, perceptual_net, show, **extra)
+        built = refiner(module, perceptual_net, show, **extra)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if isinstance(built, SpatiallyAdaptiveMultilayer) and built.predictor is None:
+        raise ConfigError("refine=sam needs refine.predictor=<file>: train one with `ganinv-train-invertibility "
+                          "checkpoint=<the method's run> output=<file>` (docs/inversion.md#sam)")
+    return built
 
 
-__all__ = ["CodeOptimiser", "DomainRegularisedOptimiser", "DomainSpecificHybridRefinement", "PivotalTuning",
-           "Refiner", "build_refiner", "optimize_codes"]
+__all__ = ["CodeOptimiser", "DomainRegularisedOptimiser", "DomainSpecificHybridRefinement", "InvertibilityPredictor",
+           "PivotalTuning", "Refiner", "SpatiallyAdaptiveMultilayer", "build_refiner", "optimize_codes"]

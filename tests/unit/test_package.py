@@ -25,7 +25,8 @@ CHECKS = {"ganinv-convert": [["--help"]], "ganinv-export": [["--help"]],
           "ganinv-edit": [["checkpoint=x.ckpt", "input=in", "output=g.png", "--cfg", "job"], ["--help"]],
           "ganinv-leaderboard": [["input=eval", "--cfg", "job"], ["--help"]],
           "ganinv-align": [["input=photos", "output=aligned", "--cfg", "job"], ["--help"]],
-          "ganinv-gpu-check": [["out=report", "--cfg", "job"], ["--help"]]}
+          "ganinv-gpu-check": [["out=report", "--cfg", "job"], ["--help"]],
+          "ganinv-train-invertibility": [["checkpoint=x.ckpt", "output=p.pt", "--cfg", "job"], ["--help"]]}
 
 
 @pytest.fixture(scope="module")
