@@ -113,10 +113,11 @@ def interfacegan(generator: nn.Module, predictor: Callable[[torch.Tensor], torch
     ws, scores = [], []
     for i in range(0, n_samples, batch):
         z = torch.randn(min(batch, n_samples - i), generator.style_dim, generator=gen).to(like)
-        w = generator.get_latent(z)
-        image, _ = generator([w], input_is_latent=True, randomize_noise=False)
-        ws.append(w.cpu())
-        scores.append(predictor(image.clamp(-1, 1)).float().cpu().reshape(len(w), len(names)))
+        with torch.no_grad():  # no graph kept alive by the stored codes and scores
+            w = generator.get_latent(z)
+            image, _ = generator([w], input_is_latent=True, randomize_noise=False)
+            ws.append(w.cpu())
+            scores.append(predictor(image.clamp(-1, 1)).float().cpu().reshape(len(w), len(names)))
     w, score = torch.cat(ws), torch.cat(scores)
     n = max(1, int(ratio * len(w)))
     normals, accuracies = [], []

@@ -12,8 +12,8 @@ from typing import Any
 from .base import Refiner
 from .dhr import DomainSpecificHybridRefinement
 from .idinvert import DomainRegularisedOptimiser
-from .optimise import CodeOptimiser, optimize_codes
 from .invertibility import InvertibilityPredictor
+from .optimise import CodeOptimiser, optimize_codes
 from .pti import PivotalTuning
 from .sam import SpatiallyAdaptiveMultilayer
 

@@ -1,18 +1,20 @@
 """Every README and docs snippet runs as written, against files the repository ships.
 
 In a folder where the file names the docs use are links to the tiny fixtures (see `workdir`), each page's bash
-lines that start with `ganinv-` run first — `ganinv-train*` and `ganinv-eval` with `--cfg job` (composition only;
-a real run trains for hours, an evaluation takes minutes; a multirun's first job), the others as written — then its
-Python blocks, in order, in one namespace. Install and test commands (`make`, `pip`, `source`) are not run here: CI
-runs them; nor is `wandb` (it needs a W&B server).
+lines that start with `ganinv-` run first, each by its console script's entry point in this process —
+`ganinv-train*` and `ganinv-eval` with `--cfg job` (composition only; a real run trains for hours, an evaluation
+takes minutes; a multirun's first job), the others as written — then its Python blocks, in order, in one namespace.
+Install and test commands (`make`, `pip`, `source`) are not run here: CI runs them; nor is `wandb` (it needs a W&B
+server).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
+import sys
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,7 @@ from tests.runs import config as method_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BIN = Path(os.sys.executable).parent
+SCRIPTS = {e.name: e for e in distribution("ganinv").entry_points if e.group == "console_scripts"}
 NOT_RUN = ("make", "pip", "source", "python -m pytest", "wandb ")
 COMPOSE_ONLY = ("ganinv-train", "ganinv-eval")
 
@@ -94,6 +96,19 @@ def first_job(args: list[str]) -> list[str]:
     return out
 
 
+def script(entry, args: list[str], monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """Console script `args[0]` with `args[1:]`, as its entry point runs it (`sys.exit(main())`), in this process:
+    no interpreter start-up per command."""
+    monkeypatch.setattr(sys, "argv", args)
+    capsys.readouterr()
+    try:
+        code = entry.load()() or 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
 def blocks(page: Path, lang: str) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```", page.read_text(), re.M | re.S)
 
@@ -118,8 +133,10 @@ RAN: set[tuple[str, ...]] = set()  # commands that ran without error in this ses
 
 @pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p
                                   for p in PAGES], ids=lambda p: p.name)
-def test_page_runs_as_written(page, workdir, monkeypatch):
-    """A page's commands first (as a reader would run them), then its Python blocks in one namespace."""
+def test_page_runs_as_written(page, workdir, monkeypatch, capsys):
+    """A page's commands first (as a reader would run them: each console script's `main()`, in this process, from
+    the work folder), then its Python blocks in one namespace."""
+    monkeypatch.chdir(workdir)
     for block in blocks(page, "bash"):
         for line in re.sub(r"\\\n\s*", "", block).splitlines():  # continued lines joined
             line = line.split("  #")[0].strip()
@@ -131,8 +148,8 @@ def test_page_runs_as_written(page, workdir, monkeypatch):
                 args = first_job(args) + ["--cfg=job"]
             if tuple(args) in RAN:  # the same command in the same folder, already run for another page
                 continue
-            run = subprocess.run([BIN / args[0], *args[1:]], cwd=workdir, capture_output=True, text=True,
-                                 timeout=300)
+            assert args[0] in SCRIPTS, f"{page.name}: {args[0]} is not a console script of ganinv"
+            run = script(SCRIPTS[args[0]], args, monkeypatch, capsys)
             assert run.returncode == 0, f"{page.name}: {line}\n{run.stderr[-2000:]}"
             RAN.add(tuple(args))
     monkeypatch.chdir(workdir)
