@@ -26,15 +26,20 @@ def in_process(name: str, *args: str, monkeypatch, capsys) -> subprocess.Complet
     """`ganinv-<name> args` run by its `main()` in this process (no interpreter start-up), as a finished process."""
     import importlib
 
-    monkeypatch.setattr(sys, "argv", [f"ganinv.commands.{name}", *args])
+    return run_main(importlib.import_module(f"ganinv.commands.{name}").main, [f"ganinv.commands.{name}", *args],
+                    monkeypatch, capsys)
+
+
+def run_main(main, argv: list[str], monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`main()` with `sys.argv = argv`, in this process, as a finished process (exit status, captured output)."""
+    monkeypatch.setattr(sys, "argv", argv)
     capsys.readouterr()
-    code = 0
     try:
-        importlib.import_module(f"ganinv.commands.{name}").main()
+        code = main() or 0
     except SystemExit as e:
-        code = e.code
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
 
 def one_line_error(run: subprocess.CompletedProcess, prog: str, *expected: str) -> None:

@@ -74,6 +74,11 @@ class DomainSpecificHybridRefinement(Refiner):
 
         self.parser, self.kinds = ToyFaceParser(), [TOY_KINDS[name] for name in LABELS]
 
+    def to(self, device):
+        super().to(device)
+        self.parser = self.parser.to(device)
+        return self
+
     def resolution(self) -> int:
         """The features DHR modulates: `feature_resolution`, or the 128-px block's output (GAN Inverter's
         `dhr_feature_idx` 11 on a 1024-px generator), the half-size block's on a smaller generator: the mask keeps

@@ -43,7 +43,6 @@ from .base import Refiner
 from .dhr import block_features
 from .invertibility import W_PLUS, InvertibilityPredictor, space_resolution
 
-# The toy parser's labels fused as the authors fuse a face parser's: the face and hair one segment.
 TOY_FACE = ("skin", "nose", "eyes", "brows", "mouth", "hair")
 
 
@@ -67,8 +66,11 @@ class SpatiallyAdaptiveMultilayer(Refiner):
         if self.perceptual_net is None and o["perceptual"]:
             raise ValueError("SAM's perceptual term needs a perceptual net: choose loss/perceptual=<net>, or set "
                              "refine.perceptual=0")
-        self.spaces = spaces_of(o["layers"], g.size)
-        self.predictor = None
+        from ganinv.toy import LABELS, ToyFaceParser
+
+        self.parser, self.spaces, self.predictor = ToyFaceParser(), spaces_of(o["layers"], g.size), None
+        # the parser's labels fused as the authors fuse a face parser's: the face and hair one segment
+        self.fused = torch.tensor([LABELS.index(TOY_FACE[0]) if n in TOY_FACE else i for i, n in enumerate(LABELS)])
         if o["predictor"] is not None:
             self.predictor = self.load_predictor(str(o["predictor"]))
         self._stats = None
@@ -92,6 +94,7 @@ class SpatiallyAdaptiveMultilayer(Refiner):
 
     def to(self, device):
         super().to(device)
+        self.parser = self.parser.to(device)
         if self.predictor is not None:
             self.predictor = self.predictor.to(device)
         self._stats = None
@@ -117,13 +120,8 @@ class SpatiallyAdaptiveMultilayer(Refiner):
 
     def segments(self, y: Tensor) -> Tensor:
         """Each pixel's segment [B, H, W]: the toy parser's labels, the face's parts fused."""
-        from ganinv.toy import LABELS, ToyFaceParser
-
-        if not hasattr(self, "_parser"):
-            self._parser = ToyFaceParser()
-        labels = self._parser(y)
-        fused = torch.tensor([LABELS.index(TOY_FACE[0]) if name in TOY_FACE else i for i, name in enumerate(LABELS)])
-        return fused.to(labels.device)[labels]
+        labels = self.parser(y)
+        return self.fused.to(labels.device)[labels]
 
     def fit(self, inversion: Inversion, y: Tensor, masks: dict[int, Tensor]) -> Inversion:
         """W+ and a residual per feature block of `masks` (resolution -> [B, 1, r, r]) optimised together from

@@ -3,7 +3,8 @@
 method, then optimised in each latent space alone (W+, or W+ and one feature block's residual, unmasked) at SAM's
 settings (`refine=sam`); the spatial perceptual error each leaves is that space's target map. SGD (momentum 0.9,
 weight decay 5e-4), the backbone at `lr` and the rest at 10x, poly schedule (power 0.9), MSE over every space's
-map, `epochs` epochs; a held-out fifth measures it against its own untrained start and against the constant
+map, `epochs` epochs (the inversions, the long part, are kept batch by batch: the same command resumes them); a
+held-out fifth measures it against its own untrained start and against the constant
 predictor (each space's mean map of the training images)."""
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ def training_images(cfg, module) -> torch.Tensor:
     return torch.stack([dm.train_set[i]["y"] for i in range(n)])
 
 
-def error_maps(sam, images: torch.Tensor, batch_size: int, show: bool = False) -> torch.Tensor:
-    """[N, spaces, H, W]: the spatial perceptual error of each image's inversion into each of `sam.spaces` alone."""
+def error_maps(sam, images: torch.Tensor, batch_size: int, pieces=None, show: bool = False) -> torch.Tensor:
+    """[N, spaces, H, W]: the spatial perceptual error of each image's inversion into each of `sam.spaces` alone;
+    each batch's maps kept in `pieces` (a `ganinv.checkpoints.pieces.Pieces`: an interrupted command resumes)."""
     from ganinv.methods.base import match_size
     from ganinv.refine.invertibility import W_PLUS, space_resolution, spatial_error
 
     m, out = sam.module, []
     with Progress(transient=True, disable=not show) as bar:
         task = bar.add_task("single-space inversions", total=len(images) * len(sam.spaces))
-        for y in images.split(batch_size):
+        for i, y in enumerate(images.split(batch_size)):
+            if pieces is not None and (done := pieces.get(f"maps_{i}")) is not None:
+                out.append(done)
+                bar.advance(task, len(y) * len(sam.spaces))
+                continue
             y = y.to(m.latent_avg)
             start = m.invert(y)
             maps = []
@@ -49,6 +55,8 @@ def error_maps(sam, images: torch.Tensor, batch_size: int, show: bool = False) -
                                               y)[:, 0])
                 bar.advance(task, len(y))
             out.append(torch.stack(maps, 1).cpu())
+            if pieces is not None:
+                pieces.put(f"maps_{i}", out[-1])
     return torch.cat(out)
 
 
@@ -90,10 +98,12 @@ def train_invertibility(cfg, show: bool = True) -> tuple[Path, dict]:
     """The configured predictor trained and saved at `cfg.output`; returns its path and what it measured."""
     from omegaconf import OmegaConf
 
+    from ganinv.checkpoints.pieces import Pieces
     from ganinv.errors import ConfigError, OptionError
     from ganinv.methods import build_loss_nets, load_method
     from ganinv.metrics.suite import float32_hash
     from ganinv.refine import InvertibilityPredictor, SpatiallyAdaptiveMultilayer
+    from ganinv.workflows.inverter import job_of
 
     torch.manual_seed(int(cfg.seed))
     module = load_method(cfg.checkpoint).eval()
@@ -107,7 +117,8 @@ def train_invertibility(cfg, show: bool = True) -> tuple[Path, dict]:
     if len(images) - n_val < 1:
         raise OptionError(f"n_images={cfg.n_images}: the predictor needs at least 2 images (one held out)")
     log.info("inverting %d images into %s (%d steps each)", len(images), ", ".join(sam.spaces), sam.options["steps"])
-    targets = error_maps(sam, images, int(cfg.batch_size), show)
+    pieces = Pieces(Path(f"{cfg.output}.partial"), job_of(cfg, "output", "epochs", "lr", "momentum", "weight_decay"))
+    targets = error_maps(sam, images, int(cfg.batch_size), pieces, show)
     images = images.to(targets)
     train, val = slice(n_val, None), slice(None, n_val)
     net = InvertibilityPredictor.pretrained(sam.spaces)
@@ -120,4 +131,5 @@ def train_invertibility(cfg, show: bool = True) -> tuple[Path, dict]:
                 "mean_error": dict(zip(sam.spaces, targets.mean((0, 2, 3)).tolist(), strict=True))}
     net.save(cfg.output, generator_hash=float32_hash(module.generator), checkpoint=str(cfg.checkpoint),
              n_images=len(images), steps=int(sam.options["steps"]), measured=measured)
+    pieces.clear()
     return Path(cfg.output), measured

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from ganinv.metrics.records import make_record, write_record
 from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
 from ganinv.workflows.training import train
+from tests.commands import run_main
 from tests.fixtures import examples
 from tests.runs import config as method_config
 
@@ -96,19 +95,6 @@ def first_job(args: list[str]) -> list[str]:
     return out
 
 
-def script(entry, args: list[str], monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """Console script `args[0]` with `args[1:]`, as its entry point runs it (`sys.exit(main())`), in this process:
-    no interpreter start-up per command."""
-    monkeypatch.setattr(sys, "argv", args)
-    capsys.readouterr()
-    try:
-        code = entry.load()() or 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-
 def blocks(page: Path, lang: str) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```", page.read_text(), re.M | re.S)
 
@@ -149,7 +135,7 @@ def test_page_runs_as_written(page, workdir, monkeypatch, capsys):
             if tuple(args) in RAN:  # the same command in the same folder, already run for another page
                 continue
             assert args[0] in SCRIPTS, f"{page.name}: {args[0]} is not a console script of ganinv"
-            run = script(SCRIPTS[args[0]], args, monkeypatch, capsys)
+            run = run_main(SCRIPTS[args[0]].load(), args, monkeypatch, capsys)  # as its console script runs it
             assert run.returncode == 0, f"{page.name}: {line}\n{run.stderr[-2000:]}"
             RAN.add(tuple(args))
     monkeypatch.chdir(workdir)

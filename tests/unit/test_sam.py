@@ -139,3 +139,19 @@ def test_the_predictor_command_names_what_is_missing_and_refuses_another_domain_
                      monkeypatch=monkeypatch, capsys=capsys)
     one_line_error(run, "ganinv-train-invertibility", "not the toy one")
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_the_predictors_inversions_are_kept_batch_by_batch_and_resume(start, tmp_path):
+    from ganinv.checkpoints.pieces import Pieces
+    from ganinv.workflows.invertibility import error_maps
+
+    x = render(2, 64, seed=4).images
+    sam = SpatiallyAdaptiveMultilayer(start, MeanDistance(load_perceptual_net()), steps=2, layers=["W+", "F4"])
+    maps = error_maps(sam, x, 1, Pieces(tmp_path / "partial", {"job": 1}))
+    assert maps.shape == (2, 2, 64, 64) and (maps >= 0).all() and maps.sum() > 0
+
+    def interrupted(*_):
+        raise AssertionError("a kept batch was inverted again")
+
+    sam.fit = interrupted
+    assert torch.equal(error_maps(sam, x, 1, Pieces(tmp_path / "partial", {"job": 1})), maps)
