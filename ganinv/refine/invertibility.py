@@ -24,7 +24,7 @@ def space_resolution(name: str) -> int | None:
     """The block resolution of a feature space (`F4` -> 16 px), None for W+."""
     if name == W_PLUS:
         return None
-    if not (name[:1] == "F" and name[1:].isdigit() and int(name[1:]) % 2 == 0 and int(name[1:]) >= 0):
+    if not (name[:1] == "F" and name[1:].isdigit() and int(name[1:]) % 2 == 0):
         raise ValueError(f"{name!r} is not a latent space: W+ or F<even k> (F4 = the 16-px block's features)")
     return 2 ** (int(name[1:]) // 2 + 2)
 
