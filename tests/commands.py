@@ -38,6 +38,12 @@ def run_main(main, argv: list[str], monkeypatch, capsys) -> subprocess.Completed
         code = main() or 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:  # what a process would take with it: Hydra's global state, which later code reads
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.core.hydra_config import HydraConfig
+
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
     out = capsys.readouterr()
     return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
