@@ -13,8 +13,12 @@
    with L2 + perceptual terms restricted to its part. Each image keeps its weight offsets and its masked feature
    map; an edit moves the codes and keeps both.
 
-Where ganinv differs: the segmentation's parser is the toy domain's (`ganinv.toy.ToyFaceParser`; GAN Inverter
-uses FaRL's CelebAMask parser); both stages use the `loss` group's perceptual net (GAN Inverter: LPIPS VGG for the
+Where ganinv differs: the segmentation's parser is the toy domain's (`ganinv.toy.ToyFaceParser`) or, for real
+photos, BiSeNet with face-parsing.PyTorch's released weights (`refine.parser=bisenet`); GAN Inverter runs FaRL's
+CelebAMask parser through pyfacer, released as TorchScript (code in the file, which ganinv never runs): BiSeNet's
+CelebAMask-HQ classes take the thresholds GAN Inverter gives FaRL's same-named ones (`score_thr`: the face θ1; ears,
+brows, eyes, nose, mouth and lips θ2; neck, hair and glasses 0.6; background, clothes, hat, earrings and necklace
+never in-domain); both stages use the `loss` group's perceptual net (GAN Inverter: LPIPS VGG for the
 coarse W optimisation, AlexNet for the refinement); the coarse optimisation is `optimize_codes` (W, noise fitted,
 constant rate: no rosinality learning-rate ramp or latent noise); a superpixel's distortion averages each layer's
 map brought to the image's size (GAN Inverter brings the superpixel down to each layer's size).
@@ -37,18 +41,22 @@ from ganinv.inversion import Inversion
 from ganinv.methods.base import match_size
 
 from .base import Refiner
+from .face_parsing import face_parser
 from .optimise import optimize_codes
 from .pti import synthesis_parameters
 
-# The toy parser's labels (ganinv.toy.LABELS) as DHR's kinds: out of the face (never in-domain), skin (θ1), the
-# inner parts (θ2), the rest (the third threshold).
-TOY_KINDS = {"background": "out", "clothes": "out", "skin": "skin", "nose": "parts", "eyes": "parts",
-             "brows": "parts", "mouth": "parts", "hair": "other", "glasses": "other"}
-PARSERS = ("toy",)
+# The parsers' labels (ganinv.toy.LABELS, face-parsing.PyTorch's CelebAMask-HQ classes) as DHR's kinds: out of
+# the face (never in-domain), skin (θ1), the inner parts (θ2), the rest (the third threshold).
+KINDS = {"background": "out", "clothes": "out", "skin": "skin", "nose": "parts", "eyes": "parts",
+         "brows": "parts", "mouth": "parts", "hair": "other", "glasses": "other",
+         **dict.fromkeys(("cloth", "hat", "ear_r", "neck_l"), "out"),
+         **dict.fromkeys(("l_brow", "r_brow", "l_eye", "r_eye", "l_ear", "r_ear", "u_lip", "l_lip"), "parts"),
+         **dict.fromkeys(("neck", "eye_g"), "other")}
 
 
 class DomainSpecificHybridRefinement(Refiner):
-    """DHR after any method; `parser`: the face parser that tells the face from the background (toy)."""
+    """DHR after any method; `parser`: the face parser that tells the face's parts from the background (toy, or
+    bisenet with `parser_weights`)."""
 
     NAME = "DHR"
     DEFAULTS = yaml_defaults("refine", "dhr")
@@ -56,23 +64,19 @@ class DomainSpecificHybridRefinement(Refiner):
     def __init__(self, *args, **options):
         super().__init__(*args, **options)
         o, g = self.options, self.module.generator
-        if o["parser"] not in PARSERS:
-            raise ValueError(f"refine.parser={o['parser']!r}: ganinv's DHR parses faces with {', '.join(PARSERS)} "
-                             "only (a face parser for real photos is not part of ganinv yet)")
         from ganinv.metrics.suite import is_toy_generator
 
         if o["parser"] == "toy" and not is_toy_generator(g):
             raise ValueError("refine=dhr with refine.parser=toy segments toy faces: this generator is not the toy "
-                             "one, and ganinv has no face parser for real photos yet")
+                             "one; for real photos pass refine.parser=bisenet refine.parser_weights=<79999_iter.pth>")
         if self.perceptual_net is None or not hasattr(self.perceptual_net, "maps"):
             raise ValueError("DHR weighs its losses with a perceptual net's spatial maps: choose loss/perceptual="
                              "lpips_alex (faces) or the toy net (loss=toy_optim)")
         r = self.resolution()
         if r not in [2 ** k for k in range(2, int(math.log2(g.size)))]:
             raise ValueError(f"refine.feature_resolution={r}: the generator's blocks end at 4 ... {g.size // 2} px")
-        from ganinv.toy import LABELS, ToyFaceParser
-
-        self.parser, self.kinds = ToyFaceParser(), [TOY_KINDS[name] for name in LABELS]
+        self.parser = face_parser(o["parser"], o["parser_weights"])
+        self.kinds = [KINDS[name] for name in self.parser.labels]
 
     def to(self, device):
         super().to(device)

@@ -16,6 +16,7 @@ from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from skimage import data as skimage
 from torchvision.utils import save_image
@@ -23,6 +24,7 @@ from torchvision.utils import save_image
 from ganinv.checkpoints import load_generator
 from ganinv.editing import sefa
 from ganinv.metrics.records import make_record, write_record
+from ganinv.refine.face_parsing import BiSeNet
 from ganinv.toy import render
 from ganinv.toy.nets import ASSETS
 from ganinv.workflows.training import train
@@ -58,6 +60,8 @@ def workdir(tmp_path_factory) -> Path:
     phone.mkdir()
     Image.fromarray(skimage.astronaut()).save(phone / "portrait.jpg", quality=95)
     Image.fromarray(skimage.coffee()).save(phone / "coffee.jpg", quality=95)
+    (d / "weights").mkdir()  # a face parser's weights in the released layout (refine.parser=bisenet)
+    torch.save(BiSeNet().state_dict(), d / "weights" / "79999_iter.pth")
     (d / "directions").mkdir()
     sefa(load_generator(examples.FIXTURES / "rosinality_tiny.pt")).save(d / "directions" / "ffhq_sefa.pt")
     photos = d / "photos"

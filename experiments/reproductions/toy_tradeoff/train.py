@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi"]
+ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi", "lsap"]
 # conf/experiment/toy_<name>.yaml; HyperStyle and HFGI start from the same seed's e4e run (trained first) and keep
 # their recipes' optimiser (Ranger, lr 0.002)
 ON_E4E = ("hyperstyle", "hfgi")
