@@ -47,9 +47,10 @@ LONG_STEPS = 500
 # the same code. Renders only. LSAP: the e4e recipe with its alignment loss, as the encoders above. The refiners
 # after each seed's e4e, on the first 16 images with LEC on 4: PTI and DHR at their official settings; SAM at
 # SAM_STEPS of its 1001 steps (CPU time), with a predictor per seed made by ganinv-train-invertibility from the
-# first SAM_IMAGES training renders' single-space inversions of SAM_STEPS steps (the authors: thousands of images).
+# first 24 training renders' single-space inversions of 200 steps (docs/inversion.md#sam's; the authors: thousands
+# of images at 1001 steps).
 TOOLBOX = {"e4e": "e4e", "lsap": "LSAP"}
-SAM_STEPS, SAM_IMAGES = 300, 32
+SAM_STEPS, PREDICTOR = 300, ["n_images=24", "refine.steps=200"]
 REFINERS = {"pti": "e4e + PTI", "dhr": "e4e + DHR", "sam": "e4e + SAM"}
 
 
@@ -61,8 +62,7 @@ def toolbox(runs: Path, folder: Path, seed: int) -> None:
     predictor = runs / "sam" / f"seed{seed}.pt"
     if not predictor.exists():
         subprocess.run([str(Path(sys.executable).with_name("ganinv-train-invertibility")), f"checkpoint={e4e}",
-                        f"output={predictor}", f"n_images={SAM_IMAGES}", f"refine.steps={SAM_STEPS}",
-                        f"seed={seed}"], check=True)
+                        f"output={predictor}", *PREDICTOR, f"seed={seed}"], check=True)
     for name, label in REFINERS.items():
         options = [f"refine.predictor={predictor}", f"refine.steps={SAM_STEPS}"] if name == "sam" else []
         run([f"checkpoint={e4e}", f"refine={name}", f"name='{label}'", *options, *DATA["renders"]],
