@@ -83,10 +83,13 @@ class InvertibilityPredictor(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple[InvertibilityPredictor, dict]:
-        """The predictor saved at `path` (eval mode) and the rest of the file (what it was trained on)."""
+        """The predictor saved at `path` (eval mode) and the rest of the file (what it was trained on); a file the
+        authors released loads as a `ReleasedPredictor` (the rest: `{"released": True}`)."""
         from ganinv.checkpoints.safe_io import CheckpointError, load_torch_file
 
         state = load_torch_file(path)
+        if isinstance(state, dict) and "sd_base" in state:
+            return ReleasedPredictor.from_state(state, path), {"released": True}
         if not isinstance(state, dict) or "state_dict" not in state or "spaces" not in state.get("config", {}):
             raise CheckpointError(path, "is not an invertibility predictor.",
                                   "Train one with `ganinv-train-invertibility checkpoint=<run> output=<file>`.")
@@ -97,6 +100,40 @@ class InvertibilityPredictor(nn.Module):
             raise CheckpointError(path, f"does not match its config ({str(e).splitlines()[0][:160]}).",
                                   "Retrain it with ganinv-train-invertibility.") from None
         return net.eval().requires_grad_(False), {k: v for k, v in state.items() if k not in ("config", "state_dict")}
+
+
+class ReleasedPredictor(nn.Module):
+    """The authors' released predictors (`invertibility_faces_sg2.pt`, ..._cars_, ..._lsuncats_), by their key
+    layout: `sd_base`, pytorch-deeplab-xception's DeepLab v3+ (ResNet-101, output stride 16, 8 channels), and one
+    `layer_head` state per space (`W+`, `F4` ... `F10`); [-1, 1] images at the generator's size, as their
+    `sam_inv_optimization.py` feeds it."""
+
+    def __init__(self, spaces: Sequence[str]):
+        super().__init__()
+        from .deeplab import DeepLab
+
+        self.spaces, self.base = list(spaces), DeepLab(8)
+        self.heads = nn.ModuleList(LayerHead() for _ in spaces)
+
+    @classmethod
+    def from_state(cls, state: dict, path: str | os.PathLike) -> ReleasedPredictor:
+        from ganinv.checkpoints.safe_io import CheckpointError, state_mismatch
+
+        spaces = [k for k in state if k != "sd_base"]
+        net = cls(spaces)
+        for what, module, sd in (("sd_base", net.base, state["sd_base"]),
+                                 *((s, h, state[s]) for s, h in zip(spaces, net.heads, strict=True))):
+            mismatch = state_mismatch(module.state_dict(), sd, f"{what}.") if isinstance(sd, dict) else "no state"
+            if mismatch:
+                raise CheckpointError(path, f"is not one of SAM's released invertibility predictors ({what}: "
+                                      f"{mismatch}).", "Pass the unmodified released file, or train one with "
+                                      "ganinv-train-invertibility.")
+            module.load_state_dict(sd)
+        return net.eval().requires_grad_(False)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        out = self.base(images)
+        return {s: head(out) for s, head in zip(self.spaces, self.heads, strict=True)}
 
 
 def spatial_error(perceptual_net: nn.Module, x: Tensor, y: Tensor) -> Tensor:

@@ -3,8 +3,8 @@ inversion and editing"), as the authors' `src/sam_inv_optimization.py` runs it a
 e4e or LSAP).
 
 1. Segments: the face parser's regions, the face's parts fused into one (the authors' face parser with
-   `fuse_face_regions`: skin, brows, eyes, nose, mouth and hair one segment; background, glasses and clothes each
-   their own).
+   `fuse_face_regions`: skin, brows, eyes, ears, nose, mouth, lips, neck and hair one segment; background,
+   glasses, clothes, hat and jewellery each their own).
 2. Selection: the invertibility predictor's error map of each latent space (`invertibility.py`) averaged over a
    segment; the segment goes to the earliest space (W+, F4, F6, F8, F10) whose mean is at most `threshold`, else to
    the last one (their `refine`). Each feature space's binary mask is brought to its block's size (PIL Lanczos,
@@ -18,7 +18,10 @@ e4e or LSAP).
    codes and keeps the inverted features under the masks (the authors' `edit_image`, x·(1 − m) + (x_r + m·f_r)·m:
    the same where the mask is 0 or 1).
 
-Where ganinv differs: the parser is the toy one; the perceptual net is the `loss` group's (theirs: LPIPS VGG at
+Where ganinv differs: the parser is the toy one on the toy domain; for real photos BiSeNet with the authors'
+`79999_iter.pth` (`refine.parser=bisenet`, `face_parsing.py`), on the image resized to 512 px as its own test
+script (GAN Inverter's SAM feeds the image at its size) and the authors' released predictors load by their key
+layout (`invertibility.ReleasedPredictor`); the perceptual net is the `loss` group's (theirs: LPIPS VGG at
 256 px); the generator's stored noise (theirs: fresh noise each step); on a generator smaller than 256 px the
 spaces are those it has (F4 and F6 on the 64-px toy one) and a segment no space fits goes to the last of them.
 """
@@ -41,9 +44,13 @@ from ganinv.methods.base import match_size
 
 from .base import Refiner
 from .dhr import block_features
+from .face_parsing import face_parser
 from .invertibility import W_PLUS, InvertibilityPredictor, space_resolution
 
-TOY_FACE = ("skin", "nose", "eyes", "brows", "mouth", "hair")
+# The parts fused into one segment: the toy parser's, and the face parser's classes the authors fuse
+# (`fuse_face_regions`: skin, brows, eyes, ears, nose, mouth, lips, neck, hair)
+FACE = ("skin", "nose", "eyes", "brows", "mouth", "hair", "l_brow", "r_brow", "l_eye", "r_eye", "l_ear", "r_ear",
+        "u_lip", "l_lip", "neck")
 
 
 class SpatiallyAdaptiveMultilayer(Refiner):
@@ -55,22 +62,21 @@ class SpatiallyAdaptiveMultilayer(Refiner):
     def __init__(self, *args, **options):
         super().__init__(*args, **options)
         o, g = self.options, self.module.generator
-        if o["parser"] != "toy":
-            raise ValueError(f"refine.parser={o['parser']!r}: ganinv's SAM segments faces with the toy parser only "
-                             "(a face parser for real photos is not part of ganinv yet)")
         from ganinv.metrics.suite import is_toy_generator
 
-        if not is_toy_generator(g):
-            raise ValueError("refine=sam segments toy faces (refine.parser=toy) and predicts invertibility with the "
-                             "toy backbone: this generator is not the toy one")
+        if o["parser"] == "toy" and not is_toy_generator(g):
+            raise ValueError("refine=sam with refine.parser=toy segments toy faces: this generator is not the toy "
+                             "one; for real photos pass refine.parser=bisenet refine.parser_weights=<79999_iter.pth> "
+                             "and a predictor for this generator (the authors' invertibility_faces_sg2.pt for FFHQ)")
         if self.perceptual_net is None and o["perceptual"]:
             raise ValueError("SAM's perceptual term needs a perceptual net: choose loss/perceptual=<net>, or set "
                              "refine.perceptual=0")
-        from ganinv.toy import LABELS, ToyFaceParser
-
-        self.parser, self.spaces, self.predictor = ToyFaceParser(), spaces_of(o["layers"], g.size), None
+        self.parser = face_parser(o["parser"], o["parser_weights"])
+        self.spaces, self.predictor = spaces_of(o["layers"], g.size), None
         # the parser's labels fused as the authors fuse a face parser's: the face and hair one segment
-        self.fused = torch.tensor([LABELS.index(TOY_FACE[0]) if n in TOY_FACE else i for i, n in enumerate(LABELS)])
+        labels = self.parser.labels
+        face = next(i for i, n in enumerate(labels) if n in FACE)
+        self.fused = torch.tensor([face if n in FACE else i for i, n in enumerate(labels)])
         if o["predictor"] is not None:
             self.predictor = self.load_predictor(str(o["predictor"]))
         self._stats = None
@@ -86,6 +92,8 @@ class SpatiallyAdaptiveMultilayer(Refiner):
         if missing := [s for s in self.spaces if s not in net.spaces]:
             raise ValueError(f"refine.predictor={path} predicts {', '.join(net.spaces)}, not {', '.join(missing)}: "
                              f"set refine.layers to spaces it predicts, or retrain it")
+        if meta.get("released"):  # the authors' files name no generator: theirs (FFHQ, cars, cats config-f)
+            return net.to(self.module.latent_avg.device)
         if (trained := meta.get("generator_hash")) != (own := float32_hash(self.module.generator)):
             raise ValueError(f"refine.predictor={path} learnt the errors of another generator's inversions "
                              f"({str(trained)[:12]}, this one {own[:12]}): retrain it with ganinv-train-invertibility "

@@ -62,6 +62,7 @@ def workdir(tmp_path_factory) -> Path:
     Image.fromarray(skimage.coffee()).save(phone / "coffee.jpg", quality=95)
     (d / "weights").mkdir()  # a face parser's weights in the released layout (refine.parser=bisenet)
     torch.save(BiSeNet().state_dict(), d / "weights" / "79999_iter.pth")
+    examples.sam_predictor(d / "weights" / "invertibility_faces_sg2.pt")  # SAM's released predictor layout
     (d / "directions").mkdir()
     sefa(load_generator(examples.FIXTURES / "rosinality_tiny.pt")).save(d / "directions" / "ffhq_sefa.pt")
     photos = d / "photos"

@@ -17,30 +17,9 @@ from ganinv.refine.dhr import KINDS
 from ganinv.refine.face_parsing import CELEBAMASK_LABELS, BiSeNet, BiSeNetParser, face_parser
 from ganinv.toy import load_generator, load_perceptual_net, render
 from tests.commands import composed
+from tests.fixtures.examples import seeded
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def seeded(sd: dict) -> dict:
-    """The weights the fixture's official run used: keys in sorted order from one seeded generator; convolutions
-    scaled by 1/sqrt(fan-in), BatchNorm weights near 1, running variances near 1 from above."""
-    g, out = torch.Generator().manual_seed(0), {}
-    for k in sorted(sd):
-        v = sd[k]
-        if not v.is_floating_point():
-            out[k] = v.clone()
-            continue
-        t = torch.randn(v.shape, generator=g)
-        if v.dim() == 4:
-            t = t / v[0].numel() ** 0.5
-        elif k.endswith("running_var"):
-            t = 1 + 0.1 * t.abs()
-        elif k.endswith("weight"):
-            t = 1 + 0.1 * t
-        else:
-            t = 0.1 * t
-        out[k] = t
-    return out
 
 
 @pytest.fixture(scope="module")

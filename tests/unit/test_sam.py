@@ -4,6 +4,7 @@ Its learning (predictor and refinement on held-out renders): tests/slow/test_lea
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -17,9 +18,13 @@ from ganinv.losses import MeanDistance
 from ganinv.methods import AverageCode, ConfigError
 from ganinv.refine import InvertibilityPredictor, SpatiallyAdaptiveMultilayer, build_refiner
 from ganinv.refine.dhr import block_features
+from ganinv.refine.face_parsing import CELEBAMASK_LABELS, BiSeNet
 from ganinv.refine.sam import additive, delta, mvg, mvg_stats, ramp, resized_mask, select
 from ganinv.toy import load_generator, load_perceptual_net, render
 from tests.commands import composed
+from tests.fixtures import examples
+
+FIXTURES = examples.FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +160,45 @@ def test_the_predictors_inversions_are_kept_batch_by_batch_and_resume(start, tmp
 
     sam.fit = interrupted
     assert torch.equal(error_maps(sam, x, 1, Pieces(tmp_path / "partial", {"job": 1})), maps)
+
+
+def test_the_authors_released_predictor_loads_by_its_layout_and_reproduces_their_network(tmp_path):
+    """SAM's released file (`sd_base`: pytorch-deeplab-xception's DeepLab v3+, one `layer_head` per space) against
+    the authors' network run on the same weights (tests/fixtures/sam_invertibility_tiny_ref.pt)."""
+    manifest = json.loads((FIXTURES / "manifest_sam_invertibility.json").read_text())
+    path = examples.sam_predictor(tmp_path / "invertibility_faces_sg2.pt")
+    state = torch.load(path, weights_only=True)
+    assert {f"{part}/{k}": list(v.shape) for part, sd in state.items() for k, v in sd.items()} == manifest
+    net, meta = InvertibilityPredictor.load(path)
+    ref = torch.load(FIXTURES / "sam_invertibility_tiny_ref.pt", weights_only=True)
+    with torch.no_grad():
+        torch.testing.assert_close(net.base(ref["input"]), ref["base"], rtol=0, atol=1e-5)
+        maps = net(ref["input"])
+    assert meta == {"released": True} and list(maps) == ["W+", "F4", "F6", "F8", "F10"]
+    for space, got in maps.items():
+        torch.testing.assert_close(got, ref[f"map_{space}"], rtol=0, atol=1e-5)
+    del state["F6"]["m.1.running_var"]
+    torch.save(state, tmp_path / "damaged.pt")
+    with pytest.raises(CheckpointError, match="released invertibility predictors.*F6.*m.1.running_var"):
+        InvertibilityPredictor.load(tmp_path / "damaged.pt")
+
+
+def test_sam_runs_with_the_face_parser_and_the_released_predictor_and_names_them_for_real_generators(
+        start, tmp_path, tiny_generator):
+    """Real photos' path, run on toy renders: BiSeNet segments (the authors' fused face), the released predictor
+    chooses, SAM optimises; on a generator that is not the toy one the toy parser is refused with that fix."""
+    parser = tmp_path / "79999_iter.pth"
+    torch.save(examples.seeded(BiSeNet().state_dict()), parser)
+    predictor = examples.sam_predictor(tmp_path / "invertibility_faces_sg2.pt")
+    distance = MeanDistance(load_perceptual_net())
+    sam = SpatiallyAdaptiveMultilayer(start, distance, predictor=str(predictor), parser="bisenet",
+                                      parser_weights=str(parser), layers=["W+", "F4", "F6"], steps=2, threshold=0)
+    x = render(2, 64, seed=4).images
+    segments = sam.segments(x)
+    face = CELEBAMASK_LABELS.index("skin")
+    assert not torch.isin(segments, torch.tensor([CELEBAMASK_LABELS.index(n) for n in ("nose", "hair", "l_eye")])
+                          ).any() and segments.shape == (2, 64, 64) and int(sam.fused[face]) == face
+    out = sam(start.invert(x), x)
+    assert out.codes.shape == (2, start.n_latent, start.latent_avg.shape[-1]) and set(out.features) <= {16, 32}
+    with pytest.raises(ValueError, match="refine.parser=bisenet refine.parser_weights"):
+        SpatiallyAdaptiveMultilayer(AverageCode(tiny_generator), distance)
