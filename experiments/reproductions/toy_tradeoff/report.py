@@ -20,7 +20,7 @@ AXES = ("mse", "lec")
 
 def leaderboards(out: Path) -> dict[str, dict]:
     tables = {}
-    for data in ("renders", "samples", "long"):
+    for data in ("renders", "samples", "long", "toolbox"):
         if not (HERE / "records" / data).is_dir():
             continue
         entries = report.rank(report.aggregate(read_records(HERE / "records" / data)), *AXES)
@@ -78,6 +78,41 @@ def beyond_the_code(t: dict, data: str, claim, m) -> None:
         claim(data, "PTI is the slowest", slowest in pti, f"slowest: {slowest} "
               f"({m(data, slowest, 'seconds_per_image'):.3g} s per image); "
               + ", ".join(f"{n} {m(data, n, 'seconds_per_image'):.3g} s" for n in shown))
+
+
+REFINERS = ("e4e + PTI", "e4e + SAM", "e4e + DHR")
+
+
+def toolbox(t: dict, claim, m) -> None:
+    """GAN Inverter's methods against the e4e retrained beside them (records/toolbox): LSAP aligns codes with the
+    generator's (lower SND) and edits better at a similar distortion; SAM and DHR lower e4e's distortion with its
+    edits kept; DHR has the best fidelity of the refiners."""
+    data = "toolbox"
+
+    def v(name: str, key: str) -> float:
+        return m(data, name, key)
+
+    def versus(name: str, *keys: str, digits: int = 4) -> str:
+        return "; ".join(f"{k} {v(name, k):.{digits}g} vs {v('e4e', k):.{digits}g}" for k in keys)
+
+    claim(data, "LSAP's codes are better aligned than e4e's (SND)", v("LSAP", "snd") < v("e4e", "snd"),
+          versus("LSAP", "snd"))
+    claim(data, "LSAP edits better than e4e (LEC, edit gain)", v("LSAP", "lec") < v("e4e", "lec")
+          and v("LSAP", "edit_gain") > v("e4e", "edit_gain"), versus("LSAP", "lec", "edit_gain", "edit_others"))
+    claim(data, f"LSAP's distortion is similar to e4e's (MSE within {SIMILAR:.0%})",
+          abs(v("LSAP", "mse") / v("e4e", "mse") - 1) <= SIMILAR, versus("LSAP", "mse"))
+    for name in ("e4e + SAM", "e4e + DHR"):
+        claim(data, f"{name} reconstructs better than e4e", v(name, "mse") < v("e4e", "mse"),
+              versus(name, "mse", "perceptual"))
+        claim(data, f"{name} keeps e4e's edits (LEC, gain, leakage within {SIMILAR:.0%})",
+              v(name, "lec") <= (1 + SIMILAR) * v("e4e", "lec")
+              and v(name, "edit_gain") >= (1 - SIMILAR) * v("e4e", "edit_gain")
+              and v(name, "edit_others") <= (1 + SIMILAR) * v("e4e", "edit_others"),
+              versus(name, "edit_gain", "edit_others", "lec"))
+    for key in ("mse", "perceptual"):
+        best = min(REFINERS, key=lambda n, k=key: v(n, k))
+        claim(data, f"DHR has the best fidelity of the refiners ({key})", best == "e4e + DHR",
+              ", ".join(f"{n} {v(n, key):.4g}" for n in REFINERS))
 
 
 def findings(t: dict, steps: dict) -> list[dict]:
@@ -138,6 +173,8 @@ def findings(t: dict, steps: dict) -> list[dict]:
             claim("renders", "In-Domain's regulariser keeps codes in domain at 500 steps (vs unregularised)",
                   rp < up and rl < ul, f"P-norm {rp:.4g} vs {up:.4g}; LEC {rl:.3g} vs {ul:.3g}; MSE {rm:.4f} vs "
                   f"{um:.4f} (seed 0)")
+    if "toolbox" in t:
+        toolbox(t, claim, m)
     for name, runs in steps.items():
         mean = [sum(r[k] for r in runs) / len(runs) for k in range(len(runs[0]))]
         out.append({"data": "renders", "claim": f"{name} improves over its (3 trained) steps",
