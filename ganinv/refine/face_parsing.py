@@ -27,11 +27,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def face_parser(name: str, weights: str | os.PathLike | None = None) -> nn.Module:
     """The parser `name` (toy | bisenet); bisenet reads `weights` (the released 79999_iter.pth)."""
     if name == "toy":
-        from ganinv.toy import LABELS, ToyFaceParser
+        from ganinv.toy import ToyFaceParser
 
-        parser = ToyFaceParser()
-        parser.labels = tuple(LABELS)
-        return parser
+        return ToyFaceParser()
     if name == "bisenet":
         if weights is None:
             raise ValueError(f"refine.parser=bisenet needs refine.parser_weights=<{BISENET_FILE}> (face-parsing."

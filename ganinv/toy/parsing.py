@@ -8,11 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from .nets import load_attribute_net
-from .render import render_attributes
+from .render import LABELS, render_attributes
 
 
 class ToyFaceParser(nn.Module):
     """[-1, 1] images [B, 3, R, R] -> part labels [B, R, R] (int64, `ganinv.toy.LABELS`)."""
+
+    labels = tuple(LABELS)
 
     def __init__(self):
         super().__init__()
