@@ -20,6 +20,7 @@ from ganinv.checkpoints import atomic_write, state_hash
 from ganinv.editing import edit
 from ganinv.metrics import EvaluationSuite
 from ganinv.metrics.records import experiment_key, make_record, write_record
+from ganinv.metrics.suite import toy_labels
 
 from .periodic import EveryValidations, ValidationSubset
 
@@ -103,7 +104,8 @@ class InversionMetricsCallback(EveryValidations):
         sub = self.subset.inverted(trainer, module, self.n_images)
         with torch.no_grad():
             metrics, timing = self.suite.evaluate(module.invert, module.reconstruct, sub.x, targets=sub.y,
-                                                  inverted=sub.inverted, show=False)
+                                                  inverted=sub.inverted, show=False,
+                                                  labels=None if sub.attrs is None else toy_labels(sub.attrs))
         if missing := [name for name in self.objectives if name not in metrics]:
             from ganinv.methods import ConfigError
 

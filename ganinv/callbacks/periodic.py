@@ -17,15 +17,18 @@ from ganinv.metrics import Inverted, invert_images
 @dataclass
 class SubsetInversion:
     """The first validation images: inputs `x` (what the method sees), targets `y`, and `inverted` (`x`'s
-    inversion, reconstructions and seconds), computed at `iteration`."""
+    inversion, reconstructions and seconds), computed at `iteration`; `attrs`: the toy renderer's attributes, where
+    the data set has them."""
 
     iteration: int
     x: torch.Tensor
     y: torch.Tensor
     inverted: Inverted
+    attrs: torch.Tensor | None = None
 
     def first(self, n: int) -> SubsetInversion:
-        return SubsetInversion(self.iteration, self.x[:n], self.y[:n], self.inverted.first(n))
+        return SubsetInversion(self.iteration, self.x[:n], self.y[:n], self.inverted.first(n),
+                               None if self.attrs is None else self.attrs[:n])
 
 
 class ValidationSubset(pl.Callback):
@@ -50,7 +53,8 @@ class ValidationSubset(pl.Callback):
         share = float(keep.sum()) / max(len(keep), 1)
         self.rows.append({"index": batch["index"][keep], "x": batch["x"][keep], "y": batch["y"][keep],
                           "inversion": outputs["inversion"][keep], "recs": outputs["recs"][keep],
-                          "seconds": outputs["seconds"] * share})
+                          "seconds": outputs["seconds"] * share,
+                          **({"attrs": batch["attrs"][keep]} if "attrs" in batch else {})})
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module) -> None:
         rows, self.rows = self.rows, []
@@ -70,7 +74,8 @@ class ValidationSubset(pl.Callback):
         inversion = Inversion.cat([r["inversion"] for r in rows]).map(gather)[order.to(rows[0]["recs"].device)]
         seconds = float(gather(torch.tensor([sum(r["seconds"] for r in rows)])).sum())
         self.latest = SubsetInversion(module.iterations_done(), whole("x"), whole("y"),
-                                      Inverted(0, inversion, whole("recs"), seconds))
+                                      Inverted(0, inversion, whole("recs"), seconds),
+                                      whole("attrs") if "attrs" in rows[0] else None)
 
     def inverted(self, trainer: pl.Trainer, module, n: int) -> SubsetInversion:
         """The first `n` (at most this subset's) validation images inverted at this iteration."""
@@ -81,9 +86,10 @@ class ValidationSubset(pl.Callback):
         items = [dataset[i] for i in range(min(max(n, self.n), len(dataset)))]
         x = torch.stack([i["x"] for i in items]).to(module.device)
         y = torch.stack([i["y"] for i in items]).to(module.device)
+        attrs = torch.stack([i["attrs"] for i in items]).to(module.device) if "attrs" in items[0] else None
         with torch.no_grad():
             self.latest = SubsetInversion(it, x, y, invert_images(module.invert, module.reconstruct, x,
-                                                                  self.batch_size))
+                                                                  self.batch_size), attrs)
         return self.latest.first(n)
 
 

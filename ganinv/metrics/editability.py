@@ -8,6 +8,8 @@
   the PCA of sampled codes; mean squared whitened coordinate, so the generator's own samples score 1.
 - `edit_quality`: attribute change per unit α along a direction, change of the other attributes, identity kept.
 - `fid_kid`: FID and KID (torchmetrics) of image sets against real images, on any feature net.
+- `attribute_fid`: the attribute-conditioned editing FID (StyleFeatureEditor's `scripts/fid_calculation.py`): edits
+  that add an attribute against the real images that have it.
 """
 
 from __future__ import annotations
@@ -157,6 +159,26 @@ def _fid_kid(real: Tensor, fakes: dict[str, Tensor], features: nn.Module, batch:
             kid.update(x, real=False)
         out[f"fid_{name}"] = float(fid.compute())
         out[f"kid_{name}"] = float(kid.compute()[0])
+    return out
+
+
+def attribute_fid(real: Tensor, plus: dict[str, Tensor], minus: dict[str, Tensor], labels: dict[str, Tensor],
+                  features: nn.Module, minimum: int = 2) -> dict[str, float]:
+    """Per direction named as an attribute of `labels` (name -> [N] bool, whether each real image has it), as
+    StyleFeatureEditor's `fid_calculation.py` measures an edit: the +α edits of the images without the attribute
+    against the real images with it (`fid_attr_<name>_add`), and the −α edits of the images with it against the real
+    images without it (`fid_attr_<name>_remove`, their `--attr_is_reversed`); `fid_attr` is their mean. A pair is
+    left out when either side has fewer than `minimum` images."""
+    out = {}
+    for name, has in labels.items():
+        if name not in plus:
+            continue
+        has = has.to(real.device).bool()
+        for kind, fakes, source, target in (("add", plus[name], ~has, has), ("remove", minus[name], has, ~has)):
+            if int(source.sum()) >= minimum and int(target.sum()) >= minimum:
+                out[f"fid_attr_{name}_{kind}"] = fid_kid(real[target], {"x": fakes[source]}, features)["fid_x"]
+    if out:
+        out["fid_attr"] = sum(out.values()) / len(out)
     return out
 
 

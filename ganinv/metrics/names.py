@@ -10,8 +10,9 @@ HIGHER_IS_BETTER = ("psnr", "ssim", "ms_ssim", "id_sim", "edit_gain", "edit_id",
 DISTORTION = ("mse", "psnr", "psnr_dataset", "ssim", "ms_ssim", "perceptual", "lpips", "id_sim", "id_sim_papers",
               "no_face_pairs", "code_mse")
 EDITABILITY = ("lec", "edit_gain", "edit_others", "edit_id", "p_norm", "snd", "w_layer_spread", "w_avg_distance",
-               "fid_rec", "fid_edit", "kid_rec", "kid_edit")
-PER_DIRECTION = ("lec", "edit_gain", "edit_others", "edit_id")  # also `<name>_<direction>`, e.g. lec_smile
+               "fid_rec", "fid_edit", "kid_rec", "kid_edit", "fid_attr")
+PER_DIRECTION = ("lec", "edit_gain", "edit_others", "edit_id", "fid_attr")  # also `<name>_<direction>`, e.g.
+# lec_smile, fid_attr_smile_add
 PER_NETWORK = ("perceptual", "lpips")  # also `<name>_<network>`: the metrics config's entries, e.g. lpips_alex
 
 

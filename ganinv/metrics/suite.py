@@ -17,7 +17,7 @@ from ganinv.inversion import Inversion
 from ganinv.losses import NormalizedStyleSpace
 
 from .distortion import DistortionMetrics
-from .editability import WDistribution, edit_quality, fid_kid, lec_distances, trimmed_mean
+from .editability import WDistribution, attribute_fid, edit_quality, fid_kid, lec_distances, trimmed_mean
 from .inverting import Inverted, invert_images
 from .pytorch_fid import TEXT as PYTORCH_FID
 
@@ -51,6 +51,7 @@ class EvaluationSuite:
         self.alpha, self.attributes, self.identity, self.fid_features = float(alpha), attributes, identity, fid_features
         self.attribute_names = list(attribute_names or [])
         self.lec_images, self.batch_size = int(lec_images), int(batch_size)
+        self.labelled: list[str] = []  # the attributes the last evaluation's labels named
 
     def to(self, device: torch.device | str) -> EvaluationSuite:
         """Its networks on `device`."""
@@ -64,18 +65,20 @@ class EvaluationSuite:
 
     def evaluate(self, invert: Callable[[Tensor], Inversion], reconstruct: Callable[[Inversion], Tensor],
                  images: Tensor, true_codes: Tensor | None = None, show: bool = True, targets: Tensor | None = None,
-                 inverted: Inverted | None = None) -> tuple[dict, dict]:
+                 inverted: Inverted | None = None, labels: dict[str, Tensor] | None = None) -> tuple[dict, dict]:
         """(metrics, timing) of inverting `images` [N, C, H, W] (the method's inputs, in [-1, 1]) and scoring the
         reconstructions against `targets` (default: `images`). `inverted`: `images` already inverted
         (`invert_images`). Edits move the inversions' codes and keep their per-image state. `true_codes`
-        (generator samples) adds `code_mse`. LEC, which re-inverts edited images, needs RGB inputs of the
-        generator's domain: it is left out for other inputs.
+        (generator samples) adds `code_mse`; `labels` (attribute name -> [N] bool: which images have it; the
+        renderer's on the toy domain) adds the attribute-conditioned editing FID (`attribute_fid`). LEC, which
+        re-inverts edited images, needs RGB inputs of the generator's domain: it is left out for other inputs.
 
         Under DDP every rank takes the same arguments and returns the same result: each inverts, scores and edits
         its own share of the images (whole batches, no padding, no image twice), the per-image results are
         gathered, and every metric is that of the whole set (FID / KID on the gathered sets); `seconds` add up
         every rank's."""
         targets = images if targets is None else targets
+        self.labelled = sorted(labels or {})
         self.targets_px = tuple(targets.shape[-2:])
         n, mine = len(images), shard(len(images), self.batch_size)
         own = slice(mine.start, mine.stop)
@@ -94,7 +97,7 @@ class EvaluationSuite:
                 self.distortion.update(recs[sl], targets[own][sl])
             metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
-            edited = self._edits(lec, reconstruct, images[own], codes, recs, metrics, bar, task, mine.start)
+            plus, minus = self._edits(lec, reconstruct, images[own], codes, recs, metrics, bar, task, mine.start)
             all_codes, all_recs = inverted.inversion.codes, inverted.recs.float()
             if len(all_codes) != n:
                 raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
@@ -105,8 +108,10 @@ class EvaluationSuite:
             if self.style_space is not None:
                 metrics["snd"] = float(self.style_space.distance(all_codes).mean())
         if self.fid_features is not None:
-            fakes = {"rec": all_recs, **({"edit": torch.cat(edited)} if edited else {})}
+            fakes = {"rec": all_recs, **({"edit": torch.cat(list(plus.values()))} if plus else {})}
             metrics.update(fid_kid(targets, fakes, self.fid_features))
+            if labels:
+                metrics.update(attribute_fid(targets, plus, minus, labels, self.fid_features))
         timing = {"images": n, "seconds_per_image": inverted.seconds / n,
                   "images_per_second": n / max(inverted.seconds, 1e-9)}
         return metrics, timing
@@ -115,6 +120,12 @@ class EvaluationSuite:
         """How the metrics were measured: the distortion's sizes and nets, the edits' strength and directions."""
         out = {**self.distortion.protocol(), "editability": f"alpha {self.alpha}, directions "
                f"{self.directions.names if self.directions else None}"}
+        if self.labelled and self.fid_features is not None:
+            out["fid_attr"] = (f"StyleFeatureEditor's editing FID (fid_calculation.py) per direction: the +alpha "
+                               "edits of the held-out images without the attribute against the held-out real images "
+                               "with it (add), the -alpha edits of those with it against those without (remove), on "
+                               "the FID features of the card; present: at or above the middle of its range (the "
+                               f"renderer's value on the toy domain); attributes {', '.join(self.labelled)}")
         if self.style_space is not None:
             out["snd"] = (f"LSAP's SND: 1 - cosine of each W+ layer's style vector to the mean unit style vector of "
                           f"{self.style_space.n_samples} mapped z (seed 0), averaged over layers and images")
@@ -129,23 +140,25 @@ class EvaluationSuite:
         card["fid"] = FID["none"] if self.fid_features is None else FID.get(str(self.fid), str(self.fid))
         return card
 
-    def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0) -> list[Tensor]:
+    def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task,
+               first: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
-        edits with `invert`, unless None) and, with attributes, edit quality; returns the +α edits of the whole
-        set (for FID). `images` are this rank's share, from index `first` of the set; per-image results are
-        gathered from every rank before they are averaged."""
+        edits with `invert`, unless None) and, with attributes, edit quality; returns the +α and the −α edits of
+        the whole set per direction (for FID). `images` are this rank's share, from index `first` of the set;
+        per-image results are gathered from every rank before they are averaged."""
         if self.directions is None:
-            return []
-        edited, layers = [], self.directions.layers
+            return {}, {}
+        edited, undone, layers = {}, {}, self.directions.layers
         n_lec = min(self.lec_images, first + len(images)) - first  # this share's images among the first
         for name in self.directions.names:
             d = self.directions[name]
-            plus, lec, quality = [], [recs.new_zeros(0)], {}
+            plus, minus, lec, quality = [], [], [recs.new_zeros(0)], {}
             for sl in self._batches(len(images)):
                 with torch.no_grad():
                     p = reconstruct(edit(codes[sl], d, self.alpha, layers)).float().clamp(-1, 1)
                     m = reconstruct(edit(codes[sl], d, -self.alpha, layers)).float().clamp(-1, 1)
                 plus.append(p)
+                minus.append(m)
                 if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
                     lec.append(lec_distances(invert, reconstruct, images[sl][:k], d, self.alpha, layers,
@@ -159,12 +172,21 @@ class EvaluationSuite:
             if len(lec):
                 metrics[f"lec_{name}"] = trimmed_mean(lec)
             metrics.update({f"{key}_{name}": float(gather(torch.cat(v)).nanmean()) for key, v in quality.items()})
-            edited.append(gather(torch.cat(plus)))
+            edited[name], undone[name] = gather(torch.cat(plus)), gather(torch.cat(minus))
         for key in ("lec", "edit_gain", "edit_others", "edit_id"):
             vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]
             if vals:
                 metrics[key] = sum(vals) / len(vals)
-        return edited
+        return edited, undone
+
+
+def toy_labels(attrs: Tensor) -> dict[str, Tensor]:
+    """Which toy renders have each editable attribute (`attrs`: the renderer's, [N, NUM_ATTRIBUTES]): its value at
+    or above the middle of its range — exact, the renderer drew it."""
+    from ganinv.toy.attributes import EDITABLE, NAMES, normalise
+
+    scaled = normalise(attrs.float())
+    return {NAMES[i]: scaled[:, i] >= 0.5 for i in EDITABLE}
 
 
 def build_suite(generator: nn.Module, distortion: DistortionMetrics, editability: Mapping, fid: str = "toy",

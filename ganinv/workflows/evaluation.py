@@ -19,7 +19,7 @@ def held_out(cfg, module, full_targets: bool = False) -> dict[str, torch.Tensor]
     """The first `n_images` of the data set's validation split: "x" (the task's inputs, at the method's input size
     unless set), "y" (targets, unless set at 256 px or the generator's size if smaller; `full_targets`: at the
     generator's size, as published scripts read the original files) and, where the source has them, "w" (true
-    codes of generator samples)."""
+    codes of generator samples) and "attrs" (the toy renderer's attributes)."""
     from hydra.utils import instantiate
 
     from ganinv.errors import OptionError
@@ -47,9 +47,7 @@ def held_out(cfg, module, full_targets: bool = False) -> dict[str, torch.Tensor]
                           "(e.g. data.toy.n_val) above 0.")
     n = min(int(cfg.n_images), len(dm.val_set))
     items = [dm.val_set[i] for i in range(n)]
-    out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y")}
-    if "w" in items[0]:
-        out["w"] = torch.stack([it["w"] for it in items])
+    out = {k: torch.stack([it[k] for it in items]) for k in ("x", "y", "w", "attrs") if k in items[0]}
     return out
 
 
@@ -119,7 +117,7 @@ def evaluate(cfg) -> Path | None:
     from ganinv.checkpoints.pieces import Pieces
     from ganinv.metrics import build_suite, invert_images
     from ganinv.metrics.records import checkpoint_run, experiment_key, make_record, write_record
-    from ganinv.metrics.suite import FID
+    from ganinv.metrics.suite import FID, toy_labels
     from ganinv.workflows.inverter import build_inverter, job_of
 
     taken = the_runs_protocol(cfg, command_line_keys()) if HydraConfig.initialized() else []
@@ -142,7 +140,8 @@ def evaluate(cfg) -> Path | None:
     inverted = invert_images(inverter, inverter.reconstruct, data["x"], int(cfg.batch_size), pieces)
     # LEC re-inverts edited images: only their codes count
     metrics, timing = suite.evaluate(inverter.codes, inverter.reconstruct, data["x"], data.get("w"), targets=data["y"],
-                                     inverted=inverted, show=rank == 0)
+                                     inverted=inverted, show=rank == 0,
+                                     labels=toy_labels(data["attrs"]) if "attrs" in data else None)
     if rank > 0:  # rank 0 writes the record
         return None
     method = type(module).__name__
