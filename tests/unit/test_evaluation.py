@@ -44,7 +44,8 @@ def test_the_metrics_callback_logs_to_wandb_and_to_a_local_record(toy_run):
     rows = [json.loads(line) for line in (toy_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [2, 4]
     expected = {"mse", "psnr", "ssim", "perceptual", "id_sim", "lec", "lec_smile", "p_norm", "w_layer_spread", "snd",
-                "edit_gain", "edit_others", "edit_id", "fid_rec", "kid_rec", "fid_edit", "fid_attr", "fid_attr_smile_add"}
+                "edit_gain", "edit_others", "edit_id", "fid_rec", "kid_rec", "fid_edit", "fid_attr",
+                "fid_attr_smile_add"}
     assert expected <= set(rows[0])
     assert json.loads((toy_run / "record.json").read_text())["iteration"] == 4
     assert (toy_run / "images" / "iteration_000004.png").is_file()
