@@ -1,4 +1,4 @@
-"""Face parsers for the refiners that segment a face (DHR): the toy domain's, and for real photos BiSeNet with the
+"""Face parsers for the refiners that segment a face (DHR, SAM): the toy domain's, and for real photos BiSeNet with the
 released face-parsing.PyTorch weights (`79999_iter.pth`, 19 CelebAMask-HQ classes; the parser SAM's authors and GAN
 Inverter's `models/segmenter.py` load), read by its own key layout with a weights-only load.
 
