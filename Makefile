@@ -26,7 +26,7 @@ demo: install
 	$(PY) -m ganinv.commands.demo demo
 
 # The toy distortion-vs-editability study: train every encoder recipe over 3 seeds, evaluate every method on
-# held-out renders and generator samples, write the tables, plots and findings (about 2¼ hours on two CPU cores).
+# held-out renders and generator samples, write the tables, plots and findings (about 4½ hours on two CPU cores).
 STUDY := experiments/reproductions/toy_tradeoff
 study: install
 	$(PY) $(STUDY)/train.py

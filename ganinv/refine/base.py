@@ -15,10 +15,12 @@ from ganinv.inversion import Inversion
 class Refiner:
     """Refines the inversions of `module` (the method whose generator, per-image state and `reconstruct` it works
     through) under `perceptual_net` (an image distance with `per_image`, or None); `DEFAULTS` are the paper's options,
-    `options` this refiner's, `label()` what a record calls it."""
+    `options` this refiner's, `label()` what a record calls it; `FILES`: the options that name a file (a network the
+    refiner reads), which, like a method's checkpoint, neither name it nor set its experiment apart (`setting`)."""
 
     NAME = "refiner"
     DEFAULTS: Mapping[str, Any] = {}
+    FILES: tuple[str, ...] = ()
 
     def __init__(self, module: nn.Module, perceptual_net: nn.Module | None = None, show: bool = False, **options):
         if unknown := sorted(set(options) - set(self.DEFAULTS)):
@@ -39,9 +41,14 @@ class Refiner:
         return self.refine(inversion, images)
 
     def changed(self, skip: tuple[str, ...] = ()) -> str:
-        """The options that differ from the paper's (but `skip`), as `name value, ...` (empty when none do)."""
-        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.options.items()
+        """The options other than files (and `skip`) that differ from the paper's, as `name value, ...` (empty when
+        none do)."""
+        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.setting().items()
                          if v != self.DEFAULTS.get(k) and k not in skip)
+
+    def setting(self) -> dict[str, Any]:
+        """The options but the files: what makes two refinements repeats of one experiment."""
+        return {k: v for k, v in self.options.items() if k not in self.FILES}
 
     def label(self) -> str:
         changed = self.changed()

@@ -60,6 +60,7 @@ class DomainSpecificHybridRefinement(Refiner):
 
     NAME = "DHR"
     DEFAULTS = yaml_defaults("refine", "dhr")
+    FILES = ("parser_weights",)
 
     def __init__(self, *args, **options):
         super().__init__(*args, **options)

@@ -58,6 +58,7 @@ class SpatiallyAdaptiveMultilayer(Refiner):
 
     NAME = "SAM"
     DEFAULTS = yaml_defaults("refine", "sam")
+    FILES = ("predictor", "parser_weights")
 
     def __init__(self, *args, **options):
         super().__init__(*args, **options)
@@ -80,10 +81,6 @@ class SpatiallyAdaptiveMultilayer(Refiner):
         if o["predictor"] is not None:
             self.predictor = self.load_predictor(str(o["predictor"]))
         self._stats = None
-
-    def label(self) -> str:
-        changed = self.changed(skip=("predictor",))
-        return self.NAME + (f" ({changed})" if changed else "")
 
     def load_predictor(self, path: str) -> InvertibilityPredictor:
         from ganinv.metrics.suite import float32_hash

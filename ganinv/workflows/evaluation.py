@@ -149,7 +149,7 @@ def evaluate(cfg) -> Path | None:
     config = OmegaConf.to_container(cfg, resolve=True)
     paths = ("checkpoint", "refine", "output", "name", "wandb", "weights_dir", "use_generator")
     group = experiment_key(dict(module.hparams), {k: v for k, v in config.items() if k not in paths},
-                           refiner.options if refiner is not None else None)
+                           refiner.setting() if refiner is not None else None)
     done = getattr(module, "iterations_done", None)
     record = make_record(
         name, method, metrics, group=group, checkpoint=cfg.checkpoint, weights=state_hash(module),
