@@ -200,5 +200,8 @@ def test_sam_runs_with_the_face_parser_and_the_released_predictor_and_names_them
                           ).any() and segments.shape == (2, 64, 64) and int(sam.fused[face]) == face
     out = sam(start.invert(x), x)
     assert out.codes.shape == (2, start.n_latent, start.latent_avg.shape[-1]) and set(out.features) <= {16, 32}
+    # the files it reads do not set its experiment apart (seeds with their own predictors are one row)
+    assert "predictor" not in sam.setting() and "parser_weights" not in sam.setting()
+    assert str(tmp_path) not in sam.label() and "parser bisenet" in sam.label()
     with pytest.raises(ValueError, match="refine.parser=bisenet refine.parser_weights"):
         SpatiallyAdaptiveMultilayer(AverageCode(tiny_generator), distance)
