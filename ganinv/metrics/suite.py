@@ -97,7 +97,8 @@ class EvaluationSuite:
                 self.distortion.update(recs[sl], targets[own][sl])
             metrics = self.distortion.compute()  # every rank's sums
             lec = invert if images.shape[1] == 3 and images.shape == targets.shape else None
-            plus, minus = self._edits(lec, reconstruct, images[own], codes, recs, metrics, bar, task, mine.start)
+            plus, minus = self._edits(lec, reconstruct, images[own], codes, recs, metrics, bar, task, mine.start,
+                                      keep_minus=bool(labels) and self.fid_features is not None)
             all_codes, all_recs = inverted.inversion.codes, inverted.recs.float()
             if len(all_codes) != n:
                 raise RuntimeError(f"scored {len(all_codes)} images of {n}: the processes' shares do not add up")
@@ -140,12 +141,13 @@ class EvaluationSuite:
         card["fid"] = FID["none"] if self.fid_features is None else FID.get(str(self.fid), str(self.fid))
         return card
 
-    def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task,
-               first: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def _edits(self, invert, reconstruct, images, codes, recs, metrics, bar, task, first: int = 0,
+               keep_minus: bool = False) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Per direction: the edits by ±α, LEC on the first `lec_images` of the whole set (re-inverting the +α
-        edits with `invert`, unless None) and, with attributes, edit quality; returns the +α and the −α edits of
-        the whole set per direction (for FID). `images` are this rank's share, from index `first` of the set;
-        per-image results are gathered from every rank before they are averaged."""
+        edits with `invert`, unless None) and, with attributes, edit quality; returns the +α edits of the whole
+        set per direction (for FID) and, if `keep_minus`, the −α edits (else none). `images` are this rank's
+        share, from index `first` of the set; per-image results are gathered from every rank before they are
+        averaged."""
         if self.directions is None:
             return {}, {}
         edited, undone, layers = {}, {}, self.directions.layers
@@ -158,7 +160,8 @@ class EvaluationSuite:
                     p = reconstruct(edit(codes[sl], d, self.alpha, layers)).float().clamp(-1, 1)
                     m = reconstruct(edit(codes[sl], d, -self.alpha, layers)).float().clamp(-1, 1)
                 plus.append(p)
-                minus.append(m)
+                if keep_minus:
+                    minus.append(m)
                 if invert is not None and sl.start < n_lec:
                     k = min(sl.stop, n_lec) - sl.start
                     lec.append(lec_distances(invert, reconstruct, images[sl][:k], d, self.alpha, layers,
@@ -172,7 +175,9 @@ class EvaluationSuite:
             if len(lec):
                 metrics[f"lec_{name}"] = trimmed_mean(lec)
             metrics.update({f"{key}_{name}": float(gather(torch.cat(v)).nanmean()) for key, v in quality.items()})
-            edited[name], undone[name] = gather(torch.cat(plus)), gather(torch.cat(minus))
+            edited[name] = gather(torch.cat(plus))
+            if keep_minus:
+                undone[name] = gather(torch.cat(minus))
         for key in ("lec", "edit_gain", "edit_others", "edit_id"):
             vals = [metrics[f"{key}_{n}"] for n in self.directions.names if f"{key}_{n}" in metrics]
             if vals:
