@@ -54,12 +54,13 @@ class BiSeNetParser(nn.Module):
                    f"Download {BISENET_FILE} (zllrunning/face-parsing.PyTorch, the parser of SAM's README) and pass "
                    "its path as refine.parser_weights.")
         sd = load_torch_file(path, missing)
-        net = BiSeNet(len(CELEBAMASK_LABELS))
+        with torch.device("meta"):  # shapes only: the file's tensors are assigned below
+            net = BiSeNet(len(CELEBAMASK_LABELS))
         mismatch = state_mismatch(net.state_dict(), sd) if isinstance(sd, dict) else "not a state dict"
         if mismatch:
             raise CheckpointError(path, f"is not face-parsing.PyTorch's BiSeNet ({BISENET_FILE}): {mismatch}.",
                                   "Pass the unmodified released weights file.")
-        net.load_state_dict(sd, strict=True)
+        net.load_state_dict(sd, strict=True, assign=True)
         return cls(net)
 
     @torch.no_grad()

@@ -120,7 +120,8 @@ class ReleasedPredictor(nn.Module):
         from ganinv.checkpoints.safe_io import CheckpointError, state_mismatch
 
         spaces = [k for k in state if k != "sd_base"]
-        net = cls(spaces)
+        with torch.device("meta"):  # shapes only: the file's tensors are assigned below
+            net = cls(spaces)
         for what, module, sd in (("sd_base", net.base, state["sd_base"]),
                                  *((s, h, state[s]) for s, h in zip(spaces, net.heads, strict=True))):
             mismatch = state_mismatch(module.state_dict(), sd, f"{what}.") if isinstance(sd, dict) else "no state"
@@ -128,7 +129,7 @@ class ReleasedPredictor(nn.Module):
                 raise CheckpointError(path, f"is not one of SAM's released invertibility predictors ({what}: "
                                       f"{mismatch}).", "Pass the unmodified released file, or train one with "
                                       "ganinv-train-invertibility.")
-            module.load_state_dict(sd)
+            module.load_state_dict(sd, strict=True, assign=True)
         return net.eval().requires_grad_(False)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:

@@ -162,11 +162,19 @@ def test_the_predictors_inversions_are_kept_batch_by_batch_and_resume(start, tmp
     assert torch.equal(error_maps(sam, x, 1, Pieces(tmp_path / "partial", {"job": 1})), maps)
 
 
-def test_the_authors_released_predictor_loads_by_its_layout_and_reproduces_their_network(tmp_path):
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """The authors' files in their layouts, with seeded weights: SAM's predictor and the BiSeNet face parser."""
+    folder = tmp_path_factory.mktemp("released")
+    torch.save(examples.seeded(BiSeNet().state_dict()), folder / "79999_iter.pth")
+    return examples.sam_predictor(folder / "invertibility_faces_sg2.pt"), folder / "79999_iter.pth"
+
+
+def test_the_authors_released_predictor_loads_by_its_layout_and_reproduces_their_network(released, tmp_path):
     """SAM's released file (`sd_base`: pytorch-deeplab-xception's DeepLab v3+, one `layer_head` per space) against
     the authors' network run on the same weights (tests/fixtures/sam_invertibility_tiny_ref.pt)."""
     manifest = json.loads((FIXTURES / "manifest_sam_invertibility.json").read_text())
-    path = examples.sam_predictor(tmp_path / "invertibility_faces_sg2.pt")
+    path = released[0]
     state = torch.load(path, weights_only=True)
     assert {f"{part}/{k}": list(v.shape) for part, sd in state.items() for k, v in sd.items()} == manifest
     net, meta = InvertibilityPredictor.load(path)
@@ -184,12 +192,10 @@ def test_the_authors_released_predictor_loads_by_its_layout_and_reproduces_their
 
 
 def test_sam_runs_with_the_face_parser_and_the_released_predictor_and_names_them_for_real_generators(
-        start, tmp_path, tiny_generator):
+        start, released, tiny_generator):
     """Real photos' path, run on toy renders: BiSeNet segments (the authors' fused face), the released predictor
     chooses, SAM optimises; on a generator that is not the toy one the toy parser is refused with that fix."""
-    parser = tmp_path / "79999_iter.pth"
-    torch.save(examples.seeded(BiSeNet().state_dict()), parser)
-    predictor = examples.sam_predictor(tmp_path / "invertibility_faces_sg2.pt")
+    predictor, parser = released
     distance = MeanDistance(load_perceptual_net())
     sam = SpatiallyAdaptiveMultilayer(start, distance, predictor=str(predictor), parser="bisenet",
                                       parser_weights=str(parser), layers=["W+", "F4", "F6"], steps=2, threshold=0)
@@ -202,6 +208,6 @@ def test_sam_runs_with_the_face_parser_and_the_released_predictor_and_names_them
     assert out.codes.shape == (2, start.n_latent, start.latent_avg.shape[-1]) and set(out.features) <= {16, 32}
     # the files it reads do not set its experiment apart (seeds with their own predictors are one row)
     assert "predictor" not in sam.setting() and "parser_weights" not in sam.setting()
-    assert str(tmp_path) not in sam.label() and "parser bisenet" in sam.label()
+    assert str(parser.parent) not in sam.label() and "parser bisenet" in sam.label()
     with pytest.raises(ValueError, match="refine.parser=bisenet refine.parser_weights"):
         SpatiallyAdaptiveMultilayer(AverageCode(tiny_generator), distance)
