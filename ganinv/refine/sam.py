@@ -45,7 +45,7 @@ from ganinv.methods.base import match_size
 from .base import Refiner
 from .dhr import block_features
 from .face_parsing import face_parser
-from .invertibility import W_PLUS, InvertibilityPredictor, space_resolution
+from .invertibility import W_PLUS, InvertibilityPredictor, ReleasedPredictor, space_resolution
 
 # The parts fused into one segment: the toy parser's, and the face parser's classes the authors fuse
 # (`fuse_face_regions`: skin, brows, eyes, ears, nose, mouth, lips, neck, hair)
@@ -82,7 +82,7 @@ class SpatiallyAdaptiveMultilayer(Refiner):
             self.predictor = self.load_predictor(str(o["predictor"]))
         self._stats = None
 
-    def load_predictor(self, path: str) -> InvertibilityPredictor:
+    def load_predictor(self, path: str) -> InvertibilityPredictor | ReleasedPredictor:
         from ganinv.metrics.suite import float32_hash
 
         net, meta = InvertibilityPredictor.load(path)

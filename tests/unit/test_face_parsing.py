@@ -4,7 +4,6 @@ layout, its numerics against the official code (tests/fixtures: `bisenet_tiny_re
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +16,7 @@ from ganinv.refine.dhr import KINDS
 from ganinv.refine.face_parsing import CELEBAMASK_LABELS, BiSeNet, BiSeNetParser, face_parser
 from ganinv.toy import load_generator, load_perceptual_net, render
 from tests.commands import composed
-from tests.fixtures.examples import seeded
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from tests.fixtures.examples import FIXTURES, seeded
 
 
 @pytest.fixture(scope="module")
