@@ -226,9 +226,10 @@ class InversionModule(IterationModule):
     def generate(self, inv: Inversion) -> torch.Tensor:
         """The generator's image of an inversion: its codes, noise maps, per-image weight offsets and blended
         features (a residual only the method that made it can use: HFGI)."""
-        if inv.residual is not None:
-            raise ConfigError(f"{type(self).__name__} cannot generate an inversion with a residual (HFGI's distortion "
-                             "map): reconstruct it with the HFGI run that made it (checkpoint=<that run>)")
+        if inv.residual is not None or inv.extra:
+            made = "HFGI" if inv.residual is not None else "StyleRes or SFE"
+            raise ConfigError(f"{type(self).__name__} cannot generate an inversion that only the {made} run that made "
+                              "it renders: reconstruct it with that run (checkpoint=<that run>)")
         return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
                               offsets=inv.offsets, features=inv.features)[0]
 
@@ -324,7 +325,7 @@ class InversionModule(IterationModule):
     def make_optimizer(self, params, cfg: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
         from hydra.utils import instantiate
 
-        return instantiate(dict(cfg or self.optimizer_cfg))(params)
+        return instantiate(dict(cfg or self.optimizer_cfg), _convert_="all")(params)  # lists as lists
 
     def configure_optimizers(self):
         return self.make_optimizer(self.encoder.parameters())

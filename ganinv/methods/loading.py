@@ -24,15 +24,18 @@ from ganinv.stylegan2 import Generator
 
 from .base import ConfigError, InversionModule
 from .e4e import E4EModule
+from .feature_style import FeatureStyleModule
 from .hfgi import HFGIModule
 from .hyperstyle import HyperStyleModule
 from .idinvert import IDInvertModule
 from .lsap import LSAPModule
 from .psp import PSPModule
 from .restyle import ReStyleModule
+from .sfe import SFEModule
+from .styleres import StyleResModule
 
 METHODS = {cls.__name__: cls for cls in (PSPModule, E4EModule, ReStyleModule, IDInvertModule, HyperStyleModule,
-                                         HFGIModule, LSAPModule)}
+                                         HFGIModule, LSAPModule, FeatureStyleModule, StyleResModule, SFEModule)}
 
 
 def build_loss_nets(loss: Mapping[str, Any] | None) -> dict[str, Any]:

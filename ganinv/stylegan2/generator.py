@@ -170,6 +170,29 @@ class Generator(nn.Module):
             i += 2
         return skip, (latent if return_latents else None)
 
+    def features_at(self, codes: torch.Tensor, resolution: int, point: str = "block",
+                    noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """The generator's own features of W+ `codes` at `resolution` (the stored noise, or `noise`), computed only
+        that far: `point="block"` where the `features` hook of `forward` changes them (leaving that resolution's
+        block), `"up"` where its `conditions` hook does (after the upsampling convolution)."""
+        if point not in ("block", "up"):
+            raise ValueError(f"point={point!r} is not one of block, up")
+        if resolution not in self.channels or (point == "up" and resolution == 4):
+            raise ValueError(f"this {self.size}-px generator has no {point} features at {resolution} px")
+        noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)] if noise is None else noise
+        latent = self._broadcast([codes], None)
+        out = self.conv1(self.input(latent), latent[:, 0], noise=noise[0])
+        i = 1
+        for conv_up, conv, n1, n2 in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2]):
+            if point == "block" and out.shape[-1] == resolution:
+                return out
+            out = conv_up(out, latent[:, i], noise=n1)
+            if point == "up" and out.shape[-1] == resolution:
+                return out
+            out = conv(out, latent[:, i + 1], noise=n2)
+            i += 2
+        return out  # the last block's
+
     def _per_image(self, offsets, styles, return_latents, inject_index, truncation, truncation_latent,
                    input_is_latent, noise, randomize_noise, conditions, features
                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
