@@ -13,7 +13,12 @@ from ganinv.workflows.training import build, train
 from tests.runs import ON_BASE, RECIPES, config
 
 E4E_FAMILY = ("toy_e4e", "toy_hfgi", "toy_hyperstyle", "toy_lsap")  # test_learning_e4e_family.py
-ENCODERS = tuple(r for r in RECIPES if r not in E4E_FAMILY)  # test_learning_encoders.py: every other recipe
+FEATURE_SPACE = ("toy_e4e", "toy_feature_style", "toy_sfe", "toy_styleres")  # test_learning_feature_space.py
+ENCODERS = tuple(r for r in RECIPES if r not in E4E_FAMILY + FEATURE_SPACE)  # test_learning_encoders.py: the rest
+# Per recipe: HyperStyle's refinement steps; the predicted features blended in over 20 of the 60 iterations, and SFE's
+# editor trained for the last 20.
+EXTRA = {"toy_hyperstyle": ["method.n_iters_per_batch=2"], "toy_feature_style": ["method.feature_warmup=20"],
+         "toy_sfe": ["method.feature_warmup=20", "method.editor_from=40"]}
 
 
 def val_mse(module, datamodule) -> float:
@@ -32,7 +37,7 @@ def train_recipes(names, tmp_path_factory) -> dict:
     out = {}
     for name in names:
         run = tmp_path_factory.mktemp(name)
-        extra = ["method.n_iters_per_batch=2"] if "hyperstyle" in name else []
+        extra = list(EXTRA.get(name, []))
         extra += [f"method.base={out['toy_e4e'][3] / 'checkpoints' / 'last.ckpt'}"] if name in ON_BASE else []
         cfg = config(name, run, 60, "trainer.val_check_interval=60", "data.batch_size=4", *extra)
         torch.manual_seed(0)

@@ -65,9 +65,14 @@ SMALL = {
     "toy_hyperstyle": ["method.encoder.widths=[8,8,12,16]", "method.encoder.hyper_dim=16",
                        "method.n_iters_per_batch=2"],
     "toy_hfgi": ["method.encoder.residue_widths=[8,8,12]", "method.encoder.align_widths=[8,8,8,8]"],
+    "toy_styleres": ["method.encoder.width=8"],
+    # SFE: its editor phase from the second iteration, so that two iterations train both phases
+    "toy_sfe": ["method.encoder.widths=[8,8,12,16]", "method.encoder.depth=2", "method.editor_from=1",
+                "method.feature_warmup=2"],
+    "toy_feature_style": ["method.encoder.widths=[8,8,12,16]", "method.feature_warmup=2"],
 }
 RECIPES = sorted(p.stem for p in (Path(CONF) / "experiment").glob("toy_*.yaml"))  # toy_e4e before those on it
-ON_BASE = ("toy_hfgi", "toy_hyperstyle")  # they start from a trained e4e (method.base)
+ON_BASE = ("toy_hfgi", "toy_hyperstyle", "toy_sfe", "toy_styleres")  # they start from a trained e4e (method.base)
 EXPERIMENTS = tuple(k for k in SMALL if k not in ON_BASE)
 
 

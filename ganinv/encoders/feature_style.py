@@ -96,12 +96,20 @@ class FeatureEncoderBlock(nn.Module):
 
 class ContentLayerDeepFast(nn.Module):
     """[B, inp, r, r] -> [B, out, r, r]: a 1x1 projection, then `depth - 1` residual blocks (SFE's fuser and editor:
-    depth 6, 1024 -> 512)."""
+    depth 6, 1024 -> 512). `identity_at=k` starts it as the identity on input channels k .. k + out (the projection
+    picks them, each block's last BatchNorm scale is 0); None: random, as the official."""
 
-    def __init__(self, depth: int, inp: int, out: int):
+    def __init__(self, depth: int, inp: int, out: int, identity_at: int | None = None):
         super().__init__()
         self.conv = nn.Conv2d(inp, out, 1)
         self.body = nn.ModuleList(FeatureEncoderBlock(out) for _ in range(depth - 1))
+        if identity_at is not None:
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.weight[:, identity_at:identity_at + out, 0, 0] = torch.eye(out)
+                self.conv.bias.zero_()
+                for block in self.body:
+                    block.body[-1].weight.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -112,11 +120,14 @@ class ContentLayerDeepFast(nn.Module):
 
 class SFENets(nn.Module):
     """SFE's trained parts: the inverter (`fs_backbone`, `fuser`: [predicted, generator's own] features -> fused)
-    and the feature `editor` ([fused features, generator feature delta of the edit] -> edited features)."""
+    and the feature `editor` ([fused features, generator feature delta of the edit] -> edited features). The fuser
+    starts as the identity on the generator's own features and the editor on the fused ones (official: both random,
+    which the official's 10 000-iteration blend-in and 500 000 editor iterations outgrow; on the toy budget random
+    fused features rendered worse than the codes alone: MSE 0.058 against 0.043 after 150 iterations)."""
 
     def __init__(self, n_styles: int, style_dim: int, channels: int, widths: Sequence[int] = (64, 128, 256, 512),
                  units: Sequence[int] = (3, 4, 14, 3), depth: int = 6):
         super().__init__()
         self.fs_backbone = FeatureStyleBackbone(n_styles, style_dim, channels, "sfe", widths, units)
-        self.fuser = ContentLayerDeepFast(depth, 2 * channels, channels)
-        self.editor = ContentLayerDeepFast(depth, 2 * channels, channels)
+        self.fuser = ContentLayerDeepFast(depth, 2 * channels, channels, identity_at=channels)
+        self.editor = ContentLayerDeepFast(depth, 2 * channels, channels, identity_at=0)

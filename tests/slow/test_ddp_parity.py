@@ -40,10 +40,11 @@ def base_e4e(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["toy_hyperstyle", "toy_hfgi"])
+@pytest.mark.parametrize("experiment", ["toy_hyperstyle", "toy_hfgi", "toy_styleres", "toy_sfe"])
 def test_methods_on_a_base_train_on_two_processes_what_one_trains(tmp_path, experiment, base_e4e):
-    """HyperStyle (refinement steps under no_sync) and HFGI (random warps: one draw per global batch, each rank
-    taking the rows of its images: the sampler deals a global batch out interleaved, not in blocks)."""
+    """HyperStyle (refinement steps under no_sync), HFGI (random warps: one draw per global batch, each rank
+    taking the rows of its images: the sampler deals a global batch out interleaved, not in blocks), StyleRes and
+    SFE (one edit drawn per global batch; SFE through both phases: its editor from the second iteration)."""
     same = (*EXACT, f"method.base={base_e4e}")
     one = train(tmp_path / "one", experiment, 1, batch=4, extra=same)
     two = train(tmp_path / "two", experiment, 2, batch=4, extra=same)

@@ -78,7 +78,7 @@ def test_an_inversion_slices_joins_saves_and_edits_keeping_its_per_image_state(s
 
     g = start.generator
     inv = Inversion(codes_of(g, 4), offsets={"input.input": torch.randn(4, *g.input.input.shape) * 0.1},
-                    residual=torch.randn(4, 3, 8, 8))
+                    residual=torch.randn(4, 3, 8, 8), extra={"fused": torch.randn(4, 2, 8, 8)})
     assert len(inv[1:3]) == 2 and len(inv[2]) == 1 and inv.refined and not Inversion(inv.codes).refined
     joined = Inversion.cat([inv[:1], inv[1:]])
     assert torch.equal(joined.codes, inv.codes) and torch.equal(joined.residual, inv.residual)
@@ -86,21 +86,25 @@ def test_an_inversion_slices_joins_saves_and_edits_keeping_its_per_image_state(s
     atomic_save(inv.state(), tmp_path / "inv.pt")
     again = Inversion.from_state(load_torch_file(tmp_path / "inv.pt"))
     assert torch.equal(again.offsets["input.input"], inv.offsets["input.input"])
+    assert torch.equal(again.extra["fused"], inv.extra["fused"])
+    assert torch.equal(joined.extra["fused"], inv.extra["fused"])
     d = F.normalize(torch.randn(g.style_dim), dim=0)
     moved = edit(inv, d, 2.0, layers=[0, 1])
-    assert moved.offsets is inv.offsets and moved.residual is inv.residual
+    assert moved.offsets is inv.offsets and moved.residual is inv.residual and moved.extra is inv.extra
     torch.testing.assert_close(moved.codes[:, :2], inv.codes[:, :2] + 2 * d)
     assert torch.equal(moved.codes[:, 2:], inv.codes[:, 2:])
-    tuned = inv.replace(residual=None)  # a residual only HFGI renders
+    tuned = inv.replace(residual=None, extra=None)  # what only HFGI, StyleRes or SFE render
     with torch.no_grad():  # the edit is rendered through each image's own generator
         assert torch.equal(start.reconstruct(edit(tuned, d, 0.0)), start.reconstruct(tuned))
         assert not torch.equal(start.reconstruct(tuned), start.reconstruct(Inversion(inv.codes)))
         with pytest.raises(ConfigError, match="HFGI run that made it"):
             start.reconstruct(inv)
+        with pytest.raises(ConfigError, match="StyleRes or SFE run that made it"):
+            start.reconstruct(inv.replace(residual=None))
     row = interpolate(inv[0], inv[3], 5)
     assert len(row) == 5 and torch.equal(row.offsets["input.input"][0], inv.offsets["input.input"][0])
     torch.testing.assert_close(row.offsets["input.input"][-1], inv.offsets["input.input"][3])
-    assert inv.storage_bytes() == 4 * (g.n_latent * g.style_dim + g.input.input.numel() + 3 * 64)
+    assert inv.storage_bytes() == 4 * (g.n_latent * g.style_dim + g.input.input.numel() + 3 * 64 + 2 * 64)
 
 
 @pytest.mark.slow  # a W pivot and two tunings: 28 s

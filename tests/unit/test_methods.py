@@ -93,13 +93,15 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, name):
     assert load_method(tmp_path / "half" / "checkpoints" / "last.ckpt").stage == 3
 
 
-@pytest.mark.parametrize("name", [pytest.param("toy_hyperstyle", marks=pytest.mark.slow), "toy_hfgi"])
-def test_methods_on_a_base_resume_exactly(runs, tmp_path, name):
-    """HyperStyle (its refinement steps, ReStyle's loop: under make test-all) and HFGI (its random warps): half,
-    resume, the rest = one run."""
-    extra = ["callbacks.checkpoint_every=2", "data.batch_size=4", *on_e4e(name, runs["toy_e4e"])]
-    extra += ["method.n_iters_per_batch=2", "method.encoder.widths=[8,8,12,16]", "method.encoder.hyper_dim=16"] if (
-        "hyperstyle" in name) else ["method.encoder.residue_widths=[8,8,12]", "method.encoder.align_widths=[8,8,8,8]"]
+@pytest.mark.parametrize("name", ["toy_hfgi", *(pytest.param(n, marks=pytest.mark.slow) for n in (
+    "toy_hyperstyle", "toy_feature_style", "toy_styleres", "toy_sfe"))])
+def test_methods_without_stages_resume_exactly(runs, tmp_path, name):
+    """HFGI (its random warps), HyperStyle (its refinement steps, ReStyle's loop), Feature-Style (its features'
+    blend-in), StyleRes (its drawn edits) and SFE (its phases: the editor from the resume point): half, resume, the
+    rest = one run."""
+    small = [o for o in SMALL[name] if not o.startswith("method.editor_from=")]
+    extra = ["callbacks.checkpoint_every=2", "data.batch_size=4", *small, *on_e4e(name, runs["toy_e4e"]),
+             *(["method.editor_from=2"] if name == "toy_sfe" else [])]
     whole = params(train(config(name, tmp_path / "whole", 4, *extra)).run / "checkpoints" / "last.ckpt")
     train(config(name, tmp_path / "half", 2, *extra))
     resumed = params(train(config(name, tmp_path / "half", 4, *extra, "resume=last")).run / "checkpoints" /
@@ -247,7 +249,8 @@ def test_runs_saved_with_the_discriminators_options_elsewhere_still_load(runs, t
 
 def test_every_method_and_experiment_config_instantiates(runs):
     narrow = {"idinvert": "method.encoder={channel_base:4,channel_max:16}",
-              "hyperstyle": "++method.encoder={widths:[8,8,12,16],hyper_dim:16}", "hfgi": "method.start_from=avg"}
+              "hyperstyle": "++method.encoder={widths:[8,8,12,16],hyper_dim:16}", "hfgi": "method.start_from=avg",
+              "styleres": "method.encoder.width=8"}
     for name in sorted(p.stem for p in (Path(CONF) / "method").glob("*.yaml")):
         with initialize_config_dir(CONF, version_base=None):
             cfg = compose("train", overrides=[f"method={name}", "loss/perceptual=toy", "loss/identity=toy",

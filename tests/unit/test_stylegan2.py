@@ -122,6 +122,24 @@ def test_generator_api_shapes_and_gradients(tiny_generator):
         g([codes[:, :5]], input_is_latent=True)
 
 
+def test_features_at_are_the_features_the_hooks_change(tiny_generator):
+    """`features_at(codes, r)` are the features the `features` hook sees at r (replacing them by themselves keeps
+    the image; by zeros does not), `features_at(codes, r, "up")` those the `conditions` hook sees."""
+    g = tiny_generator
+    codes = g.latent_avg.repeat(2, g.n_latent, 1) + 0.3 * torch.randn(2, g.n_latent, g.style_dim)
+    image = g([codes], input_is_latent=True, randomize_noise=False)[0]
+    block, up = g.features_at(codes, 8), g.features_at(codes, 16, "up")
+    assert block.shape == (2, g.channels[8], 8, 8) and up.shape == (2, g.channels[16], 16, 16)
+    ones = torch.ones_like(block[:, :1])
+    for features, same in ((torch.cat([0 * ones, block], 1), True), (torch.cat([0 * ones, 0 * block], 1), False)):
+        assert torch.equal(g([codes], input_is_latent=True, randomize_noise=False, features={8: features})[0],
+                           image) == same
+    replaced = g([codes], input_is_latent=True, randomize_noise=False, conditions={16: (-torch.ones_like(up), up)})[0]
+    assert torch.equal(replaced, image)
+    with pytest.raises(ValueError, match="no up features at 4 px"):
+        g.features_at(codes, 4, "up")
+
+
 def test_random_noise_changes_output_and_fixed_noise_does_not(tiny_generator):
     g = tiny_generator
     for name, p in g.named_parameters():

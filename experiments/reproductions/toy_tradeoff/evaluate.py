@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LABELS = {"psp": "pSp (W+)", "psp_w": "pSp (W)", "e4e": "e4e", "restyle_psp": "ReStyle-pSp",
           "restyle_e4e": "ReStyle-e4e", "idinvert": "In-Domain encoder", "hyperstyle": "HyperStyle",
-          "hfgi": "HFGI"}
+          "hfgi": "HFGI"}  # the study's first records (records/renders, samples)
 DATA = {"renders": ["data=toy"], "samples": ["data=generated", "data.input_size=64", "data.target_size=64"]}
 # The held-out images: data seed 7 (renders / samples of seed 1,000,007; training used seeds 0-2 and their
 # validation sets 1,000,000-1,000,002); 32 images, LEC on 8 of them per direction. Optimisers: 100 Adam steps at
@@ -54,6 +54,19 @@ SAM_STEPS, PREDICTOR = 300, ["n_images=24", "refine.steps=200"]
 REFINERS = {"pti": "e4e + PTI", "dhr": "e4e + DHR", "sam": "e4e + SAM"}
 
 
+# The methods that predict generator features (records/feature_space), against the same seeds' e4e and HFGI (the
+# residual method before them), all evaluated with today's metrics (the attribute-conditioned editing FID among them).
+# Feature-Style trains from scratch as pSp and e4e do (Adam at 5e-4, train.py); StyleRes and SFE on each seed's e4e.
+FEATURE_SPACE = {"e4e": "e4e", "hfgi": "HFGI", "feature_style": "Feature-Style", "styleres": "StyleRes",
+                 "sfe": "SFE"}
+
+
+def feature_space(runs: Path, folder: Path, seed: int) -> None:
+    for name, label in FEATURE_SPACE.items():
+        run([f"checkpoint={runs / name / f'seed{seed}' / 'checkpoints' / 'last.ckpt'}", f"name='{label}'",
+             *DATA["renders"]], folder / f"{name}_seed{seed}.json")
+
+
 def toolbox(runs: Path, folder: Path, seed: int) -> None:
     for name, label in TOOLBOX.items():
         run([f"checkpoint={runs / name / f'seed{seed}' / 'checkpoints' / 'last.ckpt'}", f"name='{label}'",
@@ -85,7 +98,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--no-long", action="store_true", help=f"skip the {LONG_STEPS}-step optimisation check")
     ap.add_argument("--toolbox", action="store_true", help="only GAN Inverter's methods (records/toolbox)")
+    ap.add_argument("--feature-space", action="store_true", help="only the feature-space methods "
+                    "(records/feature_space)")
     args = ap.parse_args()
+    for seed in args.seeds:
+        feature_space(args.runs, args.out / "records" / "feature_space", seed)
+    if args.feature_space:
+        return
     for seed in args.seeds:
         toolbox(args.runs, args.out / "records" / "toolbox", seed)
     if args.toolbox:

@@ -20,7 +20,7 @@ AXES = ("mse", "lec")
 
 def leaderboards(out: Path) -> dict[str, dict]:
     tables = {}
-    for data in ("renders", "samples", "long", "toolbox"):
+    for data in ("renders", "samples", "long", "toolbox", "feature_space"):
         if not (HERE / "records" / data).is_dir():
             continue
         entries = report.rank(report.aggregate(read_records(HERE / "records" / data)), *AXES)
@@ -115,6 +115,48 @@ def toolbox(t: dict, claim, m) -> None:
               ", ".join(f"{n} {v(n, key):.4g}" for n in REFINERS))
 
 
+ENCODERS_HERE = ("e4e", "HFGI", "Feature-Style", "StyleRes", "SFE")  # records/feature_space
+
+
+def feature_space(t: dict, claim, m) -> None:
+    """The methods that predict generator features (records/feature_space): Feature-Style reconstructs better than
+    the W+ encoder at a similar editability; StyleRes reconstructs better than its base and, through its cycle,
+    keeps the edits better than HFGI; SFE has the lowest distortion of every encoder at a comparable edit quality
+    (its attribute FID of edits and its edit gain)."""
+    data = "feature_space"
+
+    def v(name: str, key: str) -> float:
+        return m(data, name, key)
+
+    def versus(name: str, other: str, *keys: str) -> str:
+        return "; ".join(f"{k} {v(name, k):.4g} vs {v(other, k):.4g}" for k in keys)
+
+    def edits_like(name: str, other: str) -> bool:
+        return (v(name, "lec") <= (1 + SIMILAR) * v(other, "lec")
+                and v(name, "edit_gain") >= (1 - SIMILAR) * v(other, "edit_gain")
+                and v(name, "edit_others") <= (1 + SIMILAR) * v(other, "edit_others"))
+
+    for name in ("Feature-Style", "StyleRes"):
+        claim(data, f"{name} reconstructs better than e4e", v(name, "mse") < v("e4e", "mse"),
+              versus(name, "e4e", "mse", "perceptual"))
+    claim(data, f"Feature-Style edits about as well as e4e (LEC, gain, leakage within {SIMILAR:.0%})",
+          edits_like("Feature-Style", "e4e"), versus("Feature-Style", "e4e", "edit_gain", "edit_others", "lec"))
+    claim(data, "StyleRes keeps edits better than HFGI (edit gain, attribute FID of edits)",
+          v("StyleRes", "edit_gain") > v("HFGI", "edit_gain") and v("StyleRes", "fid_attr") < v("HFGI", "fid_attr"),
+          versus("StyleRes", "HFGI", "edit_gain", "fid_attr", "mse"))
+    for key in ("mse", "perceptual"):
+        best = min(ENCODERS_HERE, key=lambda n, k=key: v(n, k))
+        claim(data, f"SFE has the lowest distortion of these encoders ({key})", best == "SFE",
+              ", ".join(f"{n} {v(n, key):.4g}" for n in ENCODERS_HERE))
+    best_fid = min(ENCODERS_HERE, key=lambda n: v(n, "fid_attr"))
+    claim(data, f"SFE's edit quality is comparable: attribute FID of edits within {SIMILAR:.0%} of the best "
+          f"encoder's, edit gain at least {1 - SIMILAR:.0%} of e4e's",
+          v("SFE", "fid_attr") <= (1 + SIMILAR) * v(best_fid, "fid_attr")
+          and v("SFE", "edit_gain") >= (1 - SIMILAR) * v("e4e", "edit_gain"),
+          f"fid_attr SFE {v('SFE', 'fid_attr'):.4g} vs best ({best_fid}) {v(best_fid, 'fid_attr'):.4g}; "
+          + versus("SFE", "e4e", "edit_gain", "edit_others", "lec"))
+
+
 def findings(t: dict, steps: dict) -> list[dict]:
     """Each published claim as a measured comparison on both data sets (means over seeds)."""
     out = []
@@ -175,6 +217,8 @@ def findings(t: dict, steps: dict) -> list[dict]:
                   f"{um:.4f} (seed 0)")
     if "toolbox" in t:
         toolbox(t, claim, m)
+    if "feature_space" in t:
+        feature_space(t, claim, m)
     for name, runs in steps.items():
         mean = [sum(r[k] for r in runs) / len(runs) for k in range(len(runs[0]))]
         out.append({"data": "renders", "claim": f"{name} improves over its (3 trained) steps",

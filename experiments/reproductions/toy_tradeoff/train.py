@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi", "lsap"]
-# conf/experiment/toy_<name>.yaml; HyperStyle and HFGI start from the same seed's e4e run (trained first) and keep
-# their recipes' optimiser (Ranger, lr 0.002)
-ON_E4E = ("hyperstyle", "hfgi")
+ENCODERS = ["psp", "psp_w", "e4e", "restyle_psp", "restyle_e4e", "idinvert", "hyperstyle", "hfgi", "lsap",
+            "feature_style", "styleres", "sfe"]
+# conf/experiment/toy_<name>.yaml; HyperStyle, HFGI, StyleRes and SFE start from the same seed's e4e run (trained
+# first) and keep their recipes' optimiser (Ranger, lr 0.002)
+ON_E4E = ("hyperstyle", "hfgi", "styleres", "sfe")
 # The study's results were trained with Adam at 5e-4 (the recipes' optimiser before Ranger became the default):
 # pinned here, so that `make study` reproduces them.
 ADAM = ["method.optimizer._target_=torch.optim.Adam", "~method.optimizer.degenerated_to_sgd",
