@@ -18,13 +18,14 @@ from .feature_space import blend_scale, own_features
 
 class FeatureStyleModule(InversionModule):
     """`encoder`: the backbone's `widths` and `units` (official IResNet-50); `feature_warmup`: iterations over
-    which the predicted features are blended in (official 10 000); loss terms l2, perceptual, id and `feat_rec`
-    (the predicted features' MSE to the generator's own, official 0.01)."""
+    which the predicted features are blended in (official 10 000); `lr_step`: the iteration at which the learning
+    rate falls tenfold (official: after 10 of 12 epochs of 10 000 iterations; None: never); loss terms l2,
+    perceptual, id and `feat_rec` (the predicted features' MSE to the generator's own, official 0.01)."""
 
     TERMS = (*InversionModule.TERMS, "feat_rec")
 
-    def __init__(self, *args, feature_warmup: int = 10_000, **kwargs):
-        self.feature_warmup = int(feature_warmup)
+    def __init__(self, *args, feature_warmup: int = 10_000, lr_step: int | None = 100_000, **kwargs):
+        self.feature_warmup, self.lr_step = int(feature_warmup), lr_step
         super().__init__(*args, **kwargs)
 
     @property
@@ -59,6 +60,13 @@ class FeatureStyleModule(InversionModule):
         own = own_features(self, codes, self.resolution)
         add = self.blend() * (feat.to(own) - own)
         return Inversion(codes, features={self.resolution: torch.cat([torch.ones_like(add[:, :1]), add], 1)})
+
+    def configure_optimizers(self):
+        optimizer = super().configure_optimizers()
+        if not self.lr_step:
+            return optimizer
+        step = torch.optim.lr_scheduler.StepLR(optimizer, int(self.lr_step), gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": step, "interval": "step"}}
 
     def train_step(self, batch: dict) -> torch.Tensor:
         codes, feat = self.predicted(batch["x"])

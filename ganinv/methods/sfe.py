@@ -82,9 +82,13 @@ class SFEModule(OnBaseModule):
         """How an edit changes the generator's features of the base's codes (official sign: before - after)."""
         return own_features(self, base, self.resolution) - own_features(self, moved, self.resolution)
 
-    def render(self, codes: torch.Tensor, feat: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    def render(self, codes: torch.Tensor, feat: torch.Tensor, scale: float = 1.0, inv: Inversion | None = None
+               ) -> torch.Tensor:
+        """The image of `codes` with `feat` blended in by `scale` (and what else `inv` holds: noise, offsets)."""
         keep = torch.full_like(feat[:, :1], 1 - scale)
-        return self.reconstruct(Inversion(codes, features={self.resolution: torch.cat([keep, scale * feat], 1)}))
+        inv = Inversion(codes) if inv is None else inv.replace(codes=codes, extra=None)
+        features = {**(inv.features or {}), self.resolution: torch.cat([keep, scale * feat], 1)}
+        return self.reconstruct(inv.replace(features=features))
 
     def generate(self, inv: Inversion) -> torch.Tensor:
         """The codes (edited or not) with the fused features, through the editor once it is trained: the base's
@@ -93,9 +97,9 @@ class SFEModule(OnBaseModule):
             return super().generate(inv)
         e = inv.extra
         if not self.editing_phase():  # the inverter alone: its features stay as inverted
-            return self.render(inv.codes, e["fused"], blend_scale(self.iterations_done(), self.feature_warmup))
+            return self.render(inv.codes, e["fused"], blend_scale(self.iterations_done(), self.feature_warmup), inv)
         delta = self.feature_delta(e["base"], e["base"] + (inv.codes - e["origin"]))
-        return self.render(inv.codes, self.encoder.editor(torch.cat([e["fused"], delta.to(e["fused"])], 1)))
+        return self.render(inv.codes, self.encoder.editor(torch.cat([e["fused"], delta.to(e["fused"])], 1)), inv=inv)
 
     def train_step(self, batch: dict) -> torch.Tensor:
         return self.editor_step(batch) if self.editing_phase() else self.inverter_step(batch)

@@ -104,7 +104,8 @@ class StyleResModule(OnBaseModule):
         rendered = own_features(self, inv.codes, r, "up")
         change, gate = nets.modify_feature_gates(rendered, aligned)
         return self.generator([inv.codes], input_is_latent=True, noise=inv.noise, randomize_noise=False,
-                              offsets=inv.offsets, conditions={r: (torch.zeros_like(gate), gate * change)})[0]
+                              offsets=inv.offsets, features=inv.features,
+                              conditions={r: (torch.zeros_like(gate), gate * change)})[0]
 
     def train_step(self, batch: dict) -> torch.Tensor:
         """The reconstruction, and the cycle: the inversion edited, rendered, inverted again (the frozen base,
