@@ -304,3 +304,72 @@ def test_an_official_e4e_is_a_base_that_checkpoints_keep(checkpoints, tmp_path):
     torch.testing.assert_close(again.reconstruct(again.invert(x)), module.reconstruct(module.invert(x)), rtol=0,
                                atol=1e-6)
     torch.testing.assert_close(again.invert(x).codes, base.invert(x).codes, rtol=0, atol=0)
+
+
+def test_sfe_keys_and_shapes_are_the_official_ones(fixtures_dir):
+    """SFE's trained parts at the official size (IResNet-50 backbone, 18 W+ layers of 512, 512-channel features)
+    have exactly the keys and shapes of the official `Inverter` and feature editor (manifest written by running
+    the official modules)."""
+    import json
+
+    from ganinv.encoders.feature_style import SFENets
+
+    manifest = json.loads((fixtures_dir / "manifest_sfe_ffhq.json").read_text())
+    with torch.device("meta"):
+        nets = SFENets(18, 512, 512)
+    sd = nets.state_dict()
+    assert {k[len("editor."):]: list(v.shape) for k, v in sd.items() if k.startswith("editor.")} == manifest["encoder"]
+    assert {k: list(v.shape) for k, v in sd.items() if not k.startswith("editor.")} == manifest["inverter"]
+
+
+def test_load_method_reads_an_official_sfe_file_and_edits_as_its_code(fixtures_dir, checkpoints, rosinality,
+                                                                      tmp_path):
+    """An official SFE file on its generator and e4e: the inverter's codes and fused features, the inversion's image
+    and an edit's (the feature editor given the edit's change of e4e's features) equal the official modules' on
+    the tiny fixture (sfe_tiny_ref.pt: FSEFull's forward and its editing runner, features at the 8-px block)."""
+    from ganinv.editing import edit
+    from ganinv.methods import SFEModule
+
+    ref = _load(fixtures_dir, "sfe_tiny_ref.pt")
+    path = examples.sfe_checkpoint(tmp_path / "sfe.pt")
+    with pytest.raises(CheckpointError, match="base= .e4e_ffhq_encode.pt"):
+        load_method(path)
+    g = load_method(checkpoints["e4e"]).generator
+    module = load_method(path, generator=g, base=checkpoints["e4e"])
+    assert isinstance(module, SFEModule) and module.resolution == 8 and not module.training
+    inv = module.invert(ref["x"])
+    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    assert_close(inv.extra["fused"], ref["fused"], rtol=1e-4, atol=CODES_ATOL)
+    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
+    inv.extra["base"] = ref["w_e4e"]  # e4e's codes as the fixture gave them
+    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
+    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
+
+
+def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_code(fixtures_dir, checkpoints,
+                                                                                  tmp_path):
+    """The released Feature-Style encoder (143_enc.pth's layout; its keys and shapes at full size are the official
+    `fs_encoder_v2`'s) on its generator: codes, features at 1/16 of the 256-px input, the image and a latent edit's
+    (the features moved by the generator's own change, as its video editing) equal the official modules' on the tiny
+    fixture (feature_style_tiny_ref.pt)."""
+    import json
+
+    from ganinv.editing import edit
+    from ganinv.encoders.feature_style import FeatureStyleBackbone
+    from ganinv.methods import FeatureStyleModule
+
+    manifest = json.loads((fixtures_dir / "manifest_feature_style_ffhq.json").read_text())
+    with torch.device("meta"):
+        full = FeatureStyleBackbone(18, 512, 512)
+    assert {k: list(v.shape) for k, v in full.state_dict().items()} == manifest
+    ref = _load(fixtures_dir, "feature_style_tiny_ref.pt")
+    path = examples.feature_style_checkpoint(tmp_path / "143_enc.pth")
+    with pytest.raises(CheckpointError, match="holds no generator"):
+        load_method(path)
+    module = load_method(path, generator=load_method(checkpoints["e4e"]).generator)
+    assert isinstance(module, FeatureStyleModule) and module.resolution == 16 and not module.training
+    inv = module.invert(ref["x"])
+    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
+    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
+    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
