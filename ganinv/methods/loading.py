@@ -29,6 +29,7 @@ from .hfgi import HFGIModule
 from .hyperstyle import HyperStyleModule
 from .idinvert import IDInvertModule
 from .lsap import LSAPModule
+from .official_features import from_official_feature_style, from_official_sfe, from_official_styleres
 from .psp import PSPModule
 from .restyle import ReStyleModule
 from .sfe import SFEModule
@@ -80,9 +81,9 @@ def method_from_config(method_cfg, generator: nn.Module, loss_cfg, **kwargs) -> 
 def load_method(path: str | os.PathLike, generator: nn.Module | None = None,
                 base: str | os.PathLike | None = None) -> InversionModule:
     """A trained method from a ganinv run checkpoint (`last.ckpt`, `best.ckpt`) or an official pSp / e4e /
-    ReStyle / HyperStyle / Feature-Style / SFE file; `generator` for official files without a decoder (ours carry
-    their generator's weights); `base` for official HyperStyle files, which hold no initial encoder (its W encoder
-    or e4e file), and for SFE files (their e4e file)."""
+    ReStyle / HyperStyle / Feature-Style / StyleRes / SFE file; `generator` for official files without a decoder
+    (ours carry their generator's weights); `base` for official HyperStyle files, which hold no initial encoder (its
+    W encoder or e4e file), and for SFE files (their e4e file)."""
     p = Path(path)
     raw = load_torch_file(p)
     if isinstance(raw, dict) and isinstance(raw.get("ganinv"), dict):
@@ -91,15 +92,17 @@ def load_method(path: str | os.PathLike, generator: nn.Module | None = None,
         if any(k.startswith("hypernet.") for k in raw["state_dict"]):
             return _from_official_hyperstyle(p, raw, generator, base)
         if any(k.startswith("inverter.fs_backbone.") for k in raw["state_dict"]):
-            return _from_official_sfe(p, raw, generator, base)
+            return from_official_sfe(p, raw, generator, base, load_method)
         return _from_official(p, generator)
     if is_ganinverter(raw):
         return _from_official(p, generator)
     if isinstance(raw, dict) and "content_layer.0.weight" in raw and "styles.0.weight" in raw:
-        return _from_official_feature_style(p, raw, generator)
+        return from_official_feature_style(p, raw, generator)
+    if isinstance(raw, dict) and {"e4e", "generator_smooth"} <= raw.keys():
+        return from_official_styleres(p, raw)
     top = list(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
     raise CheckpointError(p, "is neither a ganinv run checkpoint nor an official pSp / e4e / ReStyle / LSAP / "
-                          f"HyperStyle / Feature-Style / SFE file (top level: {top}).",
+                          f"HyperStyle / Feature-Style / StyleRes / SFE file (top level: {top}).",
                           "Pass <run_dir>/checkpoints/last.ckpt or an official .pt.")
 
 
@@ -210,71 +213,6 @@ def _from_official_hyperstyle(p: Path, raw: dict, generator: nn.Module | None,
     start = load_method(base, generator=generator)
     module = HyperStyleModule(generator=generator, encoder=net, base=start, input_nc=3, input_size=input_size,
                               layers_to_tune=tune, n_iters_per_batch=int(opts.get("n_iters_per_batch", 5)))
-    return module.eval()
-
-
-def _backbone_arch(sd: dict, prefix: str) -> dict:
-    """The widths and units of a Feature-Style / SFE backbone's state dict (keys under `prefix`)."""
-    def count(p: str) -> int:
-        return len({k[len(p):].split(".")[0] for k in sd if k.startswith(p)})
-
-    return {"widths": [int(sd[f"{prefix}block_{i}.0.conv2.weight"].shape[0]) for i in (1, 2, 3, 4)],
-            "units": [count(f"{prefix}block_{i}.") for i in (1, 2, 3, 4)]}
-
-
-def _from_official_feature_style(p: Path, raw: dict, generator: nn.Module | None) -> InversionModule:
-    """The released Feature-Style encoder (a bare `fs_encoder_v2` state dict, 143_enc.pth) on its generator (pSp's
-    FFHQ decoder and latent average), which it does not hold; 256-px inputs, as its enc_resolution."""
-    from ganinv.encoders.feature_style import FeatureStyleBackbone
-
-    from .feature_style import FeatureStyleModule
-
-    if generator is None:
-        raise CheckpointError(p, "is an official Feature-Style encoder, which holds no generator.",
-                              "Pass generator= (the StyleGAN2 of psp_ffhq_encode.pt, with its latent average).")
-    try:
-        net = FeatureStyleBackbone(len({k.split(".")[1] for k in raw if k.startswith("styles.")}),
-                                   int(raw["styles.0.weight"].shape[0]), int(raw["content_layer.1.weight"].shape[0]),
-                                   **_backbone_arch(raw, ""))
-        net.load_state_dict(raw, strict=True)
-        module = FeatureStyleModule(generator=generator, encoder=net, input_size=PROTOCOL_SIZE, feature_warmup=0,
-                                    lr_step=None)
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(p, f"does not match the Feature-Style encoder's layout on this generator "
-                              f"({str(e).splitlines()[0][:300]}).", "Pass the generator it was trained with.") from None
-    return module.eval()
-
-
-def _from_official_sfe(p: Path, raw: dict, generator: nn.Module | None,
-                       base: str | os.PathLike | None) -> InversionModule:
-    """An official StyleFeatureEditor checkpoint (`inverter.fs_backbone.*`, `inverter.fuser.*`, `encoder.*`: the
-    feature editor; its `discriminator.*` is a training part) on its generator and e4e, which it does not hold."""
-    from ganinv.encoders.feature_style import SFENets
-
-    from .sfe import SFEModule
-
-    if generator is None or base is None:
-        raise CheckpointError(p, "is an official SFE file, which holds neither its generator nor its e4e.",
-                              "Pass generator= (e.g. stylegan2-ffhq-config-f.pt) and base= (e4e_ffhq_encode.pt).")
-    sd = raw["state_dict"]
-    parts = {"fs_backbone.": "inverter.fs_backbone.", "fuser.": "inverter.fuser.", "editor.": "encoder."}
-    own = {mine + k[len(theirs):]: v for mine, theirs in parts.items() for k, v in sd.items() if k.startswith(theirs)}
-
-    def count(prefix: str) -> int:
-        return len({k[len(prefix):].split(".")[0] for k in own if k.startswith(prefix)})
-
-    input_size = min(PROTOCOL_SIZE, generator.size)
-    try:
-        nets = SFENets(count("fs_backbone.styles."), int(own["fs_backbone.styles.0.weight"].shape[0]),
-                       int(own["fuser.conv.weight"].shape[0]), depth=count("fuser.body.") + 1,
-                       **_backbone_arch(own, "fs_backbone."))
-        nets.load_state_dict(own, strict=True)
-        module = SFEModule(generator=generator, encoder=nets, base=load_method(base, generator=generator),
-                           input_size=input_size, editor_from=0, feature_warmup=0)
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(p, f"does not match SFE's layout on this generator ({str(e).splitlines()[0][:300]}).",
-                              "Pass the generator it was trained with (its W+ layers, style size and channels at "
-                              "a quarter of the input size).") from None
     return module.eval()
 
 

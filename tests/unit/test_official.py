@@ -373,3 +373,29 @@ def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_c
     assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
     edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
     assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
+
+
+def test_load_method_reads_the_released_styleres_file_and_edits_as_its_code(fixtures_dir, tmp_path):
+    """The released StyleRes checkpoint (its modules' keys and shapes at full size are the official generator's
+    `synthesis.b64.modify_feature_*`, less the `dconv3` it never applies): e4e's codes, the image with the residual
+    features and an edit's (E1 on the codes as inverted, E2 on the edited ones) equal the official
+    `StyleRes.edit_images` on the tiny fixture (styleres_tiny_ref.pt)."""
+    import json
+
+    from ganinv.editing import edit
+    from ganinv.encoders.styleres import StyleResNets
+    from ganinv.methods import StyleResModule
+
+    manifest = json.loads((fixtures_dir / "manifest_styleres_ffhq.json").read_text())
+    with torch.device("meta"):
+        nets = StyleResNets(128, 512, 512)
+    official = {k[len("synthesis.b64."):]: v for k, v in manifest.items() if ".dconv3." not in k}
+    assert {k: list(v.shape) for k, v in nets.state_dict().items()} == official
+    ref = _load(fixtures_dir, "styleres_tiny_ref.pt")
+    module = load_method(examples.styleres_checkpoint(tmp_path / "styleres_ffhq.pt"))
+    assert isinstance(module, StyleResModule) and module.resolution == 64 and not module.training
+    inv = module.invert(ref["x"])
+    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
+    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
+    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
