@@ -61,6 +61,11 @@ def checkpoints(tmp_path_factory):
     return {"psp": paths["psp"], "e4e": paths["e4e"], **{k: paths[f"restyle_{k}"] for k in RESTYLE}}
 
 
+def _inputs(ref: dict) -> torch.Tensor:
+    """A fixture's input images in [-1, 1] (the larger ones are stored as 8-bit pixels)."""
+    return ref["x"] if "x" in ref else ref["x_u8"].float() / 127.5 - 1
+
+
 def _assert_eval(module):
     assert not any(m.training for m in module.modules())
 
@@ -337,7 +342,7 @@ def test_load_method_reads_an_official_sfe_file_and_edits_as_its_code(fixtures_d
     g = load_method(checkpoints["e4e"]).generator
     module = load_method(path, generator=g, base=checkpoints["e4e"])
     assert isinstance(module, SFEModule) and module.resolution == 8 and not module.training
-    inv = module.invert(ref["x"])
+    inv = module.invert(_inputs(ref))
     assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
     assert_close(inv.extra["fused"], ref["fused"], rtol=1e-4, atol=CODES_ATOL)
     assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
@@ -368,7 +373,7 @@ def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_c
         load_method(path)
     module = load_method(path, generator=load_method(checkpoints["e4e"]).generator)
     assert isinstance(module, FeatureStyleModule) and module.resolution == 16 and not module.training
-    inv = module.invert(ref["x"])
+    inv = module.invert(_inputs(ref))
     assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
     assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
     edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
@@ -394,7 +399,7 @@ def test_load_method_reads_the_released_styleres_file_and_edits_as_its_code(fixt
     ref = _load(fixtures_dir, "styleres_tiny_ref.pt")
     module = load_method(examples.styleres_checkpoint(tmp_path / "styleres_ffhq.pt"))
     assert isinstance(module, StyleResModule) and module.resolution == 64 and not module.training
-    inv = module.invert(ref["x"])
+    inv = module.invert(_inputs(ref))
     assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
     assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
     edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
