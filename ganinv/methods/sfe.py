@@ -123,6 +123,7 @@ class SFEModule(OnBaseModule):
         reconstruction, the same edit moves its codes, and the editor must make that render the target."""
         x, y = batch["x"], batch["y"]
         d = self.edits.draw(self.generator, self.iterations_done(), "sfe-edit")
+        self.encoder.fs_backbone.eval(), self.encoder.fuser.eval()  # frozen, as the official's inverter
         with torch.no_grad():
             codes, fused = self.inverted(x)
             base = self.base_codes(x)
