@@ -66,6 +66,21 @@ def _inputs(ref: dict) -> torch.Tensor:
     return ref["x"] if "x" in ref else ref["x_u8"].float() / 127.5 - 1
 
 
+def _assert_inverts_and_edits_as(module, ref: dict, base: torch.Tensor | None = None):
+    """The inversion's codes, its image and an edit's image equal a feature-space fixture's (`base`: SFE's e4e codes
+    for the edit's feature delta); the inversion."""
+    from ganinv.editing import edit
+
+    inv = module.invert(_inputs(ref))
+    if base is not None:
+        inv.extra["base"] = base
+    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
+    assert_close(module.reconstruct(edit(inv, ref["direction"], ref["alpha"])), ref["edited"], rtol=1e-4,
+                 atol=IMAGES_ATOL)
+    return inv
+
+
 def _assert_eval(module):
     assert not any(m.training for m in module.modules())
 
@@ -332,7 +347,6 @@ def test_load_method_reads_an_official_sfe_file_and_edits_as_its_code(fixtures_d
     """An official SFE file on its generator and e4e: the inverter's codes and fused features, the inversion's image
     and an edit's (the feature editor given the edit's change of e4e's features) equal the official modules' on
     the tiny fixture (sfe_tiny_ref.pt: FSEFull's forward and its editing runner, features at the 8-px block)."""
-    from ganinv.editing import edit
     from ganinv.methods import SFEModule
 
     ref = _load(fixtures_dir, "sfe_tiny_ref.pt")
@@ -342,13 +356,8 @@ def test_load_method_reads_an_official_sfe_file_and_edits_as_its_code(fixtures_d
     g = load_method(checkpoints["e4e"]).generator
     module = load_method(path, generator=g, base=checkpoints["e4e"])
     assert isinstance(module, SFEModule) and module.resolution == 8 and not module.training
-    inv = module.invert(_inputs(ref))
-    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
+    inv = _assert_inverts_and_edits_as(module, ref, base=ref["w_e4e"])  # e4e's codes as the fixture gave them
     assert_close(inv.extra["fused"], ref["fused"], rtol=1e-4, atol=CODES_ATOL)
-    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
-    inv.extra["base"] = ref["w_e4e"]  # e4e's codes as the fixture gave them
-    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
-    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
 
 
 def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_code(fixtures_dir, checkpoints,
@@ -359,7 +368,6 @@ def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_c
     fixture (feature_style_tiny_ref.pt)."""
     import json
 
-    from ganinv.editing import edit
     from ganinv.encoders.feature_style import FeatureStyleBackbone
     from ganinv.methods import FeatureStyleModule
 
@@ -373,11 +381,7 @@ def test_load_method_reads_the_released_feature_style_encoder_and_edits_as_its_c
         load_method(path)
     module = load_method(path, generator=load_method(checkpoints["e4e"]).generator)
     assert isinstance(module, FeatureStyleModule) and module.resolution == 16 and not module.training
-    inv = module.invert(_inputs(ref))
-    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
-    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
-    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
-    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
+    _assert_inverts_and_edits_as(module, ref)
 
 
 def test_load_method_reads_the_released_styleres_file_and_edits_as_its_code(fixtures_dir, tmp_path):
@@ -387,7 +391,6 @@ def test_load_method_reads_the_released_styleres_file_and_edits_as_its_code(fixt
     `StyleRes.edit_images` on the tiny fixture (styleres_tiny_ref.pt)."""
     import json
 
-    from ganinv.editing import edit
     from ganinv.encoders.styleres import StyleResNets
     from ganinv.methods import StyleResModule
 
@@ -399,8 +402,4 @@ def test_load_method_reads_the_released_styleres_file_and_edits_as_its_code(fixt
     ref = _load(fixtures_dir, "styleres_tiny_ref.pt")
     module = load_method(examples.styleres_checkpoint(tmp_path / "styleres_ffhq.pt"))
     assert isinstance(module, StyleResModule) and module.resolution == 64 and not module.training
-    inv = module.invert(_inputs(ref))
-    assert_close(inv.codes, ref["codes"], rtol=0, atol=CODES_ATOL)
-    assert_close(module.reconstruct(inv), ref["image"], rtol=1e-4, atol=IMAGES_ATOL)
-    edited = module.reconstruct(edit(inv, ref["direction"], ref["alpha"]))
-    assert_close(edited, ref["edited"], rtol=1e-4, atol=IMAGES_ATOL)
+    _assert_inverts_and_edits_as(module, ref)
