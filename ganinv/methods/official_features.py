@@ -28,11 +28,13 @@ from .styleres import StyleResModule
 
 def _backbone_arch(sd: dict, prefix: str) -> dict:
     """The widths and units of a Feature-Style / SFE backbone's state dict (keys under `prefix`)."""
-    def count(p: str) -> int:
-        return len({k[len(p):].split(".")[0] for k in sd if k.startswith(p)})
-
     return {"widths": [int(sd[f"{prefix}block_{i}.0.conv2.weight"].shape[0]) for i in (1, 2, 3, 4)],
-            "units": [count(f"{prefix}block_{i}.") for i in (1, 2, 3, 4)]}
+            "units": [_count(sd, f"{prefix}block_{i}.") for i in (1, 2, 3, 4)]}
+
+
+def _count(sd: dict, prefix: str) -> int:
+    """How many numbered modules a state dict holds under `prefix` (`styles.`: the W+ heads)."""
+    return len({k[len(prefix):].split(".")[0] for k in sd if k.startswith(prefix)})
 
 
 def from_official_feature_style(p: Path, raw: dict, generator: nn.Module | None) -> InversionModule:
@@ -42,7 +44,7 @@ def from_official_feature_style(p: Path, raw: dict, generator: nn.Module | None)
         raise CheckpointError(p, "is an official Feature-Style encoder, which holds no generator.",
                               "Pass generator= (the StyleGAN2 of psp_ffhq_encode.pt, with its latent average).")
     try:
-        net = FeatureStyleBackbone(len({k.split(".")[1] for k in raw if k.startswith("styles.")}),
+        net = FeatureStyleBackbone(_count(raw, "styles."),
                                    int(raw["styles.0.weight"].shape[0]), int(raw["content_layer.1.weight"].shape[0]),
                                    **_backbone_arch(raw, ""))
         net.load_state_dict(raw, strict=True)
@@ -64,14 +66,10 @@ def from_official_sfe(p: Path, raw: dict, generator: nn.Module | None, base: str
     sd = raw["state_dict"]
     parts = {"fs_backbone.": "inverter.fs_backbone.", "fuser.": "inverter.fuser.", "editor.": "encoder."}
     own = {mine + k[len(theirs):]: v for mine, theirs in parts.items() for k, v in sd.items() if k.startswith(theirs)}
-
-    def count(prefix: str) -> int:
-        return len({k[len(prefix):].split(".")[0] for k in own if k.startswith(prefix)})
-
     input_size = min(PROTOCOL_SIZE, generator.size)
     try:
-        nets = SFENets(count("fs_backbone.styles."), int(own["fs_backbone.styles.0.weight"].shape[0]),
-                       int(own["fuser.conv.weight"].shape[0]), depth=count("fuser.body.") + 1,
+        nets = SFENets(_count(own, "fs_backbone.styles."), int(own["fs_backbone.styles.0.weight"].shape[0]),
+                       int(own["fuser.conv.weight"].shape[0]), depth=_count(own, "fuser.body.") + 1,
                        **_backbone_arch(own, "fs_backbone."))
         nets.load_state_dict(own, strict=True)
         module = SFEModule(generator=generator, encoder=nets, base=load_method(base, generator=generator),
