@@ -18,6 +18,11 @@ def own_features(module, codes: torch.Tensor, resolution: int, point: str = "blo
         return module.generator.features_at(codes.to(module.latent_avg.dtype), resolution, point)
 
 
+def blended(feat: torch.Tensor, scale: float) -> torch.Tensor:
+    """The `features` hook's [keep | add] that makes the generator's features `(1 - scale) · own + scale · feat`."""
+    return torch.cat([torch.full_like(feat[:, :1], 1 - scale), scale * feat], 1)
+
+
 def blend_scale(iteration: int, warmup: int) -> float:
     """The weight of predicted features against the generator's own at `iteration`: `min(1, iteration / warmup)`
     (official: 1e-4 per iteration, so `warmup` 10 000); 1 without a warm-up."""

@@ -13,7 +13,7 @@ from ganinv.encoders.feature_style import LAYOUTS, FeatureStyleBackbone
 from ganinv.inversion import Inversion
 
 from .base import ConfigError, InversionModule
-from .feature_space import blend_scale, own_features
+from .feature_space import blend_scale, blended, own_features
 
 
 class FeatureStyleModule(InversionModule):
@@ -72,7 +72,6 @@ class FeatureStyleModule(InversionModule):
         codes, feat = self.predicted(batch["x"])
         s = self.blend()
         own = own_features(self, codes, self.resolution)
-        keep = torch.full_like(feat[:, :1], 1 - s, dtype=own.dtype)  # (1 - s) · own + s · predicted, as the official
-        image = self.reconstruct(Inversion(codes, features={self.resolution: torch.cat([keep, s * feat.to(own)], 1)}))
+        image = self.reconstruct(Inversion(codes, features={self.resolution: blended(feat.to(own), s)}))  # official
         terms = {**self.image_losses(image, batch["y"]), "feat_rec": F.mse_loss(feat.to(own), own.detach())}
         return self.total(terms)

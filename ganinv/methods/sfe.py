@@ -20,7 +20,7 @@ from ganinv.encoders.feature_style import LAYOUTS, SFENets
 from ganinv.inversion import Inversion
 
 from .base import ConfigError, InversionModule, match_size
-from .feature_space import TrainingEdits, blend_scale, own_features
+from .feature_space import TrainingEdits, blend_scale, blended, own_features
 from .on_base import OnBaseModule
 
 
@@ -85,9 +85,8 @@ class SFEModule(OnBaseModule):
     def render(self, codes: torch.Tensor, feat: torch.Tensor, scale: float = 1.0, inv: Inversion | None = None
                ) -> torch.Tensor:
         """The image of `codes` with `feat` blended in by `scale` (and what else `inv` holds: noise, offsets)."""
-        keep = torch.full_like(feat[:, :1], 1 - scale)
         inv = Inversion(codes) if inv is None else inv.replace(codes=codes, extra=None)
-        features = {**(inv.features or {}), self.resolution: torch.cat([keep, scale * feat], 1)}
+        features = {**(inv.features or {}), self.resolution: blended(feat, scale)}
         return self.reconstruct(inv.replace(features=features))
 
     def generate(self, inv: Inversion) -> torch.Tensor:
