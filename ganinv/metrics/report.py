@@ -17,7 +17,8 @@ from ganinv.checkpoints import atomic_write
 from .names import higher_is_better
 
 SHOWN = ("mse", "psnr", "ssim", "perceptual", "lpips", "lpips_alex", "id_sim", "id_sim_papers", "lec", "p_norm",
-         "w_layer_spread", "edit_gain", "edit_others", "edit_id", "fid_rec", "fid_edit", "seconds_per_image")
+         "w_layer_spread", "edit_gain", "edit_others", "edit_id", "fid_rec", "fid_edit", "fid_attr",
+         "seconds_per_image")
 
 
 @dataclass

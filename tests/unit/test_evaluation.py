@@ -126,7 +126,8 @@ def test_eval_writes_a_record_for_an_official_checkpoint_on_generator_samples(tm
 def synthetic(folder: Path) -> None:
     for name, mse, lec, seeds in (("A", 0.01, 10.0, 2), ("B", 0.02, 5.0, 1), ("C", 0.03, 6.0, 1)):
         for s in range(seeds):
-            write_record(make_record(name, name, {"mse": mse + 0.001 * s, "lec": lec, "psnr": 30 - 100 * mse}),
+            write_record(make_record(name, name, {"mse": mse + 0.001 * s, "lec": lec, "psnr": 30 - 100 * mse,
+                                                        "fid_attr": lec / 4}),
                          folder / f"{name}_{s}.json")
 
 
@@ -145,7 +146,8 @@ def test_leaderboard_ranks_flags_the_pareto_front_and_writes_its_files(tmp_path,
     assert entries[0].n == 2 and entries[0].std["mse"] == pytest.approx(0.000707, rel=1e-2)
     rows = list(csv.DictReader((tmp_path / "out" / "leaderboard.csv").open()))
     assert [r["pareto"] for r in rows] == ["1", "1", "0"]
-    assert "| 1 | A | 2 |" in (tmp_path / "out" / "leaderboard.md").read_text()
+    table = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| 1 | A | 2 |" in table and "| psnr | fid_attr |" in table  # the attribute editing FID is shown
     assert Image.open(tmp_path / "out" / "tradeoff.png").size[0] > 400
     page = (tmp_path / "out" / "leaderboard.html").read_text()
     assert "data:image/png;base64," in page and "src=\"http" not in page  # self-contained
@@ -161,7 +163,8 @@ def test_leaderboard_names_a_missing_metric(tmp_path):
     from ganinv.workflows.leaderboard import leaderboard
 
     synthetic(tmp_path)
-    with pytest.raises(OptionError, match="editability=fid_rec: no record has this metric; they have: lec, mse"):
+    with pytest.raises(OptionError, match=r"editability=fid_rec: no record has this metric; did you mean "
+                                          r"editability=fid_attr\? they have: fid_attr, lec, mse"):
         leaderboard(composed("leaderboard", f"input={tmp_path}", "editability=fid_rec"))
     with pytest.raises(OptionError, match="distortion=msee: no record has this metric; did you mean distortion=mse"):
         leaderboard(composed("leaderboard", f"input={tmp_path}", "distortion=msee"))
